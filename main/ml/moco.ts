@@ -1,0 +1,267 @@
+/**
+ * MoCo: Momentum Contrast (He et al., CVPR 2020; v2: Chen et al. 2020).
+ *
+ * Reads like the reference builder: a query encoder f_q trained by SGD, a key encoder f_k that
+ * follows it by momentum, a queue of K past keys as negatives, InfoNCE over [N, 1+K] logits.
+ * Hyperparameters carry the paper's symbols:
+ *   K  queueSize     number of negative keys (65536 ImageNet, 4096 CIFAR demo)
+ *   m  keyMomentum   momentum of the key encoder (0.999; 0.99 CIFAR demo)
+ *   T  temperature   softmax temperature (0.07 v1; 0.2 v2; 0.1 CIFAR demo)
+ *   C  dim           embedding dimension (128)
+ *
+ * One step (trainStep), with N = batch size:
+ *   1. momentum update   theta_k <- m theta_k + (1 - m) theta_q        (no gradient)
+ *   2. keys              k = normalize(f_k(x_k)) with Shuffle BN       [N, C], constant
+ *   3. queries           q = normalize(f_q(x_q))                        [N, C]
+ *   4. logits            [q.k, q @ queue] / T                           [N, 1+K], label 0
+ *   5. loss              cross-entropy (InfoNCE); gradients for f_q only
+ *   6. enqueue           queue[:, ptr:ptr+N] = k^T; ptr = (ptr + N) % K
+ *   7. SGD step on f_q   (done after the enqueue, as the reference's optimizer.step() follows forward())
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { effectiveSplits } from './batch-norm.js';
+import { Encoder, type EncoderConfig } from './resnet.js';
+import { Rng, type RngState } from './rng.js';
+import type { SgdMomentum } from './optimizer.js';
+
+export interface MocoConfig {
+  readonly encoder: EncoderConfig;
+  /** K: queue size (number of negatives). Must be a multiple of the batch size. */
+  readonly queueSize: number;
+  /** m: key-encoder momentum. */
+  readonly keyMomentum: number;
+  /** T: softmax temperature. */
+  readonly temperature: number;
+  /** Shuffle BN for keys (on by default; off only to reproduce the paper's ablation). */
+  readonly shuffleKeys: boolean;
+}
+
+/** The reference's published settings; image-size-dependent choices are made by the caller. */
+export const MOCO_PRESETS = {
+  /** MoCo v1, ImageNet: ResNet-50, fc head, K=65536, m=0.999, T=0.07. */
+  v1: { queueSize: 65536, keyMomentum: 0.999, temperature: 0.07, head: 'linear' },
+  /** MoCo v2, ImageNet: MLP head, T=0.2, aug-plus, cosine schedule. */
+  v2: { queueSize: 65536, keyMomentum: 0.999, temperature: 0.2, head: 'mlp' },
+  /** Single-GPU CIFAR-10 demo: ResNet-18 small stem, K=4096, m=0.99, T=0.1. */
+  cifar: { queueSize: 4096, keyMomentum: 0.99, temperature: 0.1, head: 'linear' },
+} as const;
+
+export interface StepMetrics {
+  readonly loss: number;
+  /** Instance-discrimination top-1: the positive ranks first among 1+K candidates. */
+  readonly top1: number;
+  readonly top5: number;
+  /** Mean cosine similarity q.k of positives and of q against the queue (before / T). */
+  readonly positiveLogit: number;
+  readonly negativeLogit: number;
+  /** Mean over dimensions of the std over the batch of q (~1/sqrt(C) healthy, ~0 collapsed). */
+  readonly embeddingStd: number;
+  /** Fraction of the queue holding real keys rather than its random initialisation. */
+  readonly queueFill: number;
+  readonly learningRate: number;
+}
+
+export interface MocoState {
+  readonly queuePointer: number;
+  readonly keysEnqueued: number;
+  readonly shuffleRng: RngState;
+}
+
+export function validateMocoConfig(config: MocoConfig, batchSize: number): void {
+  const { queueSize: K, keyMomentum: m, temperature: T } = config;
+  if (!Number.isInteger(batchSize) || batchSize < 2) throw new Error(`batchSize: must be an integer >= 2, got ${batchSize}`);
+  if (!Number.isInteger(K) || K < batchSize) throw new Error(`queueSize (K): must be an integer >= the batch size ${batchSize}, got ${K}`);
+  if (K % batchSize !== 0) {
+    throw new Error(`queueSize (K) must be a multiple of the batch size so that the FIFO enqueue never wraps mid-batch: K=${K}, batch=${batchSize} (try K=${Math.max(1, Math.round(K / batchSize)) * batchSize})`);
+  }
+  if (!(m >= 0 && m < 1)) throw new Error(`keyMomentum (m): must be in [0, 1), got ${m}`);
+  if (!(T > 0) || !Number.isFinite(T)) throw new Error(`temperature (T): must be > 0, got ${T}`);
+}
+
+/** L2 normalisation along the last axis (F.normalize(x, dim=1) in the reference). */
+export function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => tf.div(x, tf.maximum(tf.norm(x, 'euclidean', 1, true), 1e-12)));
+}
+
+/** InfoNCE loss: mean cross-entropy of logits [N, 1+K] against label 0. */
+export function infoNceLoss(logits: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => {
+    const positive = tf.slice(logits, [0, 0], [-1, 1]);
+    return tf.mean(tf.sub(tf.logSumExp(logits, 1, true), positive));
+  });
+}
+
+/** logits = [q.k, q @ queue] / T. q, k: [N, C]; queue: [C, K] -> [N, 1+K]. */
+export function contrastiveLogits(q: tf.Tensor2D, k: tf.Tensor2D, queue: tf.Tensor2D, temperature: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const lPos = tf.sum(tf.mul(q, k), 1, true); // [N, 1]
+    const lNeg = tf.matMul(q, queue); // [N, K]
+    return tf.div(tf.concat([lPos, lNeg], 1), temperature);
+  });
+}
+
+/** Inverse of a permutation (argsort of idx_shuffle in the reference). */
+export function inversePermutation(permutation: Int32Array): Int32Array {
+  const inverse = new Int32Array(permutation.length);
+  for (let i = 0; i < permutation.length; i++) inverse[permutation[i]!] = i;
+  return inverse;
+}
+
+export class Moco {
+  readonly queryEncoder: Encoder;
+  readonly keyEncoder: Encoder;
+  /** The queue of keys, [C, K]; column j is a past key, L2-normalised. */
+  readonly queue: tf.Variable;
+  private queuePointer = 0;
+  private keysEnqueued = 0;
+  private readonly shuffleRng: Rng;
+
+  constructor(readonly config: MocoConfig, readonly batchSize: number, seed: number) {
+    validateMocoConfig(config, batchSize);
+    const dim = config.encoder.dim;
+    if (effectiveSplits(batchSize, config.encoder.bnSplits) !== config.encoder.bnSplits) {
+      throw new Error(`bnSplits: ${config.encoder.bnSplits} does not divide the batch size ${batchSize}; choose a divisor`);
+    }
+    this.queryEncoder = Encoder.create(config.encoder, seed);
+    // f_k starts as an exact copy of f_q (param_k.data.copy_(param_q.data)) and is never trained by SGD.
+    this.keyEncoder = this.queryEncoder.cloneFrozen();
+    const initRng = new Rng(seed ^ 0x5eed);
+    this.shuffleRng = new Rng(seed ^ 0x5bf1e);
+    this.queue = tf.tidy(() => {
+      const values = new Float32Array(dim * config.queueSize);
+      for (let i = 0; i < values.length; i++) values[i] = initRng.normal();
+      const raw = tf.tensor2d(values, [dim, config.queueSize]);
+      // The queue starts as random normal vectors, each column L2-normalised (dim=0 in the reference).
+      return tf.variable(tf.div(raw, tf.norm(raw, 'euclidean', 0, true)), false);
+    });
+  }
+
+  /** theta_k <- m * theta_k + (1 - m) * theta_q, parameter by parameter; BN buffers stay f_k's own. */
+  momentumUpdateKeyEncoder(): void {
+    const m = this.config.keyMomentum;
+    tf.tidy(() => {
+      for (const [name, thetaK] of this.keyEncoder.variables.parameters) {
+        const thetaQ = this.queryEncoder.variables.parameter(name);
+        thetaK.assign(tf.add(tf.mul(thetaK, m), tf.mul(thetaQ, 1 - m)));
+      }
+    });
+  }
+
+  /** k = normalize(f_k(x_k)) with Shuffle BN; returns [N, C]. Caller owns the result. */
+  encodeKeys(xk: tf.Tensor4D): tf.Tensor2D {
+    return tf.tidy(() => {
+      if (!this.config.shuffleKeys) return l2Normalize(this.keyEncoder.apply(xk, 'train'));
+      // Shuffle BN: permute the batch so each BN group sees different images than the queries' groups.
+      const idxShuffle = this.shuffleRng.permutation(xk.shape[0]);
+      const idxUnshuffle = inversePermutation(idxShuffle);
+      const shuffled = tf.gather(xk, tf.tensor1d(idxShuffle, 'int32'));
+      const k = l2Normalize(this.keyEncoder.apply(shuffled, 'train')); // [N, C], shuffled order
+      return tf.gather(k, tf.tensor1d(idxUnshuffle, 'int32')); // un-shuffled: k[i] matches q[i]
+    });
+  }
+
+  /** queue[:, ptr:ptr+N] = k^T; ptr = (ptr + N) % K. */
+  dequeueAndEnqueue(keys: tf.Tensor2D): void {
+    const n = keys.shape[0];
+    const K = this.config.queueSize;
+    if (K % n !== 0) throw new Error(`queueSize (K)=${K} is not a multiple of this batch's size ${n}`);
+    const ptr = this.queuePointer;
+    tf.tidy(() => {
+      const keysT = tf.transpose(keys); // [C, N]
+      const parts: tf.Tensor2D[] = [];
+      if (ptr > 0) parts.push(tf.slice(this.queue as tf.Tensor2D, [0, 0], [-1, ptr]));
+      parts.push(keysT);
+      if (ptr + n < K) parts.push(tf.slice(this.queue as tf.Tensor2D, [0, ptr + n], [-1, K - ptr - n]));
+      this.queue.assign(parts.length === 1 ? keysT : tf.concat(parts, 1));
+    });
+    this.queuePointer = (ptr + n) % K;
+    this.keysEnqueued = Math.min(K, this.keysEnqueued + n);
+  }
+
+  /** One full MoCo training step; returns the step's metrics. Leaves no tensors behind. */
+  trainStep(xq: tf.Tensor4D, xk: tf.Tensor4D, optimizer: SgdMomentum, learningRate: number): StepMetrics {
+    if (xq.shape[0] !== this.batchSize || xk.shape[0] !== this.batchSize) {
+      throw new Error(`trainStep: expected batches of ${this.batchSize}, got ${xq.shape[0]} queries and ${xk.shape[0]} keys (drop the last partial batch)`);
+    }
+    const queueFill = (this.keysEnqueued) / this.config.queueSize;
+    this.momentumUpdateKeyEncoder();
+    const keys = this.encodeKeys(xk); // [N, C], treated as constant: computed outside the gradient tape
+
+    const parameters = this.queryEncoder.variables.parameters;
+    let logitsKept: tf.Tensor2D | undefined;
+    let queriesKept: tf.Tensor2D | undefined;
+    const { value: loss, grads } = tf.variableGrads(() => {
+      const q = l2Normalize(this.queryEncoder.apply(xq, 'train')); // [N, C]
+      const logits = contrastiveLogits(q, keys, this.queue as tf.Tensor2D, this.config.temperature); // [N, 1+K]
+      logitsKept = tf.keep(logits);
+      queriesKept = tf.keep(q);
+      return infoNceLoss(logits);
+    }, [...parameters.values()]);
+
+    // variableGrads keys gradients by the engine's variable names; the optimiser uses ours.
+    const gradsByName: Record<string, tf.Tensor> = {};
+    for (const [name, variable] of parameters) gradsByName[name] = grads[variable.name]!;
+
+    const metrics = this.readMetrics(loss, logitsKept!, queriesKept!, queueFill, learningRate);
+    this.dequeueAndEnqueue(keys);
+    optimizer.apply(parameters, gradsByName, learningRate);
+
+    loss.dispose();
+    keys.dispose();
+    logitsKept!.dispose();
+    queriesKept!.dispose();
+    for (const g of Object.values(grads)) g.dispose();
+    return metrics;
+  }
+
+  getState(): MocoState {
+    return { queuePointer: this.queuePointer, keysEnqueued: this.keysEnqueued, shuffleRng: this.shuffleRng.getState() };
+  }
+
+  setState(state: MocoState): void {
+    const K = this.config.queueSize;
+    if (!Number.isInteger(state.queuePointer) || state.queuePointer < 0 || state.queuePointer >= K || state.queuePointer % this.batchSize !== 0) {
+      throw new Error(`queuePointer: must be a multiple of the batch size in [0, ${K}), got ${state.queuePointer}`);
+    }
+    this.queuePointer = state.queuePointer;
+    this.keysEnqueued = Math.max(0, Math.min(K, state.keysEnqueued));
+    this.shuffleRng.setState(state.shuffleRng);
+  }
+
+  dispose(): void {
+    this.queryEncoder.dispose();
+    this.keyEncoder.dispose();
+    this.queue.dispose();
+  }
+
+  private readMetrics(loss: tf.Scalar, logits: tf.Tensor2D, q: tf.Tensor2D, queueFill: number, learningRate: number): StepMetrics {
+    const T = this.config.temperature;
+    const [summary, stdValue] = tf.tidy(() => {
+      const positive = tf.slice(logits, [0, 0], [-1, 1]); // [N, 1]
+      const negatives = tf.slice(logits, [0, 1], [-1, -1]); // [N, K]
+      // rank of the positive = number of negatives scoring strictly higher
+      const rank = tf.sum(tf.cast(tf.greater(negatives, positive), 'float32'), 1); // [N]
+      const top1 = tf.mean(tf.cast(tf.less(rank, 1), 'float32'));
+      const top5 = tf.mean(tf.cast(tf.less(rank, 5), 'float32'));
+      const stats = tf.stack([loss, top1, top5, tf.mul(tf.mean(positive), T), tf.mul(tf.mean(negatives), T)]);
+      const std = tf.mean(tf.sqrt(tf.moments(q, 0).variance));
+      return [stats, std];
+    });
+    const [lossValue, top1, top5, positiveLogit, negativeLogit] = summary.dataSync();
+    // moments gives the biased variance; the reference metric (torch.std) is unbiased.
+    const n = q.shape[0];
+    const embeddingStd = stdValue.dataSync()[0]! * Math.sqrt(n / (n - 1));
+    summary.dispose();
+    stdValue.dispose();
+    return {
+      loss: lossValue!,
+      top1: top1!,
+      top5: top5!,
+      positiveLogit: positiveLogit!,
+      negativeLogit: negativeLogit!,
+      embeddingStd,
+      queueFill,
+      learningRate,
+    };
+  }
+}

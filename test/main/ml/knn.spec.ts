@@ -1,0 +1,52 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { weightedKnn } from '../../../main/ml/knn.js';
+import { l2Normalize } from '../../../main/ml/moco.js';
+import { useBackend } from '../../helpers/backend.js';
+
+describe('weighted kNN monitor', () => {
+  beforeAll(async () => {
+    await useBackend('cpu');
+  });
+
+  it('weights votes by exp(sim / t) so that one very close neighbour beats several far ones', () => {
+    // bank: one class-0 vector right on the query, three class-1 vectors at ~60 degrees
+    const bank = l2Normalize(tf.tensor2d([[1, 0], [0.5, 0.87], [0.5, -0.87], [0.45, 0.89]]));
+    const test = l2Normalize(tf.tensor2d([[1, 0]]));
+    const sharp = weightedKnn(bank, Int32Array.from([0, 1, 1, 1]), test, Int32Array.from([0]), { k: 4, temperature: 0.1, numClasses: 2 });
+    expect(sharp.predictions[0]).toBe(0);
+    // with a very flat weighting the majority wins instead: proves the weights matter
+    const flat = weightedKnn(bank, Int32Array.from([0, 1, 1, 1]), test, Int32Array.from([0]), { k: 4, temperature: 100, numClasses: 2 });
+    expect(flat.predictions[0]).toBe(1);
+  });
+
+  it('classifies well-separated clusters perfectly, in chunks, with k clamped to the bank', () => {
+    const centres = [[1, 0, 0], [0, 1, 0], [0, 0, 1]];
+    const rows: number[][] = [];
+    const labels: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const c = i % 3;
+      rows.push(centres[c]!.map((v, j) => v + 0.1 * Math.sin(i * 7 + j)));
+      labels.push(c);
+    }
+    const features = l2Normalize(tf.tensor2d(rows));
+    const result = weightedKnn(features, Int32Array.from(labels), features, Int32Array.from(labels), { k: 200, temperature: 0.1, numClasses: 3, chunkSize: 7 });
+    expect(result.kUsed).toBe(30);
+    expect(result.top1).toBe(1);
+    expect(result.top5).toBe(1);
+  });
+
+  it('rejects mismatched labels and an empty bank', () => {
+    const f = l2Normalize(tf.tensor2d([[1, 0]]));
+    expect(() => weightedKnn(f, Int32Array.from([0, 1]), f, Int32Array.from([0]), { k: 5, temperature: 0.1, numClasses: 2 })).toThrow(/bank labels/);
+  });
+
+  it('leaves no tensors behind', () => {
+    const f = l2Normalize(tf.randomNormal([20, 4]) as tf.Tensor2D);
+    const labels = Int32Array.from({ length: 20 }, (_, i) => i % 2);
+    weightedKnn(f, labels, f, labels, { k: 5, temperature: 0.1, numClasses: 2 });
+    const before = tf.memory().numTensors;
+    weightedKnn(f, labels, f, labels, { k: 5, temperature: 0.1, numClasses: 2 });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
