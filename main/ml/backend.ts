@@ -8,8 +8,10 @@
  * that was tried and not used is reported with the reason, so the UI and `doctor` can say why.
  */
 import * as tf from '@tensorflow/tfjs-core';
-// tfjs-core alone registers no gradients (the umbrella @tensorflow/tfjs does this import for us).
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+// tfjs-core's Node bundle registers no gradients, and its ESM files that do cannot load under
+// Node's ESM resolver (directory imports). The umbrella package's Node bundle registers them all
+// into tfjs' global registry; we import it for that side effect only and use tfjs-core's API.
+import '@tensorflow/tfjs';
 import { registerWasmTrainingKernels } from './wasm-kernels/index.js';
 
 /** Typed as a plain string: the optional package has no types where it is not installed. */

@@ -61,6 +61,23 @@ export interface StepMetrics {
   readonly learningRate: number;
 }
 
+/** Milliseconds per phase of a step, accumulated when passed to trainStep (benchmarks). */
+export type PhaseTimes = Record<string, number>;
+
+/**
+ * The wasm and cpu backends run kernels synchronously, so wall-clock laps are exact there; on
+ * tfjs-node-gpu they measure dispatch unless the caller synchronises.
+ */
+function phaseTimer(phases: PhaseTimes | undefined): (name: string) => void {
+  if (!phases) return () => undefined;
+  let last = performance.now();
+  return (name) => {
+    const now = performance.now();
+    phases[name] = (phases[name] ?? 0) + (now - last);
+    last = now;
+  };
+}
+
 export interface MocoState {
   readonly queuePointer: number;
   readonly keysEnqueued: number;
@@ -179,13 +196,16 @@ export class Moco {
   }
 
   /** One full MoCo training step; returns the step's metrics. Leaves no tensors behind. */
-  trainStep(xq: tf.Tensor4D, xk: tf.Tensor4D, optimizer: SgdMomentum, learningRate: number): StepMetrics {
+  trainStep(xq: tf.Tensor4D, xk: tf.Tensor4D, optimizer: SgdMomentum, learningRate: number, phases?: PhaseTimes): StepMetrics {
+    const lap = phaseTimer(phases);
     if (xq.shape[0] !== this.batchSize || xk.shape[0] !== this.batchSize) {
       throw new Error(`trainStep: expected batches of ${this.batchSize}, got ${xq.shape[0]} queries and ${xk.shape[0]} keys (drop the last partial batch)`);
     }
     const queueFill = (this.keysEnqueued) / this.config.queueSize;
     this.momentumUpdateKeyEncoder();
+    lap('momentumUpdate');
     const keys = this.encodeKeys(xk); // [N, C], treated as constant: computed outside the gradient tape
+    lap('keyForward');
 
     const parameters = this.queryEncoder.variables.parameters;
     let logitsKept: tf.Tensor2D | undefined;
@@ -197,14 +217,18 @@ export class Moco {
       queriesKept = tf.keep(q);
       return infoNceLoss(logits);
     }, [...parameters.values()]);
+    lap('queryForwardBackward');
 
     // variableGrads keys gradients by the engine's variable names; the optimiser uses ours.
     const gradsByName: Record<string, tf.Tensor> = {};
     for (const [name, variable] of parameters) gradsByName[name] = grads[variable.name]!;
 
     const metrics = this.readMetrics(loss, logitsKept!, queriesKept!, queueFill, learningRate);
+    lap('metrics');
     this.dequeueAndEnqueue(keys);
+    lap('enqueue');
     optimizer.apply(parameters, gradsByName, learningRate);
+    lap('sgd');
 
     loss.dispose();
     keys.dispose();

@@ -1,0 +1,65 @@
+/**
+ * From images in memory to the tensors a step consumes: two augmented views per image for
+ * training (TwoCropsTransform), one deterministic view for embedding and kNN.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { evalTransform, twoCropsTransform, type AugmentationConfig, type AugmentationParams, type RgbImage } from './augment.js';
+import { l2Normalize } from './moco.js';
+import type { Encoder } from './resnet.js';
+import type { Rng } from './rng.js';
+
+export interface TwoCropBatch {
+  readonly queries: tf.Tensor4D; // x_q [N, S, S, 3], ImageNet-normalised
+  readonly keys: tf.Tensor4D; // x_k [N, S, S, 3]
+  /** What each crop drew, in batch order, for the UI's augmentation previews. */
+  readonly params: readonly { readonly query: AugmentationParams; readonly key: AugmentationParams }[];
+  /** The raw normalised pixels, kept so previews can be made without reading tensors back. */
+  readonly queryPixels: Float32Array;
+  readonly keyPixels: Float32Array;
+}
+
+export function makeTwoCropBatch(images: readonly RgbImage[], indices: ArrayLike<number>, config: AugmentationConfig, rng: Rng): TwoCropBatch {
+  const n = indices.length;
+  const s = config.outputSize;
+  const perImage = s * s * 3;
+  const queryPixels = new Float32Array(n * perImage);
+  const keyPixels = new Float32Array(n * perImage);
+  const params: { query: AugmentationParams; key: AugmentationParams }[] = [];
+  for (let i = 0; i < n; i++) {
+    const image = images[indices[i]!];
+    if (!image) throw new Error(`makeTwoCropBatch: no image at index ${indices[i]}`);
+    params.push(twoCropsTransform(image, config, rng, queryPixels, keyPixels, i * perImage));
+  }
+  return {
+    queries: tf.tensor4d(queryPixels, [n, s, s, 3]),
+    keys: tf.tensor4d(keyPixels, [n, s, s, 3]),
+    params,
+    queryPixels,
+    keyPixels,
+  };
+}
+
+export function makeEvalBatch(images: readonly RgbImage[], size: number): tf.Tensor4D {
+  const perImage = size * size * 3;
+  const pixels = new Float32Array(images.length * perImage);
+  images.forEach((image, i) => evalTransform(image, size, pixels, i * perImage));
+  return tf.tensor4d(pixels, [images.length, size, size, 3]);
+}
+
+/**
+ * L2-normalised embeddings [M, C] of all images with the encoder in eval mode (running BN
+ * statistics), computed in batches to bound memory. Caller owns the result.
+ */
+export function embedImages(encoder: Encoder, images: readonly RgbImage[], size: number, batchSize = 64): tf.Tensor2D {
+  const parts: tf.Tensor2D[] = [];
+  try {
+    for (let start = 0; start < images.length; start += batchSize) {
+      const chunk = images.slice(start, start + batchSize);
+      parts.push(tf.tidy(() => l2Normalize(encoder.apply(makeEvalBatch(chunk, size), 'eval'))));
+    }
+    if (parts.length === 0) throw new Error('embedImages: no images');
+    return parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
+  } finally {
+    if (parts.length > 1) parts.forEach((p) => { p.dispose(); });
+  }
+}
