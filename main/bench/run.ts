@@ -55,8 +55,8 @@ function benchOurs(config: BenchConfig, reps: number): Record<string, unknown> {
   const moco = new Moco({ encoder: config.encoder, queueSize: QUEUE_SIZE, keyMomentum: 0.99, temperature: 0.2, shuffleKeys: true }, config.batchSize, 0);
   const sgd = new SgdMomentum({ learningRate: 0.03, momentum: 0.9, weightDecay: 5e-4, schedule: { kind: 'constant' }, warmupEpochs: 0 });
   const shape: [number, number, number, number] = [config.batchSize, config.imageSize, config.imageSize, 3];
-  const xq = tf.randomUniform(shape) as tf.Tensor4D;
-  const xk = tf.randomUniform(shape) as tf.Tensor4D;
+  const xq = tf.randomUniform<tf.Rank.R4>(shape);
+  const xk = tf.randomUniform<tf.Rank.R4>(shape);
   const totals: number[] = [];
   const phaseRuns: PhaseTimes[] = [];
   for (let rep = 0; rep <= reps; rep++) {

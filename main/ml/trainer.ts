@@ -6,7 +6,7 @@
  */
 import { validateAugmentationConfig, type AugmentationConfig, type RgbImage } from './augment.js';
 import { makeTwoCropBatch, type TwoCropBatch } from './batches.js';
-import { Moco, type MocoConfig, type StepMetrics } from './moco.js';
+import { Moco, type MocoConfig, type PhaseTimes, type StepMetrics } from './moco.js';
 import { learningRateAt, SgdMomentum, type SgdConfig } from './optimizer.js';
 import { Rng } from './rng.js';
 
@@ -25,6 +25,8 @@ export interface StepReport {
   readonly step: number; // within the epoch, from 0
   readonly globalStep: number;
   readonly stepsPerEpoch: number;
+  /** True when this step was the epoch's last (the trainer has moved on to the next epoch). */
+  readonly epochEnded: boolean;
   readonly metrics: StepMetrics;
   /** The batch just trained on (tensors already disposed; pixels and params remain). */
   readonly batch: Omit<TwoCropBatch, 'queries' | 'keys'>;
@@ -39,6 +41,9 @@ export class MocoTrainer {
   readonly dataRng: Rng;
   epoch = 0;
   globalStep = 0;
+  /** Position inside the current epoch, and its image order: saved so a stop mid-epoch resumes exactly. */
+  stepInEpoch = 0;
+  epochOrder: Int32Array | null = null;
 
   constructor(readonly config: TrainingConfig) {
     validateAugmentationConfig(config.augmentation);
@@ -52,31 +57,56 @@ export class MocoTrainer {
     return Math.floor(datasetSize / this.config.batchSize);
   }
 
-  /** Trains one epoch; `onStep` sees every step. Returns the epoch's mean loss. */
-  trainEpoch(images: readonly RgbImage[], onStep?: (report: StepReport) => void): number {
+  get finished(): boolean {
+    return this.epoch >= this.config.epochs;
+  }
+
+  /** One MoCo step on the next batch of the current epoch (drawing the epoch's order first if needed). */
+  trainStep(images: readonly RgbImage[], phases?: PhaseTimes): StepReport {
     const steps = this.stepsPerEpoch(images.length);
     if (steps < 1) throw new Error(`Need at least one full batch: ${images.length} images for batch size ${this.config.batchSize}`);
-    const order = this.dataRng.permutation(images.length);
-    let lossSum = 0;
-    for (let step = 0; step < steps; step++) {
-      const started = performance.now();
-      const indices = order.slice(step * this.config.batchSize, (step + 1) * this.config.batchSize);
-      const batch = makeTwoCropBatch(images, indices, this.config.augmentation, this.dataRng);
-      const lr = learningRateAt(this.config.sgd, this.config.epochs, this.epoch, step, steps);
-      let metrics: StepMetrics;
-      try {
-        metrics = this.moco.trainStep(batch.queries, batch.keys, this.optimizer, lr);
-      } finally {
-        batch.queries.dispose();
-        batch.keys.dispose();
-      }
-      lossSum += metrics.loss;
-      this.globalStep++;
-      const { queries: _q, keys: _k, ...rest } = batch;
-      onStep?.({ epoch: this.epoch, step, globalStep: this.globalStep, stepsPerEpoch: steps, metrics, batch: rest, indices, milliseconds: performance.now() - started });
+    if (this.epochOrder?.length !== images.length) {
+      // A new epoch, or a resumed one whose folder changed size: draw a fresh order.
+      this.epochOrder = this.dataRng.permutation(images.length);
+      this.stepInEpoch = 0;
     }
-    this.epoch++;
-    return lossSum / steps;
+    const started = performance.now();
+    const step = this.stepInEpoch;
+    const n = this.config.batchSize;
+    const indices = this.epochOrder.slice(step * n, (step + 1) * n);
+    const batch = makeTwoCropBatch(images, indices, this.config.augmentation, this.dataRng);
+    const lr = learningRateAt(this.config.sgd, this.config.epochs, this.epoch, step, steps);
+    let metrics: StepMetrics;
+    try {
+      metrics = this.moco.trainStep(batch.queries, batch.keys, this.optimizer, lr, phases);
+    } finally {
+      batch.queries.dispose();
+      batch.keys.dispose();
+    }
+    const epoch = this.epoch;
+    this.globalStep++;
+    this.stepInEpoch++;
+    const epochEnded = this.stepInEpoch >= steps;
+    if (epochEnded) {
+      this.epoch++;
+      this.stepInEpoch = 0;
+      this.epochOrder = null;
+    }
+    const { params, queryPixels, keyPixels } = batch;
+    return { epoch, step, globalStep: this.globalStep, stepsPerEpoch: steps, epochEnded, metrics, batch: { params, queryPixels, keyPixels }, indices, milliseconds: performance.now() - started };
+  }
+
+  /** Trains to the end of the current epoch; `onStep` sees every step. Returns the mean loss of the steps run. */
+  trainEpoch(images: readonly RgbImage[], onStep?: (report: StepReport) => void): number {
+    let lossSum = 0;
+    let count = 0;
+    for (;;) {
+      const report = this.trainStep(images);
+      lossSum += report.metrics.loss;
+      count++;
+      onStep?.(report);
+      if (report.epochEnded) return lossSum / count;
+    }
   }
 
   dispose(): void {

@@ -1,0 +1,131 @@
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSampleSet } from '../../../main/core/sample-images.js';
+import { defaultAugmentationConfig } from '../../../main/ml/augment.js';
+import { exportTrainingState, importTrainingState } from '../../../main/ml/training-state.js';
+import { MocoTrainer, type TrainingConfig } from '../../../main/ml/trainer.js';
+import { listCheckpoints, loadLatestCheckpoint, saveCheckpoint } from '../../../main/trainer/checkpoint.js';
+import { useBackend } from '../../helpers/backend.js';
+
+const config: TrainingConfig = {
+  moco: {
+    encoder: { architecture: 'resnet18', widthMultiplier: 1 / 16, smallImageStem: true, head: 'mlp', dim: 16, bnSplits: 2 },
+    queueSize: 16, keyMomentum: 0.99, temperature: 0.2, shuffleKeys: true,
+  },
+  sgd: { learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, schedule: { kind: 'cosine' }, warmupEpochs: 1 },
+  augmentation: defaultAugmentationConfig('v2', 16),
+  batchSize: 8,
+  epochs: 2,
+  seed: 7,
+};
+const images = generateSampleSet({ perClass: 3, size: 24, seed: 3 }).map((s) => s.image); // 30 images: 3 steps of 8, 6 dropped
+
+function allWeights(trainer: MocoTrainer): Map<string, Float32Array> {
+  return new Map(exportTrainingState(trainer).tensors.map((t) => [t.name, t.values]));
+}
+
+function maxDifference(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
+  expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
+  let max = 0;
+  for (const [name, values] of a) {
+    const other = b.get(name)!;
+    for (let i = 0; i < values.length; i++) max = Math.max(max, Math.abs(values[i]! - other[i]!));
+  }
+  return max;
+}
+
+describe('checkpoints', () => {
+  let dir: string;
+  beforeAll(async () => {
+    await useBackend('wasm');
+    dir = await mkdtemp(join(tmpdir(), 'moco-ckpt-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  // Same backend, same order of floating-point operations: resuming must be bit-for-bit the
+  // same run. Tolerance 0 would hold today; 1e-6 leaves room for a backend that reorders sums.
+  it('2 epochs straight equal 1 epoch + checkpoint + resume + 1 epoch, and so does a stop mid-epoch', async () => {
+    const straight = new MocoTrainer(config);
+    straight.trainEpoch(images);
+    straight.trainEpoch(images);
+    const expected = allWeights(straight);
+
+    const first = new MocoTrainer(config);
+    first.trainEpoch(images);
+    await saveCheckpoint(join(dir, 'a'), config, exportTrainingState(first));
+    first.dispose();
+    const resumed = new MocoTrainer(config);
+    const { checkpoint } = await loadLatestCheckpoint(join(dir, 'a'));
+    importTrainingState(resumed, checkpoint!.state);
+    expect(resumed.epoch).toBe(1);
+    resumed.trainEpoch(images);
+    expect(maxDifference(allWeights(resumed), expected)).toBeLessThanOrEqual(1e-6);
+
+    const interrupted = new MocoTrainer(config);
+    interrupted.trainEpoch(images);
+    interrupted.trainStep(images); // stop after the first step of epoch 2
+    await saveCheckpoint(join(dir, 'b'), config, exportTrainingState(interrupted));
+    interrupted.dispose();
+    const continued = new MocoTrainer(config);
+    importTrainingState(continued, (await loadLatestCheckpoint(join(dir, 'b'))).checkpoint!.state);
+    expect(continued.stepInEpoch).toBe(1);
+    continued.trainEpoch(images);
+    expect(maxDifference(allWeights(continued), expected)).toBeLessThanOrEqual(1e-6);
+    // and the comparison can fail: one more step moves the weights
+    continued.trainStep(images);
+    expect(maxDifference(allWeights(continued), expected)).toBeGreaterThan(1e-6);
+    [straight, resumed, continued].forEach((t) => { t.dispose(); });
+  });
+
+  it('refuses a truncated or corrupted checkpoint with a clear reason and falls back to the previous one', async () => {
+    const trainer = new MocoTrainer(config);
+    const d = join(dir, 'c');
+    trainer.trainStep(images);
+    const older = await saveCheckpoint(d, config, exportTrainingState(trainer));
+    trainer.trainStep(images);
+    const newer = await saveCheckpoint(d, config, exportTrainingState(trainer));
+    expect(await listCheckpoints(d)).toEqual([older, newer]);
+
+    const size = (await readFile(newer)).length;
+    await truncate(newer, Math.floor(size / 2));
+    let latest = await loadLatestCheckpoint(d);
+    expect(latest.checkpoint?.path).toBe(older);
+    expect(latest.checkpoint?.state.meta.globalStep).toBe(1);
+    expect(latest.rejected[0]).toMatchObject({ path: newer, reason: expect.stringMatching(/checksum mismatch|truncated/) as unknown });
+
+    const bytes = await readFile(older);
+    bytes[bytes.length - 100] = (bytes[bytes.length - 100]! + 1) % 256; // flip one byte of tensor data
+    await writeFile(older, bytes);
+    latest = await loadLatestCheckpoint(d);
+    expect(latest.checkpoint).toBeNull();
+    expect(latest.rejected.map((r) => r.reason)).toEqual([expect.stringMatching(/checksum/), expect.stringMatching(/checksum/)]);
+    await writeFile(join(d, 'step-000000009.ckpt'), 'not a checkpoint at all, just a text file that happens to carry the right name');
+    expect((await loadLatestCheckpoint(d)).rejected[0]?.reason).toMatch(/bad magic/);
+    trainer.dispose();
+  });
+
+  it('keeps only the newest checkpoints', async () => {
+    const trainer = new MocoTrainer(config);
+    const d = join(dir, 'd');
+    for (let i = 0; i < 5; i++) {
+      trainer.trainStep(images);
+      await saveCheckpoint(d, config, exportTrainingState(trainer), 3);
+    }
+    expect((await listCheckpoints(d)).map((p) => p.slice(-19))).toEqual(['step-000000003.ckpt', 'step-000000004.ckpt', 'step-000000005.ckpt']);
+    trainer.dispose();
+  });
+
+  it('refuses a checkpoint of a different architecture without touching the model', () => {
+    const trainer = new MocoTrainer(config);
+    const wider = new MocoTrainer({ ...config, moco: { ...config.moco, encoder: { ...config.moco.encoder, widthMultiplier: 1 / 8 } } });
+    const before = allWeights(trainer);
+    expect(() => { importTrainingState(trainer, exportTrainingState(wider)); }).toThrow(/has shape \[.*\], the model expects/);
+    expect(maxDifference(allWeights(trainer), before)).toBe(0);
+    trainer.dispose();
+    wider.dispose();
+  });
+});
