@@ -1,0 +1,68 @@
+/**
+ * BatchMatMul on wasm (tfjs-core's matMul op dispatches this name; wasm has no `MatMul`).
+ *
+ * The stock kernel runs ~9x slower than XNNPACK's conv on the same GEMM, and with
+ * transposeA/transposeB (what autodiff of matMul emits) it takes a naive loop (~0.6 GFLOP/s).
+ * Here a transposed operand is first made row-major by the C++ Transpose (O(size), cheap next
+ * to the O(M*N*K) product), and then C = A B runs as a 1x1 conv:
+ *   A [M, K] -> x [1, M, 1, K],  B [K, N] -> filter [1, 1, K, N],  out [1, M, 1, N] -> [M, N]
+ * Reshapes share buffers, so the only copies are the transposes.
+ * A batched A with an unbatched B folds the batch into M. When B itself is batched (no
+ * conv-net training step does this), the stock kernel's non-transposed path is used.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { asWasm, callStock, conv2d, release, reshape, transpose, type WasmBackend } from './kernel-utils.js';
+
+/** Swaps the last two axes: [..., r, c] -> [..., c, r]. */
+function swapLast(backend: WasmBackend, t: tf.TensorInfo): tf.TensorInfo {
+  const rank = t.shape.length;
+  const perm = t.shape.map((_, i) => i);
+  perm[rank - 2] = rank - 1;
+  perm[rank - 1] = rank - 2;
+  return transpose(backend, t, perm);
+}
+
+export function batchMatMulWasm(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo {
+  const backend = asWasm(args.backend);
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
+  const stock = (aa: tf.TensorInfo, bb: tf.TensorInfo, tA: boolean, tB: boolean): tf.TensorInfo =>
+    callStock('BatchMatMul', backend, { a: aa, b: bb }, { transposeA: tA, transposeB: tB }) as tf.TensorInfo;
+
+  const aRank = a.shape.length;
+  const bRank = b.shape.length;
+  const m = transposeA ? a.shape[aRank - 1]! : a.shape[aRank - 2]!;
+  const k = transposeA ? a.shape[aRank - 2]! : a.shape[aRank - 1]!;
+  const kB = transposeB ? b.shape[bRank - 1]! : b.shape[bRank - 2]!;
+  const nOut = transposeB ? b.shape[bRank - 2]! : b.shape[bRank - 1]!;
+  const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
+  const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || m * k * nOut === 0 || k !== kB) {
+    return stock(a, b, transposeA, transposeB); // its own checks and error messages
+  }
+  const outer = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const outShape = [...outer, m, nOut];
+
+  const aN = transposeA ? swapLast(backend, a) : a; // [..., M, K]
+  const bN = transposeB ? swapLast(backend, b) : b; // [..., K, N]
+  try {
+    if (batchB !== 1) {
+      const out = stock(aN, bN, false, false);
+      return { ...out, shape: outShape };
+    }
+    const x = reshape(backend, aN, [1, batchA * m, 1, k]);
+    const filter = reshape(backend, bN, [1, 1, k, nOut]);
+    const y = conv2d(backend, x, filter, [1, 1], { top: 0, bottom: 0, left: 0, right: 0 });
+    release(backend, x, filter);
+    const out = reshape(backend, y, outShape);
+    release(backend, y);
+    return out;
+  } finally {
+    if (aN !== a) release(backend, aN);
+    if (bN !== b) release(backend, bN);
+  }
+}
