@@ -15,6 +15,11 @@ export interface KnnOptions {
   readonly numClasses: number;
   /** Test rows scored per matrix product, to bound memory on large banks. */
   readonly chunkSize?: number;
+  /**
+   * The test set IS the bank (one folder, leave-one-out): each row's own entry does not vote.
+   * Used by the per-epoch monitor on a single labelled folder.
+   */
+  readonly excludeSelf?: boolean;
 }
 
 export const DEFAULT_KNN = { k: 200, temperature: 0.1 } as const;
@@ -35,7 +40,10 @@ export function weightedKnn(bankFeatures: tf.Tensor2D, bankLabels: Int32Array, t
   if (bankLabels.length !== bankSize) throw new Error(`kNN: ${bankLabels.length} bank labels for ${bankSize} bank features`);
   if (testLabels.length !== testFeatures.shape[0]) throw new Error(`kNN: ${testLabels.length} test labels for ${testFeatures.shape[0]} test features`);
   if (bankSize === 0) throw new Error('kNN: the memory bank is empty');
-  const k = Math.max(1, Math.min(options.k, bankSize));
+  const excludeSelf = options.excludeSelf ?? false;
+  if (excludeSelf && testLabels.length !== bankSize) throw new Error('kNN: excludeSelf needs the test set to be the bank');
+  const k = Math.max(1, Math.min(options.k, bankSize - (excludeSelf ? 1 : 0)));
+  const fetch = excludeSelf ? k + 1 : k;
   const chunk = options.chunkSize ?? 256;
   const numClasses = options.numClasses;
   const predictions = new Int32Array(testLabels.length);
@@ -48,7 +56,7 @@ export function weightedKnn(bankFeatures: tf.Tensor2D, bankLabels: Int32Array, t
       const rows = Math.min(chunk, testLabels.length - start);
       const { values, indices } = tf.tidy(() => {
         const sim = tf.matMul(tf.slice(testFeatures, [start, 0], [rows, -1]), bankT); // [rows, Nb]
-        return tf.topk(sim, k, true);
+        return tf.topk(sim, fetch, true);
       });
       const sims = values.dataSync();
       const idx = indices.dataSync();
@@ -56,9 +64,12 @@ export function weightedKnn(bankFeatures: tf.Tensor2D, bankLabels: Int32Array, t
       indices.dispose();
       for (let r = 0; r < rows; r++) {
         scores.fill(0);
-        for (let j = 0; j < k; j++) {
-          const label = bankLabels[idx[r * k + j]!]!;
-          scores[label]! += Math.exp(sims[r * k + j]! / options.temperature);
+        let used = 0;
+        for (let j = 0; j < fetch && used < k; j++) {
+          const bankRow = idx[r * fetch + j]!;
+          if (excludeSelf && bankRow === start + r) continue;
+          used++;
+          scores[bankLabels[bankRow]!]! += Math.exp(sims[r * fetch + j]! / options.temperature);
         }
         const truth = testLabels[start + r]!;
         const order = Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]!);

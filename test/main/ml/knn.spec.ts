@@ -36,6 +36,17 @@ describe('weighted kNN monitor', () => {
     expect(result.top5).toBe(1);
   });
 
+  it('leaves each image out of its own vote when the test set is the bank', () => {
+    // two tight pairs of different classes, plus a lone class-2 point sitting on the class-0 pair
+    const features = l2Normalize(tf.tensor2d([[1, 0], [0.99, 0.1], [0, 1], [0.1, 0.99], [0.995, 0.05]]));
+    const labels = Int32Array.from([0, 0, 1, 1, 2]);
+    const withSelf = weightedKnn(features, labels, features, labels, { k: 1, temperature: 0.1, numClasses: 3 });
+    expect(withSelf.top1).toBe(1); // every point finds itself
+    const leaveOneOut = weightedKnn(features, labels, features, labels, { k: 1, temperature: 0.1, numClasses: 3, excludeSelf: true });
+    expect(Array.from(leaveOneOut.predictions)).toEqual([2, 2, 1, 1, 0]);
+    expect(leaveOneOut.top1).toBeCloseTo(2 / 5);
+  });
+
   it('rejects mismatched labels and an empty bank', () => {
     const f = l2Normalize(tf.tensor2d([[1, 0]]));
     expect(() => weightedKnn(f, Int32Array.from([0, 1]), f, Int32Array.from([0]), { k: 5, temperature: 0.1, numClasses: 2 })).toThrow(/bank labels/);
