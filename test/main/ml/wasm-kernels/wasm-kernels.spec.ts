@@ -15,6 +15,7 @@ import {
   registerWasmTrainingKernels,
   unregisterWasmTrainingKernels,
 } from '../../../../main/ml/wasm-kernels/index.js';
+import { dWOptions } from '../../../../main/ml/wasm-kernels/conv2d-backprop-filter.js';
 
 const DX_TOL = 1e-4;
 const DW_TOL = 5e-4;
@@ -127,6 +128,15 @@ describe('wasm training kernels vs cpu', () => {
       const [dxWasm, dwWasm] = await on('wasm', () => convGrads(c, xs, ws, dys, dyShape));
       expect(maxAbsDiff(dxWasm!, dxCpu!)).toBeLessThanOrEqual(DX_TOL);
       expect(maxAbsDiff(dwWasm!, dwCpu!)).toBeLessThanOrEqual(DW_TOL);
+      // dW has two routes (im2col GEMM for bounded P, dilated conv beyond): check the other too.
+      const saved = dWOptions.gemmMaxElements;
+      dWOptions.gemmMaxElements = 0;
+      try {
+        const [, dwConv] = await on('wasm', () => convGrads(c, xs, ws, dys, dyShape));
+        expect(maxAbsDiff(dwConv!, dwCpu!)).toBeLessThanOrEqual(DW_TOL);
+      } finally {
+        dWOptions.gemmMaxElements = saved;
+      }
       // Not all zeros by accident (a kernel that wrote nothing would match a zero gradient).
       expect(Math.max(...dxCpu!.map(Math.abs))).toBeGreaterThan(1e-3);
     });
