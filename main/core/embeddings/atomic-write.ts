@@ -1,0 +1,48 @@
+/**
+ * Atomic write of a file given as a sequence of chunks: same guarantees as core/atomic-file.ts
+ * (temporary file beside the target, fsync, rename, fsync of the directory), but streamed, because
+ * a CSV of a million embeddings is larger than the longest string V8 can hold and a .npy would
+ * otherwise need a second full copy of the matrix just to prepend its header.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+const MAX_WRITE_BYTES = 64 * 1024 * 1024;
+
+export async function writeChunksAtomic(path: string, chunks: Iterable<Uint8Array | string>): Promise<void> {
+  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(temporary, 'w');
+  try {
+    for (const chunk of chunks) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+      // One write() may be partial (and Linux caps one call near 2 GiB), so loop over bounded slices.
+      let offset = 0;
+      while (offset < bytes.length) {
+        const { bytesWritten } = await handle.write(bytes, offset, Math.min(bytes.length - offset, MAX_WRITE_BYTES));
+        offset += bytesWritten;
+      }
+    }
+    await handle.sync();
+    await handle.close();
+    await rename(temporary, path);
+  } catch (error) {
+    await handle.close().catch(() => undefined); // already closed when rename failed
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  await syncDirectory(dirname(path));
+}
+
+async function syncDirectory(directory: string): Promise<void> {
+  try {
+    const handle = await open(directory, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // Windows cannot open or fsync a directory; the rename is still atomic there.
+  }
+}
