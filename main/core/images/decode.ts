@@ -1,0 +1,160 @@
+/**
+ * Decodes one image file with sharp into the 8-bit RGB, HWC layout the trainer consumes, downscaled
+ * for storage. Every failure is an ImageDecodeError naming the file and a human reason; the loader
+ * turns those into "skipped" entries, so one bad file never stops a run.
+ *
+ * Policy (also in docs/images.md):
+ * - Size: the stored image's SHORTER side is `storeSize`, aspect ratio kept, never enlarged. The
+ *   augmentation does its own RandomResizedCrop (and upsampling) from the stored image, so a
+ *   square crop here would throw away content and enlarging would only cost memory.
+ * - Tiny images: a shorter side below `minSide` (default 8 px) is skipped with a reason ("too
+ *   small"): a 1x1 or 4x4 image carries no structure for the crops to learn from. Images between
+ *   minSide and storeSize are stored at their own size.
+ * - Orientation: EXIF orientation is applied, so width/height are as a viewer shows them.
+ * - Colour: grayscale, CMYK and 16-bit inputs become 8-bit sRGB with 3 channels (embedded ICC
+ *   profiles are honoured by sharp's conversion).
+ * - Alpha: flattened onto WHITE (FLATTEN_BACKGROUND), the background most image viewers and
+ *   documents show transparent areas on; black would turn transparent logos into dark blobs.
+ * - Animated GIF/WebP: the first frame only.
+ * - Decompression bombs: the header's width x height is checked against `maxPixels` (default 100
+ *   megapixels) before any pixel is decoded, and sharp's own limitInputPixels backs it up.
+ * - Truncated or corrupt data: refused (sharp failOn 'truncated'), reason "truncated or corrupt:
+ *   <sharp's message>". A half JPEG would otherwise decode with a grey lower half that the
+ *   encoder would learn as content. Benign libjpeg warnings (extraneous bytes) are tolerated.
+ */
+import { readFile } from 'node:fs/promises';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import type { RgbImage } from '../../ml/augment.js';
+import { describeFsError } from './scan.js';
+
+export const DEFAULT_MAX_PIXELS = 100_000_000;
+export const DEFAULT_MIN_SIDE = 8;
+/** Transparent pixels are composited onto this colour (white). */
+export const FLATTEN_BACKGROUND = { r: 255, g: 255, b: 255 } as const;
+
+export interface DecodeOptions {
+  /** Target length of the shorter side of the stored image, in pixels (images are never enlarged). */
+  readonly storeSize: number;
+  /** Largest accepted width x height of the source, per frame. */
+  readonly maxPixels?: number;
+  /** Smallest accepted shorter side of the source (after orientation), in pixels. */
+  readonly minSide?: number;
+}
+
+export interface DecodedImage {
+  readonly image: RgbImage;
+  /** Source dimensions after EXIF orientation. */
+  readonly sourceWidth: number;
+  readonly sourceHeight: number;
+  /** sharp's name of the input format (jpeg, png, gif, webp, tiff, heif). */
+  readonly format: string;
+}
+
+/** A file that cannot be used, with the reason; `message` names the file. */
+export class ImageDecodeError extends Error {
+  constructor(readonly path: string, readonly reason: string) {
+    super(`${path}: ${reason}`);
+    this.name = 'ImageDecodeError';
+  }
+}
+
+export function validateDecodeOptions(options: DecodeOptions): void {
+  const { storeSize, maxPixels = DEFAULT_MAX_PIXELS, minSide = DEFAULT_MIN_SIDE } = options;
+  if (!Number.isInteger(storeSize) || storeSize < 1) throw new RangeError(`storeSize must be a positive integer, got ${storeSize}`);
+  if (!Number.isInteger(maxPixels) || maxPixels < 1) throw new RangeError(`maxPixels must be a positive integer, got ${maxPixels}`);
+  if (!Number.isInteger(minSide) || minSide < 1) throw new RangeError(`minSide must be a positive integer, got ${minSide}`);
+}
+
+/** Bump when the decode output changes for the same input (background, colour handling, resize). */
+const DECODE_PIPELINE_VERSION = 1;
+
+/** Identifies everything besides the file and storeSize that the stored pixels depend on (cache keys). */
+export function decodePipelineId(options: DecodeOptions): string {
+  const { maxPixels = DEFAULT_MAX_PIXELS, minSide = DEFAULT_MIN_SIDE } = options;
+  return `decode-v${DECODE_PIPELINE_VERSION};bg=ffffff;min=${minSide};max=${maxPixels}`;
+}
+
+/** Reads and decodes a file. File-system errors (EACCES, ...) become ImageDecodeErrors too. */
+export async function decodeImageFile(path: string, options: DecodeOptions): Promise<DecodedImage> {
+  validateDecodeOptions(options);
+  let buffer: Buffer;
+  try {
+    // Read into memory rather than hand sharp the path: the error is a plain errno, and libvips's
+    // operation cache cannot serve a stale decode of a file that changed under the same name.
+    buffer = await readFile(path);
+  } catch (error) {
+    throw new ImageDecodeError(path, describeFsError(error));
+  }
+  return decodeImageBuffer(buffer, options, path);
+}
+
+/** Decodes an encoded image held in memory; `label` names it in errors. */
+export async function decodeImageBuffer(buffer: Uint8Array, options: DecodeOptions, label = '<buffer>'): Promise<DecodedImage> {
+  validateDecodeOptions(options);
+  const { storeSize, maxPixels = DEFAULT_MAX_PIXELS, minSide = DEFAULT_MIN_SIDE } = options;
+  if (buffer.length === 0) throw new ImageDecodeError(label, 'empty file (0 bytes)');
+
+  // Header first: cheap, and lets a 100,000 x 100,000 claim be refused before any allocation.
+  let metadata: Metadata;
+  try {
+    metadata = await sharp(buffer, { limitInputPixels: false, failOn: 'truncated' }).metadata();
+  } catch (error) {
+    throw new ImageDecodeError(label, describeSharpError(error));
+  }
+  const width = metadata.width;
+  // Multi-page inputs report the frame height as pageHeight; only one frame is decoded.
+  const frameHeight = metadata.pageHeight ?? metadata.height;
+  if (width <= 0 || frameHeight <= 0) throw new ImageDecodeError(label, `corrupt: header gives ${width}x${frameHeight} pixels`);
+  if (width * frameHeight > maxPixels) {
+    throw new ImageDecodeError(
+      label,
+      `too large: ${width}x${frameHeight} pixels exceeds the limit of ${formatMegapixels(maxPixels)} (decompression-bomb guard)`,
+    );
+  }
+  const oriented = (metadata.orientation ?? 1) >= 5 ? { width: frameHeight, height: width } : { width, height: frameHeight };
+  if (Math.min(oriented.width, oriented.height) < minSide) {
+    throw new ImageDecodeError(label, `too small: ${oriented.width}x${oriented.height} pixels (the shorter side must be at least ${minSide} px)`);
+  }
+
+  let data: Buffer;
+  let info: OutputInfo;
+  try {
+    ({ data, info } = await sharp(buffer, {
+      failOn: 'truncated',
+      limitInputPixels: maxPixels,
+      pages: 1,
+      page: 0,
+      autoOrient: true,
+    })
+      // 'outside' with a square box = shorter side becomes storeSize, aspect kept.
+      .resize({ width: storeSize, height: storeSize, fit: 'outside', withoutEnlargement: true })
+      .flatten({ background: FLATTEN_BACKGROUND })
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true }));
+  } catch (error) {
+    throw new ImageDecodeError(label, describeSharpError(error));
+  }
+  if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
+    throw new ImageDecodeError(label, `unexpected decoder output: ${info.width}x${info.height}x${info.channels}, ${data.length} bytes`);
+  }
+  return {
+    image: { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) },
+    sourceWidth: oriented.width,
+    sourceHeight: oriented.height,
+    format: metadata.format,
+  };
+}
+
+function formatMegapixels(pixels: number): string {
+  return `${Number((pixels / 1e6).toPrecision(4))} megapixels`;
+}
+
+/** Maps sharp/libvips messages onto the reasons users see; the original text is kept. */
+function describeSharpError(error: unknown): string {
+  const message = (error instanceof Error ? error.message : String(error)).trim().replace(/\s+/g, ' ');
+  if (/unsupported image format/i.test(message)) return `not a supported image (unrecognised contents): ${message}`;
+  if (/pixel limit/i.test(message)) return `too large: ${message} (decompression-bomb guard)`;
+  return `truncated or corrupt: ${message}`;
+}

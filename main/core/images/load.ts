@@ -1,0 +1,158 @@
+/**
+ * The trainer's entry to the image pipeline: scan a folder, then load every candidate image from
+ * the on-disk cache or, on a miss, decode it (and fill the cache), with bounded concurrency and
+ * progress callbacks. Unusable files are skipped with their reason and counted; the load always
+ * finishes. Errors are thrown only when there is nothing to train on: a missing folder, a path
+ * that is not a directory, or a folder without a single usable image. ("Fewer images than one
+ * batch" is the caller's check: only it knows the batch size.)
+ *
+ * Items come back in scan order (sorted by relative path), whatever order the decodes finish in,
+ * so a seed reproduces the same data set order.
+ */
+import { resolve } from 'node:path';
+import type { RgbImage } from '../../ml/augment.js';
+import { cacheKey, prepareCacheDirectory, readCacheEntry, writeCacheEntry } from './cache.js';
+import { decodeImageFile, decodePipelineId, ImageDecodeError, validateDecodeOptions } from './decode.js';
+import { compareNames, compareRelativePaths, scanImageFolder } from './scan.js';
+
+export interface LoadImageFolderOptions {
+  /** Shorter side of the stored copies, in pixels (e.g. 2x the training size, capped); never enlarged. */
+  readonly storeSize: number;
+  /** Where the downscaled copies live across runs; created (and tagged) if needed. */
+  readonly cacheDir: string;
+  /** Files loaded at once (default 4, libuv's default thread-pool size, which sharp decodes on). */
+  readonly concurrency?: number;
+  /** Called with (0, total) before the first file, then after each file. Must not throw. */
+  readonly onProgress?: (done: number, total: number) => void;
+  /** Called when the cache cannot be used (read-only disk, full disk); the load goes on without it. */
+  readonly onWarning?: (message: string) => void;
+  /** Decompression-bomb limit, width x height of the source (default 100 megapixels). */
+  readonly maxPixels?: number;
+  /** Images whose shorter side is below this are skipped as too small (default 8 px). */
+  readonly minSide?: number;
+}
+
+export interface LoadedImage {
+  readonly relativePath: string;
+  /** Top-level subfolder name when the folder is organised in class subfolders, else null. */
+  readonly className: string | null;
+  readonly image: RgbImage;
+}
+
+export interface SkippedImage {
+  /** Absolute path. */
+  readonly path: string;
+  /** Relative to the folder, "/"-separated. */
+  readonly relativePath: string;
+  readonly reason: string;
+}
+
+export interface LoadImageFolderStats {
+  /** Files with a supported extension (each one ends up decoded, from the cache, or skipped). */
+  readonly found: number;
+  readonly decoded: number;
+  readonly fromCache: number;
+  /** All skipped entries: unsupported types, loops and unreadable entries included. */
+  readonly skipped: number;
+  readonly ms: number;
+}
+
+export interface LoadImageFolderResult {
+  readonly items: LoadedImage[];
+  /** Sorted by relative path. */
+  readonly skipped: SkippedImage[];
+  /** Classes with at least one usable image, sorted; empty when the folder has no class subfolders. */
+  readonly classes: string[];
+  readonly stats: LoadImageFolderStats;
+}
+
+export async function loadImageFolder(folder: string, options: LoadImageFolderOptions): Promise<LoadImageFolderResult> {
+  const started = performance.now();
+  const decodeOptions = { storeSize: options.storeSize, maxPixels: options.maxPixels, minSide: options.minSide };
+  validateDecodeOptions(decodeOptions);
+  const concurrency = options.concurrency ?? 4;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+  const root = resolve(folder);
+  const warn = (message: string): void => options.onWarning?.(message);
+
+  let cacheUsable = true;
+  try {
+    await prepareCacheDirectory(options.cacheDir);
+  } catch (error) {
+    cacheUsable = false;
+    warn(`image cache ${options.cacheDir} unusable, decoding without it: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const scan = await scanImageFolder(root, { excludeDirectories: [options.cacheDir] });
+  const total = scan.images.length;
+  const pipeline = decodePipelineId(decodeOptions);
+
+  const loaded: (LoadedImage | undefined)[] = new Array<LoadedImage | undefined>(total);
+  const failures: (SkippedImage | undefined)[] = new Array<SkippedImage | undefined>(total);
+  let decoded = 0;
+  let fromCache = 0;
+  let done = 0;
+  let next = 0;
+  let cacheWriteWarned = false;
+  options.onProgress?.(0, total);
+
+  const loadOne = async (index: number): Promise<void> => {
+    const entry = scan.images[index]!;
+    const key = cacheKey({ path: entry.path, size: entry.size, mtimeMs: entry.mtimeMs, storeSize: options.storeSize, pipeline });
+    let image = cacheUsable ? await readCacheEntry(options.cacheDir, key) : null;
+    if (image !== null) {
+      fromCache++;
+    } else {
+      try {
+        image = (await decodeImageFile(entry.path, decodeOptions)).image;
+      } catch (error) {
+        const reason = error instanceof ImageDecodeError ? error.reason : `decode failed: ${error instanceof Error ? error.message : String(error)}`;
+        failures[index] = { path: entry.path, relativePath: entry.relativePath, reason };
+        return;
+      }
+      decoded++;
+      if (cacheUsable) {
+        try {
+          await writeCacheEntry(options.cacheDir, key, image);
+        } catch (error) {
+          // A cache that cannot be written costs speed on the next run, not this run.
+          if (!cacheWriteWarned) warn(`image cache ${options.cacheDir} not written: ${error instanceof Error ? error.message : String(error)}`);
+          cacheWriteWarned = true;
+        }
+      }
+    }
+    loaded[index] = { relativePath: entry.relativePath, className: entry.className, image };
+  };
+
+  // A fixed pool of workers pulling the next index: at most `concurrency` files in flight.
+  const worker = async (): Promise<void> => {
+    while (next < total) {
+      const index = next++;
+      await loadOne(index);
+      done++;
+      options.onProgress?.(done, total);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(total, 1)) }, worker));
+
+  const items = loaded.filter((item): item is LoadedImage => item !== undefined);
+  const skipped: SkippedImage[] = [...scan.skipped, ...failures.filter((failure): failure is SkippedImage => failure !== undefined)];
+  skipped.sort((a, b) => compareRelativePaths(a.relativePath, b.relativePath));
+
+  if (items.length === 0) {
+    const examples = skipped.slice(0, 3).map((s) => `${s.relativePath}: ${s.reason}`).join('; ');
+    throw new Error(
+      `No usable image in ${root}: ${total} image file(s) found, ${skipped.length} skipped` + (examples === '' ? '' : ` (${examples}${skipped.length > 3 ? '; ...' : ''})`),
+    );
+  }
+
+  // Scan labelled the folder only if every candidate lives in a subfolder; a class whose images all
+  // failed to decode is not reported.
+  const classes = [...new Set(items.flatMap((item) => (item.className === null ? [] : [item.className])))].sort(compareNames);
+
+  return {
+    items,
+    skipped,
+    classes,
+    stats: { found: total, decoded, fromCache, skipped: skipped.length, ms: performance.now() - started },
+  };
+}

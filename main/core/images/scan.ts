@@ -1,0 +1,202 @@
+/**
+ * Recursive scan of an image folder: which files are candidate images, which are skipped and why,
+ * and the class of each image (its top-level subfolder). File system only: nothing is decoded here.
+ *
+ * Policy:
+ * - Supported by extension, case-insensitive (see SUPPORTED_EXTENSIONS); any other file is reported
+ *   as skipped with "unsupported type .ext". Content is checked later by the decoder.
+ * - Hidden entries (name starting with ".") are skipped silently, as are cache directories: any
+ *   directory in `excludeDirectories` or holding a CACHEDIR.TAG file (our image cache writes one),
+ *   so a cache kept inside the folder is never scanned as images.
+ * - Symlinks are followed. A directory whose real path is one of its own ancestors is reported as
+ *   "symlink loop"; one already scanned through another path is reported as a duplicate, so no
+ *   image is listed twice. The same holds for two links to one file.
+ * - Problems below the root (EACCES, a dangling link, a FIFO) are reported, never thrown. Problems
+ *   with the root itself (missing, not a directory, unreadable) throw: there is nothing to scan.
+ * - Order is deterministic: names are compared by UTF-16 code units (no locale), path component by
+ *   path component, so a folder's contents stay together and the listing is sorted by relative path.
+ * - Classes: when EVERY image lives inside a subfolder, each gets the name of its top-level
+ *   subfolder as className (cat/a.jpg and cat/more/b.jpg are both "cat"). When some images sit
+ *   directly in the folder, nobody gets a class: a mix of loose and sorted images is not a
+ *   labelled data set, and a partial labelling would make kNN accuracy meaningless.
+ */
+import { readdir, realpath, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
+
+export const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set([
+  '.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif',
+]);
+
+/** The marker of a cache directory (https://bford.info/cachedir/); directories holding it are not scanned. */
+export const CACHEDIR_TAG = 'CACHEDIR.TAG';
+
+export interface ScannedImage {
+  /** Absolute path (through any symlinks, as found in the folder). */
+  readonly path: string;
+  /** Relative to the scanned folder, always with "/" separators. */
+  readonly relativePath: string;
+  /** Name of the top-level subfolder holding the image; null when the folder has no classes. */
+  readonly className: string | null;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+export interface ScanSkip {
+  readonly path: string;
+  readonly relativePath: string;
+  readonly reason: string;
+}
+
+export interface ScanResult {
+  readonly images: ScannedImage[];
+  readonly skipped: ScanSkip[];
+  /** Distinct class names, sorted. Empty unless every image lives in a subfolder. */
+  readonly classes: string[];
+}
+
+export interface ScanOptions {
+  /** Directories never scanned and never reported (the image cache, for example). */
+  readonly excludeDirectories?: readonly string[];
+}
+
+/** Locale-independent ordering of names: plain UTF-16 code-unit order. */
+export function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Compares "/"-separated relative paths component by component (the order the scan lists them in). */
+export function compareRelativePaths(a: string, b: string): number {
+  const pa = a.split('/');
+  const pb = b.split('/');
+  const n = Math.min(pa.length, pb.length);
+  for (let i = 0; i < n; i++) {
+    const c = compareNames(pa[i]!, pb[i]!);
+    if (c !== 0) return c;
+  }
+  return pa.length - pb.length;
+}
+
+/** A short, human reason for a file-system error, keeping its code for searchability. */
+export function describeFsError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  switch (code) {
+    case 'EACCES':
+    case 'EPERM':
+      return `unreadable: permission denied (${code})`;
+    case 'ENOENT':
+      return 'not found (ENOENT): deleted while loading, or a dangling symlink';
+    case 'ELOOP':
+      return 'symlink loop (ELOOP)';
+    case 'EISDIR':
+      return 'is a directory (EISDIR)';
+    default:
+      return `unreadable: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+export async function scanImageFolder(folder: string, options: ScanOptions = {}): Promise<ScanResult> {
+  const root = resolve(folder);
+  let rootStats: Stats;
+  try {
+    rootStats = await stat(root);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`Image folder not found: ${root}`, { cause: error });
+    throw new Error(`Image folder cannot be read: ${root}: ${describeFsError(error)}`, { cause: error });
+  }
+  if (!rootStats.isDirectory()) throw new Error(`Image folder is not a directory: ${root}`);
+  const rootReal = await realpath(root);
+
+  const excluded = new Set<string>();
+  for (const directory of options.excludeDirectories ?? []) {
+    try {
+      excluded.add(await realpath(directory));
+    } catch {
+      // A directory that does not exist yet cannot be inside the scan either.
+    }
+  }
+
+  const images: ScannedImage[] = [];
+  const skipped: ScanSkip[] = [];
+  // Real path -> relative path where it was first met: tells loops and duplicate links apart.
+  const seenDirectories = new Map<string, string>([[rootReal, '.']]);
+  const seenFiles = new Map<string, string>();
+
+  const walk = async (directory: string, relativeDirectory: string, ancestors: ReadonlySet<string>): Promise<void> => {
+    let names: string[];
+    try {
+      names = await readdir(directory);
+    } catch (error) {
+      if (relativeDirectory === '') throw new Error(`Image folder cannot be read: ${root}: ${describeFsError(error)}`, { cause: error });
+      skipped.push({ path: directory, relativePath: relativeDirectory, reason: `directory ${describeFsError(error)}` });
+      return;
+    }
+    if (relativeDirectory !== '' && names.includes(CACHEDIR_TAG)) return;
+    names.sort(compareNames);
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const path = join(directory, name);
+      const relativePath = relativeDirectory === '' ? name : `${relativeDirectory}/${name}`;
+      const skip = (reason: string): void => {
+        skipped.push({ path, relativePath, reason });
+      };
+      let stats: Stats;
+      let real: string;
+      try {
+        stats = await stat(path); // follows symlinks
+        real = await realpath(path);
+      } catch (error) {
+        skip(describeFsError(error));
+        continue;
+      }
+      if (stats.isDirectory()) {
+        if (excluded.has(real)) continue;
+        if (ancestors.has(real)) {
+          skip(`symlink loop: points back to ${seenDirectories.get(real) ?? real}`);
+          continue;
+        }
+        const first = seenDirectories.get(real);
+        if (first !== undefined) {
+          skip(`duplicate directory: same as ${first} (symlink)`);
+          continue;
+        }
+        seenDirectories.set(real, relativePath);
+        await walk(path, relativePath, new Set([...ancestors, real]));
+        continue;
+      }
+      if (!stats.isFile()) {
+        // FIFOs, sockets and devices: reading one could block forever or never end.
+        skip('not a regular file');
+        continue;
+      }
+      const extension = extname(name).toLowerCase();
+      if (!SUPPORTED_EXTENSIONS.has(extension)) {
+        skip(extension === '' ? 'unsupported type (no extension)' : `unsupported type ${extension}`);
+        continue;
+      }
+      const first = seenFiles.get(real);
+      if (first !== undefined) {
+        skip(`duplicate file: same as ${first} (symlink)`);
+        continue;
+      }
+      seenFiles.set(real, relativePath);
+      const slash = relativePath.indexOf('/');
+      images.push({
+        path,
+        relativePath,
+        className: slash === -1 ? null : relativePath.slice(0, slash),
+        size: stats.size,
+        mtimeMs: stats.mtimeMs,
+      });
+    }
+  };
+  await walk(root, '', new Set([rootReal]));
+
+  // The walk already visits in this order; sorting again makes the contract independent of it.
+  images.sort((a, b) => compareRelativePaths(a.relativePath, b.relativePath));
+  skipped.sort((a, b) => compareRelativePaths(a.relativePath, b.relativePath));
+  const labelled = images.length > 0 && images.every((image) => image.className !== null);
+  const classes = labelled ? [...new Set(images.map((image) => image.className!))].sort(compareNames) : [];
+  return { images: labelled ? images : images.map((image) => ({ ...image, className: null })), skipped, classes };
+}
