@@ -22,7 +22,7 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-unnecessary-type-assertion': 'off' },
   },
   {
-    files: ['eslint.config.js'],
+    files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },
   {

@@ -1,0 +1,153 @@
+/** `moco-studio train <folder>`: trains a run in a trainer process, with progress on the terminal. */
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { RunSummary, TrainerEvent } from '../../shared/trainer-protocol.js';
+import { parseTrainingSettings, type TrainingSettings } from '../../shared/training-settings.js';
+import { cacheDirectory, defaultDataDirectory, runsDirectory } from '../core/data-directory.js';
+import { createRun, readRunRecord } from '../core/run-store.js';
+import { TrainerHost } from '../core/trainer-host.js';
+import { ProgressReporter } from './progress.js';
+
+export const TRAIN_HELP = `Usage: moco-studio train <folder> [options]
+
+Trains a MoCo encoder on the images in <folder> (recursively; subfolders name classes when present).
+Unset options are chosen from the folder size and the backend; the choices are printed.
+
+Options:
+  --epochs N            training epochs
+  --batch N             images per step (N)
+  --image-size PX       side of the training crops
+  --arch NAME           resnet18 | resnet34 | resnet50
+  --width X             channel width multiplier (e.g. 0.25)
+  --queue-size K        negatives in the queue (a multiple of the batch)
+  --momentum m          key-encoder momentum
+  --temperature T       softmax temperature
+  --lr RATE             learning rate
+  --preset v1|v2        MoCo v1 or v2 (MLP head, blur, cosine schedule)
+  --bn-splits G         BatchNorm groups (Shuffle BN emulation)
+  --seed N              random seed
+  --backend NAME        auto | tensorflow | wasm | cpu
+  --run-dir DIR         put the run in DIR (default: <data>/runs/<time>-<folder>)
+  --resume RUN          continue the run in directory RUN from its last checkpoint
+  --json                print a JSON summary on stdout when done
+  -h, --help            this help
+
+Ctrl-C stops cleanly after the current step and writes a checkpoint; press it twice to abort.`;
+
+const NUMBER_FLAGS: Record<string, keyof TrainingSettings> = {
+  epochs: 'epochs', batch: 'batchSize', 'image-size': 'imageSize', width: 'widthMultiplier', 'queue-size': 'queueSize',
+  momentum: 'keyMomentum', temperature: 'temperature', lr: 'learningRate', 'bn-splits': 'bnSplits', seed: 'seed',
+};
+
+export function settingsFromFlags(values: Record<string, string | boolean | undefined>): TrainingSettings {
+  const raw: Record<string, unknown> = {};
+  for (const [flag, field] of Object.entries(NUMBER_FLAGS)) {
+    const value = values[flag];
+    if (typeof value !== 'string') continue;
+    const number = Number(value);
+    if (value.trim() === '' || !Number.isFinite(number)) throw new Error(`--${flag}: expected a number, got "${value}"`);
+    raw[field] = number;
+  }
+  if (typeof values.arch === 'string') raw.architecture = values.arch;
+  if (typeof values.preset === 'string') raw.preset = values.preset;
+  if (typeof values.backend === 'string') raw.backend = values.backend;
+  return parseTrainingSettings(raw);
+}
+
+export interface TrainOutcome {
+  readonly summary: RunSummary | null;
+  readonly ok: boolean;
+}
+
+export async function runTrainCommand(folderArgument: string | undefined, values: Record<string, string | boolean | undefined>): Promise<TrainOutcome> {
+  const json = values.json === true;
+  const out = new ProgressReporter(process.stderr);
+  const say = (text: string): void => { out.line(text); };
+  const dataDirectory = defaultDataDirectory();
+  const userSettings = settingsFromFlags(values);
+
+  let runDirectory: string;
+  let folder: string;
+  const resume = typeof values.resume === 'string';
+  if (resume) {
+    runDirectory = resolve(values.resume as string);
+    const record = await readRunRecord(runDirectory);
+    folder = record.folder;
+    if (folderArgument && resolve(folderArgument) !== folder) throw new Error(`--resume: run ${runDirectory} trained on ${folder}, not ${resolve(folderArgument)}`);
+  } else {
+    if (!folderArgument) throw new Error('train: missing <folder> (see moco-studio train --help)');
+    folder = resolve(folderArgument);
+    const info = await stat(folder).catch(() => null);
+    if (!info) throw new Error(`Folder not found: ${folder}`);
+    if (!info.isDirectory()) throw new Error(`Not a folder: ${folder}`);
+    const created = await createRun({ runsRoot: runsDirectory(dataDirectory), folder, userSettings, ...(typeof values['run-dir'] === 'string' ? { runDirectory: values['run-dir'] } : {}) });
+    runDirectory = created.directory;
+  }
+  say(`${resume ? 'Resuming' : 'Training'} on ${folder}\nRun directory: ${runDirectory}`);
+
+  // Written by the event handler below.
+  const outcome: { summary: RunSummary | null; lastLoss: number | null; failedMessage: string | null } = { summary: null, lastLoss: null, failedMessage: null };
+  const onEvent = (event: TrainerEvent): void => {
+    switch (event.type) {
+      case 'backend':
+        say(`Backend: ${event.name}${event.attempts.filter((a) => !a.ok).map((a) => `\n  ${a.name} not used: ${a.reason}`).join('')}`);
+        break;
+      case 'dataset':
+        say(`Images: ${event.used} used (${event.fromCache} from cache), ${event.skipped.length} skipped${event.classes.length ? `; ${event.classes.length} classes: ${event.classes.join(', ')}` : ''}`);
+        for (const s of event.skipped.slice(0, 20)) say(`  skipped ${s.path}: ${s.reason}`);
+        if (event.skipped.length > 20) say(`  ... and ${event.skipped.length - 20} more (see the run's log)`);
+        break;
+      case 'settings': {
+        const s = event.settings;
+        say(`Settings: ${s.architecture} x${s.widthMultiplier}, ${s.imageSize} px, batch ${s.batchSize}, K=${s.queueSize}, m=${s.keyMomentum}, T=${s.temperature}, lr ${s.learningRate}, ${s.preset}, ${s.epochs} epochs, ${s.bnSplits} BN splits`);
+        break;
+      }
+      case 'metrics':
+        outcome.lastLoss = event.metrics.loss;
+        break;
+      case 'progress':
+        out.update({ ...event, loss: outcome.lastLoss });
+        break;
+      case 'epoch':
+        say(`epoch ${event.epoch + 1}: loss ${event.meanLoss.toFixed(4)}${event.knnTop1 === null ? '' : `, kNN top-1 ${(event.knnTop1 * 100).toFixed(1)} %`} (${event.seconds.toFixed(1)} s)`);
+        break;
+      case 'warning':
+        say(`warning: ${event.message}`);
+        break;
+      case 'error':
+        outcome.failedMessage = event.message;
+        say(`error: ${event.message}`);
+        break;
+      case 'done':
+        outcome.summary = event.summary;
+        break;
+      default:
+        break;
+    }
+  };
+
+  const host = TrainerHost.fork(onEvent);
+  let interrupts = 0;
+  const onSigint = (): void => {
+    interrupts++;
+    if (interrupts === 1) {
+      say('Stopping after this step and writing a checkpoint (Ctrl-C again to abort)...');
+      host.send({ type: 'stop' });
+    } else {
+      host.kill();
+    }
+  };
+  process.on('SIGINT', onSigint);
+  host.send({ type: 'start', folder, runDirectory, cacheDirectory: cacheDirectory(dataDirectory), userSettings, resume });
+  const exit = await host.exited;
+  process.off('SIGINT', onSigint);
+  out.finish();
+
+  const finalSummary = outcome.summary;
+  if (finalSummary) {
+    say(`Done: ${finalSummary.steps} steps, ${finalSummary.imagesPerSecond.toFixed(1)} img/s, final loss ${finalSummary.finalLoss?.toFixed(4) ?? '-'}${finalSummary.knnTop1 === null ? '' : `, kNN top-1 ${(finalSummary.knnTop1 * 100).toFixed(1)} %`}`);
+    say(`Run: ${finalSummary.runDirectory}`);
+  }
+  if (json) process.stdout.write(`${JSON.stringify({ ok: !exit.crashed && outcome.failedMessage === null, error: outcome.failedMessage, ...(finalSummary ?? { runDirectory }) }, null, 2)}\n`);
+  return { summary: finalSummary, ok: !exit.crashed && outcome.failedMessage === null };
+}

@@ -1,0 +1,108 @@
+/**
+ * The trainer process entry: wiring only. Receives validated commands from the app core and
+ * sends events back, over child_process.fork's IPC channel (CLI, server, tests) or Electron's
+ * utilityProcess parentPort (the desktop app). One process trains one run, then exits.
+ */
+import { parseTrainerCommand, type TrainerEvent } from '../../shared/trainer-protocol.js';
+import { embedFiles, embedRun, knnEvaluation } from './encoder-jobs.js';
+import { TrainingRun } from './training-run.js';
+
+interface ParentPort {
+  postMessage(message: unknown): void;
+  on(event: 'message', listener: (event: { data: unknown }) => void): void;
+}
+
+const parentPort = (process as unknown as { parentPort?: ParentPort }).parentPort;
+
+function send(event: TrainerEvent): void {
+  if (parentPort) parentPort.postMessage(event);
+  else process.send?.(event);
+}
+
+function onMessage(listener: (message: unknown) => void): void {
+  if (parentPort) parentPort.on('message', (event) => { listener(event.data); });
+  else process.on('message', listener);
+}
+
+function exitSoon(code: number): void {
+  // Give the IPC channel a moment to flush the last events before the process goes.
+  setTimeout(() => process.exit(code), 50);
+}
+
+function fail(code: string, error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  send({ type: 'error', code, message });
+}
+
+// Ctrl-C in a terminal reaches the whole process group: the host turns it into a clean `stop`
+// (checkpoint first), so the trainer ignores the signal itself.
+process.on('SIGINT', () => undefined);
+process.on('uncaughtException', (error) => {
+  fail('uncaught', error);
+  exitSoon(1);
+});
+process.on('unhandledRejection', (error) => {
+  fail('uncaught', error);
+  exitSoon(1);
+});
+
+let run: TrainingRun | null = null;
+let busy = false;
+
+onMessage((message) => {
+  let command;
+  try {
+    command = parseTrainerCommand(message);
+  } catch (error) {
+    fail('invalid-command', error);
+    return;
+  }
+  if (command.type === 'embed' || command.type === 'embed-files' || command.type === 'knn') {
+    if (busy) {
+      fail('busy', new Error('This trainer process is already working'));
+      return;
+    }
+    busy = true;
+    const warn = (message: string): void => { send({ type: 'warning', message }); };
+    const job = command.type === 'embed'
+      ? embedRun(command, warn, (done, total) => { send({ type: 'loading', done, total }); })
+      : command.type === 'embed-files' ? embedFiles(command, warn) : knnEvaluation(command, warn);
+    job.then(
+      (result) => { send(result); exitSoon(0); },
+      (error: unknown) => { fail(`${command.type}-failed`, error); exitSoon(1); },
+    );
+    return;
+  }
+  if (command.type !== 'start') {
+    if (!run) {
+      fail('not-running', new Error(`"${command.type}" received before "start"`));
+      return;
+    }
+    if (command.type === 'pause') run.pause();
+    else if (command.type === 'resume') run.resume();
+    else run.stop();
+    return;
+  }
+  if (run || busy) {
+    fail('already-running', new Error('This trainer process is already training a run'));
+    return;
+  }
+  const current = new TrainingRun(send);
+  run = current;
+  current.run(command).then(
+    (summary) => {
+      const reason = current.failed ? 'failed' : current.finished ? 'finished' : 'stopped';
+      send({ type: 'done', reason, summary });
+      exitSoon(0);
+    },
+    (error: unknown) => {
+      fail('training-failed', error);
+      send({
+        type: 'done',
+        reason: 'failed',
+        summary: { imagesUsed: 0, imagesSkipped: 0, epochs: 0, steps: 0, imagesPerSecond: 0, finalLoss: null, knnTop1: null, backend: 'unknown', runDirectory: command.runDirectory, checkpoint: null },
+      });
+      exitSoon(1);
+    },
+  );
+});

@@ -1,0 +1,159 @@
+/**
+ * The message protocol between the app core and a trainer process (child_process.fork in the
+ * CLI, the server and tests; Electron's utilityProcess in the app: same entry, same messages).
+ * Both directions are validated at runtime with these schemas; types are derived from them.
+ */
+import { z } from 'zod';
+import { resolvedSettingsSchema, trainingSettingsSchema } from './training-settings.js';
+
+// ---- host -> trainer ------------------------------------------------------------------------
+
+export const trainerCommandSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('start'),
+    /** The image folder the user chose. */
+    folder: z.string().min(1),
+    /** The run's own directory (config, metrics, checkpoints, embeddings, log). */
+    runDirectory: z.string().min(1),
+    /** Where decoded, downscaled copies are cached across runs. */
+    cacheDirectory: z.string().min(1),
+    /** What the user set; the trainer fills the rest once it knows the usable images and the backend. */
+    userSettings: trainingSettingsSchema,
+    /** Continue from the run's newest good checkpoint, with the run's recorded settings. */
+    resume: z.boolean(),
+  }),
+  /** Embed every image of the run's folder with its newest checkpoint and store the matrix. */
+  z.strictObject({ type: z.literal('embed'), runDirectory: z.string().min(1), cacheDirectory: z.string().min(1) }),
+  /** Embed image files from anywhere (a query image for neighbour search); answered by `vectors`. */
+  z.strictObject({ type: z.literal('embed-files'), runDirectory: z.string().min(1), files: z.array(z.string().min(1)).min(1).max(1000) }),
+  /** Weighted kNN accuracy of the run's encoder: test folder classified against train folder. */
+  z.strictObject({
+    type: z.literal('knn'),
+    runDirectory: z.string().min(1),
+    cacheDirectory: z.string().min(1),
+    trainFolder: z.string().min(1),
+    testFolder: z.string().min(1),
+    k: z.number().int().min(1).max(10_000),
+  }),
+  z.strictObject({ type: z.literal('pause') }),
+  z.strictObject({ type: z.literal('resume') }),
+  /** Stop after the current step, writing a checkpoint. */
+  z.strictObject({ type: z.literal('stop') }),
+]);
+export type TrainerCommand = z.infer<typeof trainerCommandSchema>;
+
+// ---- trainer -> host ------------------------------------------------------------------------
+
+const stepMetricsSchema = z.strictObject({
+  loss: z.number(),
+  top1: z.number(),
+  top5: z.number(),
+  positiveLogit: z.number(),
+  negativeLogit: z.number(),
+  embeddingStd: z.number(),
+  queueFill: z.number(),
+  learningRate: z.number(),
+});
+
+const cropParamsSchema = z.record(z.string(), z.unknown());
+
+export const trainerEventSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('backend'),
+    name: z.enum(['tensorflow', 'wasm', 'cpu']),
+    attempts: z.array(z.strictObject({ name: z.string(), ok: z.boolean(), reason: z.string() })),
+  }),
+  z.strictObject({
+    type: z.literal('settings'),
+    settings: resolvedSettingsSchema,
+    reasons: z.record(z.string(), z.string()),
+    adjustments: z.array(z.strictObject({ field: z.string(), from: z.number(), to: z.number(), reason: z.string() })),
+  }),
+  z.strictObject({ type: z.literal('loading'), done: z.number().int(), total: z.number().int() }),
+  z.strictObject({
+    type: z.literal('dataset'),
+    found: z.number().int(),
+    used: z.number().int(),
+    fromCache: z.number().int(),
+    skipped: z.array(z.strictObject({ path: z.string(), reason: z.string() })),
+    classes: z.array(z.string()),
+  }),
+  z.strictObject({
+    type: z.literal('progress'),
+    epoch: z.number().int(), // 0-based epoch the last step belonged to
+    epochs: z.number().int(),
+    step: z.number().int(), // 1-based step within the epoch
+    stepsPerEpoch: z.number().int(),
+    globalStep: z.number().int(),
+    totalSteps: z.number().int(),
+    imagesPerSecond: z.number(),
+    etaSeconds: z.number(),
+  }),
+  z.strictObject({ type: z.literal('metrics'), epoch: z.number().int(), globalStep: z.number().int(), metrics: stepMetricsSchema }),
+  z.strictObject({
+    type: z.literal('epoch'),
+    epoch: z.number().int(),
+    meanLoss: z.number(),
+    knnTop1: z.number().nullable(),
+    knnTop5: z.number().nullable(),
+    seconds: z.number(),
+  }),
+  z.strictObject({
+    type: z.literal('preview'),
+    globalStep: z.number().int(),
+    pairs: z.array(z.strictObject({
+      relativePath: z.string(),
+      queryPng: z.string(), // base64
+      keyPng: z.string(),
+      query: cropParamsSchema,
+      key: cropParamsSchema,
+    })),
+  }),
+  z.strictObject({ type: z.literal('checkpoint'), path: z.string(), globalStep: z.number().int(), epoch: z.number().int() }),
+  z.strictObject({ type: z.literal('state'), state: z.enum(['loading', 'training', 'paused', 'stopping']) }),
+  z.strictObject({ type: z.literal('embedded'), directory: z.string(), rows: z.number().int(), dim: z.number().int(), checkpoint: z.string() }),
+  z.strictObject({ type: z.literal('vectors'), dim: z.number().int(), vectors: z.array(z.array(z.number())), failures: z.array(z.strictObject({ path: z.string(), reason: z.string() })) }),
+  z.strictObject({
+    type: z.literal('knn'),
+    top1: z.number(),
+    top5: z.number(),
+    k: z.number().int(),
+    trainImages: z.number().int(),
+    testImages: z.number().int(),
+    classes: z.array(z.string()),
+  }),
+  z.strictObject({ type: z.literal('log'), message: z.string() }),
+  z.strictObject({ type: z.literal('warning'), message: z.string() }),
+  z.strictObject({ type: z.literal('error'), code: z.string(), message: z.string() }),
+  z.strictObject({
+    type: z.literal('done'),
+    reason: z.enum(['finished', 'stopped', 'failed']),
+    summary: z.strictObject({
+      imagesUsed: z.number().int(),
+      imagesSkipped: z.number().int(),
+      epochs: z.number().int(),
+      steps: z.number().int(),
+      imagesPerSecond: z.number(),
+      finalLoss: z.number().nullable(),
+      knnTop1: z.number().nullable(),
+      backend: z.string(),
+      runDirectory: z.string(),
+      checkpoint: z.string().nullable(),
+    }),
+  }),
+]);
+export type TrainerEvent = z.infer<typeof trainerEventSchema>;
+export type TrainerEventOf<T extends TrainerEvent['type']> = Extract<TrainerEvent, { type: T }>;
+export type RunSummary = TrainerEventOf<'done'>['summary'];
+
+export function parseTrainerCommand(message: unknown): TrainerCommand {
+  const result = trainerCommandSchema.safeParse(message);
+  if (!result.success) throw new Error(`Invalid trainer command: ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return result.data;
+}
+
+export function parseTrainerEvent(message: unknown): TrainerEvent {
+  const result = trainerEventSchema.safeParse(message);
+  if (!result.success) throw new Error(`Invalid trainer event: ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return result.data;
+}
