@@ -136,6 +136,8 @@ export const trainerEventSchema = z.discriminatedUnion('type', [
       imagesPerSecond: z.number(),
       finalLoss: z.number().nullable(),
       knnTop1: z.number().nullable(),
+      /** kNN top-1 of the encoder before this run's first step (random init), for comparison. */
+      knnTop1AtStart: z.number().nullable(),
       backend: z.string(),
       runDirectory: z.string(),
       checkpoint: z.string().nullable(),

@@ -145,7 +145,7 @@ export async function runTrainCommand(folderArgument: string | undefined, values
 
   const finalSummary = outcome.summary;
   if (finalSummary) {
-    say(`Done: ${finalSummary.steps} steps, ${finalSummary.imagesPerSecond.toFixed(1)} img/s, final loss ${finalSummary.finalLoss?.toFixed(4) ?? '-'}${finalSummary.knnTop1 === null ? '' : `, kNN top-1 ${(finalSummary.knnTop1 * 100).toFixed(1)} %`}`);
+    say(`Done: ${finalSummary.steps} steps, ${finalSummary.imagesPerSecond.toFixed(1)} img/s, final loss ${finalSummary.finalLoss?.toFixed(4) ?? '-'}${finalSummary.knnTop1 === null ? '' : `, kNN top-1 ${(finalSummary.knnTop1 * 100).toFixed(1)} %`}${finalSummary.knnTop1AtStart === null ? '' : ` (${(finalSummary.knnTop1AtStart * 100).toFixed(1)} % at random init)`}`);
     say(`Run: ${finalSummary.runDirectory}`);
   }
   if (json) process.stdout.write(`${JSON.stringify({ ok: !exit.crashed && outcome.failedMessage === null, error: outcome.failedMessage, ...(finalSummary ?? { runDirectory }) }, null, 2)}\n`);

@@ -47,15 +47,26 @@ export function makeEvalBatch(images: readonly RgbImage[], size: number): tf.Ten
 }
 
 /**
+ * What an embedding is taken from: the pooled backbone features (the representation the paper
+ * evaluates with its linear probe, and what we store, search and monitor with kNN), or the head's
+ * output (what the CIFAR demo's kNN monitor uses). On the sample set the backbone was as good or
+ * better, and it does not depend on the head being linear or an MLP.
+ */
+export type Representation = 'backbone' | 'head';
+
+/**
  * L2-normalised embeddings [M, C] of all images with the encoder in eval mode (running BN
  * statistics), computed in batches to bound memory. Caller owns the result.
  */
-export function embedImages(encoder: Encoder, images: readonly RgbImage[], size: number, batchSize = 64): tf.Tensor2D {
+export function embedImages(encoder: Encoder, images: readonly RgbImage[], size: number, representation: Representation = 'backbone', batchSize = 64): tf.Tensor2D {
   const parts: tf.Tensor2D[] = [];
   try {
     for (let start = 0; start < images.length; start += batchSize) {
       const chunk = images.slice(start, start + batchSize);
-      parts.push(tf.tidy(() => l2Normalize(encoder.apply(makeEvalBatch(chunk, size), 'eval'))));
+      parts.push(tf.tidy(() => {
+        const x = makeEvalBatch(chunk, size);
+        return l2Normalize(representation === 'backbone' ? encoder.features(x, 'eval') : encoder.apply(x, 'eval'));
+      }));
     }
     if (parts.length === 0) throw new Error('embedImages: no images');
     return parts.length === 1 ? parts[0]! : tf.concat(parts, 0);

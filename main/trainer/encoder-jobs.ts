@@ -57,7 +57,7 @@ export async function embedRun(command: Command<'embed'>, warn: (message: string
     if (data.images.length === 0) throw new Error(`No usable image in ${record.folder}`);
     const directory = runPaths(command.runDirectory).embeddings;
     await writeRunEmbeddings(run.encoder, data, run.settings.imageSize, directory, run.checkpoint);
-    return { type: 'embedded', directory, rows: data.images.length, dim: run.settings.dim, checkpoint: run.checkpoint };
+    return { type: 'embedded', directory, rows: data.images.length, dim: run.encoder.featureChannels, checkpoint: run.checkpoint };
   } finally {
     run.dispose();
   }
@@ -82,7 +82,7 @@ export async function embedFiles(command: Command<'embed-files'>, warn: (message
       const matrix = tf.tidy(() => embedImages(run.encoder, images, run.settings.imageSize).arraySync());
       kept.forEach((fileIndex, row) => { vectors[fileIndex] = matrix[row]!; });
     }
-    return { type: 'vectors', dim: run.settings.dim, vectors, failures };
+    return { type: 'vectors', dim: run.encoder.featureChannels, vectors, failures };
   } finally {
     run.dispose();
   }

@@ -100,7 +100,7 @@ onMessage((message) => {
       send({
         type: 'done',
         reason: 'failed',
-        summary: { imagesUsed: 0, imagesSkipped: 0, epochs: 0, steps: 0, imagesPerSecond: 0, finalLoss: null, knnTop1: null, backend: 'unknown', runDirectory: command.runDirectory, checkpoint: null },
+        summary: { imagesUsed: 0, imagesSkipped: 0, epochs: 0, steps: 0, imagesPerSecond: 0, finalLoss: null, knnTop1: null, knnTop1AtStart: null, backend: 'unknown', runDirectory: command.runDirectory, checkpoint: null },
       });
       exitSoon(1);
     },

@@ -16,7 +16,7 @@ export function toTrainingConfig(settings: ResolvedSettings): TrainingConfig {
         architecture: settings.architecture,
         widthMultiplier: settings.widthMultiplier,
         smallImageStem: settings.smallImageStem,
-        head: settings.preset === 'v2' ? 'mlp' : 'linear',
+        head: settings.head,
         dim: settings.dim,
         bnSplits: settings.bnSplits,
       },

@@ -141,6 +141,11 @@ export class TrainingRun {
       this.emit({ type: 'checkpoint', path: saved.path, globalStep: trainer.globalStep, epoch: trainer.epoch });
     };
 
+    let knnAtStart: number | null = null;
+    if (data.classes.length >= 2 && trainer.globalStep === 0) {
+      knnAtStart = this.knnMonitor(trainer, data, settings.imageSize).top1;
+      log(`kNN top-1 at random initialisation: ${knnAtStart.toFixed(3)}`);
+    }
     this.emit({ type: 'state', state: 'training' });
     try {
       while (!trainer.finished && !this.stopRequested) {
@@ -201,6 +206,7 @@ export class TrainingRun {
       imagesPerSecond: seconds > 0 ? (stepsRun * settings.batchSize) / seconds : 0,
       finalLoss: lastLoss,
       knnTop1: lastKnn,
+      knnTop1AtStart: knnAtStart,
       backend: this.backend?.name ?? 'unknown',
       runDirectory,
       checkpoint: saved.path,
@@ -227,7 +233,7 @@ export class TrainingRun {
     });
   }
 
-  /** Leave-one-out weighted kNN over the labelled folder (k=200 or fewer, t=0.1). */
+  /** Leave-one-out weighted kNN over the labelled folder (k=200 or fewer, t=0.1), on backbone features. */
   private knnMonitor(trainer: MocoTrainer, data: TrainingImages, imageSize: number): { top1: number; top5: number } {
     const count = data.images.length;
     const stride = Math.max(1, Math.ceil(count / KNN_MONITOR_LIMIT));
@@ -242,7 +248,10 @@ export class TrainingRun {
     if (rows.length < 2) return { top1: 0, top5: 0 };
     return tf.tidy(() => {
       const features = embedImages(trainer.moco.queryEncoder, rows, imageSize);
-      const result = weightedKnn(features, Int32Array.from(labels), features, Int32Array.from(labels), { k: 200, temperature: 0.1, numClasses: data.classes.length, excludeSelf: true });
+      // k=200 as the reference, or half the images of an average class when the folder is small:
+      // with 40 images a class, 200 voters would drown the nearest ones.
+      const k = Math.max(5, Math.min(200, Math.floor(rows.length / data.classes.length / 2)));
+      const result = weightedKnn(features, Int32Array.from(labels), features, Int32Array.from(labels), { k, temperature: 0.1, numClasses: data.classes.length, excludeSelf: true });
       return { top1: result.top1, top5: result.top5 };
     });
   }
