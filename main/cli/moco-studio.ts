@@ -89,7 +89,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       'queue-size': { type: 'string' }, momentum: { type: 'string' }, temperature: { type: 'string' }, lr: { type: 'string' }, preset: { type: 'string' },
       'bn-splits': { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
       k: { type: 'string', short: 'k' }, train: { type: 'string' }, test: { type: 'string' },
-      'per-class': { type: 'string' }, size: { type: 'string' },
+      'per-class': { type: 'string' }, size: { type: 'string' }, sample: { type: 'boolean' },
     },
   });
   if (!(command in HELP)) fail(`Unknown command "${command}"\n\n${MAIN_HELP}`);

@@ -1,14 +1,16 @@
 /** `moco-studio train <folder>`: trains a run in a trainer process, with progress on the terminal. */
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { RunSummary, TrainerEvent } from '../../shared/trainer-protocol.js';
 import { parseTrainingSettings, type TrainingSettings } from '../../shared/training-settings.js';
 import { cacheDirectory, defaultDataDirectory, runsDirectory } from '../core/data-directory.js';
 import { createRun, readRunRecord } from '../core/run-store.js';
+import { writeSampleDataset } from '../core/sample-dataset.js';
 import { TrainerHost } from '../core/trainer-host.js';
 import { ProgressReporter } from './progress.js';
 
 export const TRAIN_HELP = `Usage: moco-studio train <folder> [options]
+       moco-studio train --sample [options]
 
 Trains a MoCo encoder on the images in <folder> (recursively; subfolders name classes when present).
 Unset options are chosen from the folder size and the backend; the choices are printed.
@@ -29,6 +31,7 @@ Options:
   --backend NAME        auto | tensorflow | wasm | cpu
   --run-dir DIR         put the run in DIR (default: <data>/runs/<time>-<folder>)
   --resume RUN          continue the run in directory RUN from its last checkpoint
+  --sample              train on the bundled sample set (written to <data>/sample on first use)
   --json                print a JSON summary on stdout when done
   -h, --help            this help
 
@@ -59,8 +62,9 @@ export interface TrainOutcome {
   readonly ok: boolean;
 }
 
-export async function runTrainCommand(folderArgument: string | undefined, values: Record<string, string | boolean | undefined>): Promise<TrainOutcome> {
+export async function runTrainCommand(folderArgumentGiven: string | undefined, values: Record<string, string | boolean | undefined>): Promise<TrainOutcome> {
   const json = values.json === true;
+  let folderArgument = folderArgumentGiven;
   const out = new ProgressReporter(process.stderr);
   const say = (text: string): void => { out.line(text); };
   const dataDirectory = defaultDataDirectory();
@@ -75,6 +79,12 @@ export async function runTrainCommand(folderArgument: string | undefined, values
     folder = record.folder;
     if (folderArgument && resolve(folderArgument) !== folder) throw new Error(`--resume: run ${runDirectory} trained on ${folder}, not ${resolve(folderArgument)}`);
   } else {
+    if (values.sample === true) {
+      if (folderArgument) throw new Error('train: give either <folder> or --sample, not both');
+      folderArgument = join(dataDirectory, 'sample');
+      const written = await writeSampleDataset(folderArgument);
+      if (written.written > 0) say(`Wrote the sample data set (${written.images} images, ${written.classes.length} classes) to ${folderArgument}`);
+    }
     if (!folderArgument) throw new Error('train: missing <folder> (see moco-studio train --help)');
     folder = resolve(folderArgument);
     const info = await stat(folder).catch(() => null);

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { parseTrainingSettings, resolveSettings } from '../../shared/training-settings.js';
+
+describe('training settings', () => {
+  it('chooses safe defaults for a folder of a few dozen images and says why', () => {
+    const { settings, reasons, adjustments } = resolveSettings({}, 40, 'wasm');
+    expect(settings.batchSize).toBeLessThanOrEqual(20); // at most half the folder: >= 2 steps per epoch
+    expect(settings.queueSize % settings.batchSize).toBe(0);
+    expect(settings.queueSize).toBeLessThanOrEqual(20); // K well below the 40 images
+    expect(settings.batchSize % settings.bnSplits).toBe(0);
+    expect(settings.bnSplits).toBeGreaterThanOrEqual(2); // shuffling keys must change BN groups
+    expect(settings.imageSize).toBe(32);
+    expect(settings.smallImageStem).toBe(true);
+    expect(adjustments).toEqual([]);
+    for (const field of ['batchSize', 'queueSize', 'imageSize', 'epochs', 'preset', 'learningRate', 'keyMomentum', 'temperature'] as const) {
+      expect(reasons[field], field).toMatch(/\w/);
+    }
+  });
+
+  it('uses the reference values where the folder is large and a GPU is there', () => {
+    const { settings } = resolveSettings({ preset: 'v2', imageSize: 224 }, 200_000, 'tensorflow');
+    expect(settings).toMatchObject({ batchSize: 128, queueSize: 65536, keyMomentum: 0.999, temperature: 0.2, head: 'mlp', smallImageStem: false, widthMultiplier: 1, bnSplits: 8 });
+  });
+
+  it('adjusts a queue size that is not a multiple of the batch or too large, naming the change', () => {
+    const { settings, adjustments } = resolveSettings({ batchSize: 16, queueSize: 100 }, 1000, 'wasm');
+    expect(settings.queueSize).toBe(96);
+    expect(adjustments).toEqual([expect.objectContaining({ field: 'queueSize', from: 100, to: 96, reason: expect.stringMatching(/multiple of the batch size 16/) as unknown })]);
+    const large = resolveSettings({ batchSize: 16, queueSize: 4096 }, 100, 'wasm');
+    expect(large.settings.queueSize).toBe(48);
+    expect(large.adjustments[0]?.reason).toMatch(/well below the 100 images/);
+  });
+
+  it('refuses a batch larger than the folder and a folder with fewer than 2 images', () => {
+    expect(() => resolveSettings({ batchSize: 64 }, 30, 'wasm')).toThrow(/batchSize: 64 is more than the 30 usable images/);
+    expect(() => resolveSettings({}, 1, 'wasm')).toThrow(/1 usable image; MoCo needs at least 2/);
+  });
+
+  it('validates untrusted settings naming each bad field', () => {
+    expect(() => parseTrainingSettings({ epochs: 0, keyMomentum: 1.5 })).toThrow(/epochs: .*; keyMomentum: /);
+    expect(() => parseTrainingSettings({ architecture: 'vgg16' })).toThrow(/architecture/);
+    expect(() => parseTrainingSettings({ surprise: true })).toThrow(/surprise|Unrecognized/);
+    expect(parseTrainingSettings({ epochs: 3, preset: 'v1' })).toEqual({ epochs: 3, preset: 'v1' });
+  });
+});
