@@ -1,7 +1,7 @@
 /**
  * The trainer process under the app core's supervision: real fork, real training, real kill -9.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import type { TrainingSettings } from '../../../shared/training-settings.js';
 import { createRun, readJsonLines, readRunRecord, runPaths } from '../../../main/core/run-store.js';
 import { writeSampleDataset } from '../../../main/core/sample-dataset.js';
 import { TrainerHost } from '../../../main/core/trainer-host.js';
+import { decodeCheckpoint, encodeCheckpoint, listCheckpoints } from '../../../main/trainer/checkpoint.js';
 
 const settings: TrainingSettings = { epochs: 3, batchSize: 8, imageSize: 16, widthMultiplier: 1 / 8, backend: 'wasm', previewEvery: 5 };
 
@@ -101,6 +102,29 @@ describe('trainer process', () => {
     expect([8, 9]).toContain(done.summary.steps);
     expect(run.events.filter((e) => e.type === 'checkpoint').map((e) => (e as { globalStep: number }).globalStep)).toEqual([5, done.summary.steps]);
     expect((await readRunRecord(directory)).status).toBe('stopped');
+  });
+
+  it('stops on a non-finite loss with a clear error and writes no checkpoint after it', async () => {
+    const { directory } = await createRun({ runsRoot: join(root, 'runs'), folder, userSettings: { ...settings, epochs: 2 } });
+    const first = startTrainer(folder, directory, join(root, 'cache'), false, (event, host) => {
+      if (event.type === 'checkpoint') host.send({ type: 'stop' });
+    });
+    await first.host.exited;
+    // Poison the newest checkpoint's weights (a real checkpoint, re-encoded with a valid digest):
+    // the next step's loss is NaN.
+    const [path] = (await listCheckpoints(runPaths(directory).checkpoints)).slice(-1);
+    const checkpoint = decodeCheckpoint(await readFile(path!), path!);
+    const poisoned = checkpoint.state.tensors.map((t) => (t.name === 'query/head.fc.weight' ? { ...t, values: t.values.map(() => Number.NaN) } : t));
+    await writeFile(path!, encodeCheckpoint(checkpoint.config, { meta: checkpoint.state.meta, tensors: poisoned }));
+    const before = await listCheckpoints(runPaths(directory).checkpoints);
+
+    const resumed = startTrainer(folder, directory, join(root, 'cache'), true, () => undefined);
+    const exit = await resumed.host.exited;
+    expect(exit.crashed).toBe(false);
+    expect(resumed.events.find((e) => e.type === 'error')).toMatchObject({ code: 'non-finite-loss', message: expect.stringMatching(/loss became NaN .*last good checkpoint is kept/) as unknown });
+    expect(resumed.events.find((e) => e.type === 'done')).toMatchObject({ reason: 'failed' });
+    expect(await listCheckpoints(runPaths(directory).checkpoints)).toEqual(before);
+    expect((await readRunRecord(directory)).status).toBe('failed');
   });
 
   it('reports a folder without usable images as an error before training', async () => {
