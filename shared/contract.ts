@@ -1,0 +1,163 @@
+/**
+ * The one contract between the UI and the app core, whatever carries it: Electron IPC (preload
+ * builds `window.api` from it, main registers handlers from it) or the headless server's
+ * WebSocket (the browser client and the server dispatch through it). Every request, response
+ * and event payload has a runtime schema here; TypeScript types are derived from them.
+ *
+ * Invoke: request -> response (or an error envelope {code, message}).
+ * Events: pushed from the core to every connected UI.
+ */
+import { z } from 'zod';
+import { trainerEventSchema } from './trainer-protocol.js';
+import { resolvedSettingsSchema, trainingSettingsSchema } from './training-settings.js';
+
+const runId = z.string().min(1).max(200).regex(/^[^/\\]+$/, 'a run id, not a path');
+
+export const folderSummarySchema = z.strictObject({
+  /** Absolute path of the chosen folder. */
+  path: z.string(),
+  /** Opaque id under which the folder's images are served (image URLs use it). */
+  folderId: z.string(),
+  imagesFound: z.number().int(),
+  skipped: z.array(z.strictObject({ path: z.string(), reason: z.string() })),
+  classes: z.array(z.string()),
+  /** Relative paths of every image found, in scan order (the UI virtualises the grid). */
+  images: z.array(z.strictObject({ relativePath: z.string(), className: z.string().nullable() })),
+  /** Suggested settings for this folder on the backend that would be used, with reasons. */
+  suggestion: z.strictObject({
+    backend: z.enum(['tensorflow', 'wasm', 'cpu']),
+    settings: resolvedSettingsSchema,
+    reasons: z.record(z.string(), z.string()),
+  }).nullable(),
+  /** Why no suggestion could be made (e.g. fewer than 2 images). */
+  problem: z.string().nullable(),
+});
+export type FolderSummary = z.infer<typeof folderSummarySchema>;
+
+export const runListItemSchema = z.strictObject({
+  id: runId,
+  folder: z.string(),
+  folderId: z.string(),
+  createdAt: z.string(),
+  status: z.enum(['created', 'training', 'stopped', 'finished', 'failed', 'crashed']),
+  settings: resolvedSettingsSchema.nullable(),
+  summary: z.record(z.string(), z.unknown()).nullable(),
+  hasEmbeddings: z.boolean(),
+  checkpoints: z.array(z.string()),
+});
+export type RunListItem = z.infer<typeof runListItemSchema>;
+
+export const metricPointSchema = z.strictObject({
+  step: z.number(),
+  epoch: z.number(),
+  loss: z.number(),
+  top1: z.number(),
+  top5: z.number(),
+  learningRate: z.number(),
+  embeddingStd: z.number(),
+});
+export type MetricPoint = z.infer<typeof metricPointSchema>;
+
+export const runDetailsSchema = z.strictObject({
+  run: runListItemSchema,
+  /** Step metrics, decimated to at most ~2000 points for charts. */
+  metrics: z.array(metricPointSchema),
+  epochs: z.array(z.strictObject({ epoch: z.number(), meanLoss: z.number(), knnTop1: z.number().nullable(), knnTop5: z.number().nullable() })),
+});
+export type RunDetails = z.infer<typeof runDetailsSchema>;
+
+export const neighbourSchema = z.strictObject({
+  row: z.number().int(),
+  relativePath: z.string(),
+  className: z.string().nullable(),
+  similarity: z.number(),
+});
+export type Neighbour = z.infer<typeof neighbourSchema>;
+
+const empty = z.strictObject({});
+
+/** Every invoke channel: name -> request and response schemas. */
+export const invokeContract = {
+  'app:info': {
+    request: empty,
+    response: z.strictObject({ version: z.string(), dataDirectory: z.string(), transport: z.enum(['electron', 'websocket']), platform: z.string(), canPickFolder: z.boolean() }),
+  },
+  /** Choose a folder: by path (browser, or a path typed in the app) or, in Electron without a path, the native dialog. null = cancelled. */
+  'folder:choose': { request: z.strictObject({ path: z.string().min(1).max(4096).optional() }), response: folderSummarySchema.nullable() },
+  /** The bundled sample set (written on first use) as the chosen folder. */
+  'folder:sample': { request: empty, response: folderSummarySchema },
+  /** Directory completion for a typed path (browser folder picker). */
+  'folder:complete': { request: z.strictObject({ partial: z.string().max(4096) }), response: z.strictObject({ completions: z.array(z.string()) }) },
+  'training:start': { request: z.strictObject({ folderId: z.string(), settings: trainingSettingsSchema }), response: z.strictObject({ runId }) },
+  'training:pause': { request: empty, response: empty },
+  'training:resume': { request: empty, response: empty },
+  'training:stop': { request: empty, response: empty },
+  'runs:list': { request: empty, response: z.strictObject({ runs: z.array(runListItemSchema) }) },
+  'runs:open': { request: z.strictObject({ runId }), response: runDetailsSchema },
+  /** Continue a stopped or crashed run from its newest good checkpoint. */
+  'runs:resume': { request: z.strictObject({ runId }), response: z.strictObject({ runId }) },
+  'runs:delete': { request: z.strictObject({ runId }), response: empty },
+  'runs:export': {
+    request: z.strictObject({ runId, format: z.enum(['csv', 'npy', 'tfjs']) }),
+    response: z.strictObject({ path: z.string() }),
+  },
+  /** Top-k neighbours of an image of the run's folder (row) or of an outside image file. */
+  'neighbours:query': {
+    request: z.strictObject({ runId, row: z.number().int().min(0).optional(), imagePath: z.string().min(1).max(4096).optional(), k: z.number().int().min(1).max(200) }),
+    response: z.strictObject({ neighbours: z.array(neighbourSchema) }),
+  },
+  /** 2-D PCA projection of the run's embeddings. */
+  'embeddings:map': {
+    request: z.strictObject({ runId }),
+    response: z.strictObject({ points: z.array(z.tuple([z.number(), z.number()])), items: z.array(z.strictObject({ relativePath: z.string(), className: z.string().nullable() })), classes: z.array(z.string()), explainedVariance: z.tuple([z.number(), z.number()]) }),
+  },
+} as const;
+
+export type InvokeChannel = keyof typeof invokeContract;
+export type InvokeRequest<C extends InvokeChannel> = z.infer<(typeof invokeContract)[C]['request']>;
+export type InvokeResponse<C extends InvokeChannel> = z.infer<(typeof invokeContract)[C]['response']>;
+
+/** Events from the core: a training event of the active run, or the run list changed. */
+export const eventContract = {
+  'training:event': z.strictObject({ runId, event: trainerEventSchema }),
+  'runs:changed': empty,
+} as const;
+export type EventChannel = keyof typeof eventContract;
+export type EventPayload<C extends EventChannel> = z.infer<(typeof eventContract)[C]>;
+
+/** Errors cross every boundary as this envelope, never as stack traces. */
+export const errorEnvelopeSchema = z.strictObject({ code: z.string(), message: z.string() });
+export type ErrorEnvelope = z.infer<typeof errorEnvelopeSchema>;
+
+export const INVOKE_CHANNELS = Object.keys(invokeContract) as InvokeChannel[];
+export const EVENT_CHANNELS = Object.keys(eventContract) as EventChannel[];
+
+/** What `window.api` is, in Electron and in the browser alike. */
+export interface MocoApi {
+  invoke<C extends InvokeChannel>(channel: C, request: InvokeRequest<C>): Promise<InvokeResponse<C>>;
+  on<C extends EventChannel>(channel: C, listener: (payload: EventPayload<C>) => void): () => void;
+  /** URL of an image of a chosen folder (custom protocol in Electron, HTTP route in the browser). */
+  imageUrl(folderId: string, relativePath: string): string;
+}
+
+export function parseInvokeRequest<C extends InvokeChannel>(channel: string, request: unknown): { channel: C; request: InvokeRequest<C> } {
+  if (!(channel in invokeContract)) throw new ContractError('unknown-channel', `Unknown channel "${channel}"`);
+  const result = invokeContract[channel as C].request.safeParse(request);
+  if (!result.success) throw new ContractError('invalid-request', `${channel}: ${result.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; ')}`);
+  return { channel: channel as C, request: result.data as InvokeRequest<C> };
+}
+
+export class ContractError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = 'ContractError';
+  }
+}
+
+/** WebSocket frames of the headless server. */
+export const clientFrameSchema = z.strictObject({ id: z.number().int().min(0), channel: z.string().max(100), request: z.unknown() });
+export const serverFrameSchema = z.union([
+  z.strictObject({ id: z.number().int(), ok: z.literal(true), response: z.unknown() }),
+  z.strictObject({ id: z.number().int(), ok: z.literal(false), error: errorEnvelopeSchema }),
+  z.strictObject({ event: z.string(), payload: z.unknown() }),
+]);
