@@ -1,0 +1,53 @@
+/**
+ * The `moco://` scheme: `moco://app/...` serves the built renderer, `moco://images/<folderId>/<path>`
+ * serves images of folders the user chose, through the core's `resolveImage`, which refuses
+ * anything outside those folders (path traversal, symlinks escaping, unknown folders).
+ */
+import { readFile } from 'node:fs/promises';
+import { extname, join, normalize, sep } from 'node:path';
+import { protocol } from 'electron';
+
+export const SCHEME = 'moco';
+export const APP_ORIGIN = `${SCHEME}://app`;
+
+export const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: moco:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml', '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp',
+  '.gif': 'image/gif', '.tif': 'image/tiff', '.tiff': 'image/tiff', '.avif': 'image/avif', '.json': 'application/json', '.woff2': 'font/woff2',
+};
+
+/** Must run before the app is ready. */
+export function registerSchemePrivileges(): void {
+  protocol.registerSchemesAsPrivileged([{ scheme: SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
+}
+
+function respond(body: Buffer, path: string): Response {
+  return new Response(new Uint8Array(body), {
+    headers: { 'Content-Type': TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream', 'Content-Security-Policy': CONTENT_SECURITY_POLICY, 'X-Content-Type-Options': 'nosniff' },
+  });
+}
+
+export function handleScheme(rendererDirectory: string, resolveImage: (folderId: string, relativePath: string) => Promise<string>): void {
+  protocol.handle(SCHEME, async (request) => {
+    const url = new URL(request.url);
+    const segments = url.pathname.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
+    try {
+      if (url.host === 'app') {
+        const relative = normalize(segments.join(sep) || 'index.html');
+        if (relative.startsWith('..') || relative.includes(`${sep}..${sep}`)) return new Response('Forbidden', { status: 403 });
+        const path = join(rendererDirectory, relative);
+        return respond(await readFile(path), path);
+      }
+      if (url.host === 'images' && segments.length >= 2) {
+        const [folderId, ...rest] = segments;
+        const path = await resolveImage(folderId!, rest.join('/'));
+        return respond(await readFile(path), path);
+      }
+      return new Response('Not found', { status: 404 });
+    } catch {
+      return new Response('Forbidden or not found', { status: 404 });
+    }
+  });
+}
