@@ -17,7 +17,7 @@ import { mkdir, open, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeChunksAtomic } from './atomic-write.js';
+import { writeChunksAtomic } from '../atomic-file.js';
 import { assertRowsNormalised, rowCount } from './vectors.js';
 
 export const EMBEDDINGS_FORMAT = 'moco-studio-embeddings';

@@ -97,7 +97,7 @@ export async function decodeImageBuffer(buffer: Uint8Array, options: DecodeOptio
   // Header first: cheap, and lets a 100,000 x 100,000 claim be refused before any allocation.
   let metadata: Metadata;
   try {
-    metadata = await sharp(buffer, { limitInputPixels: false, failOn: 'truncated' }).metadata();
+    metadata = await withOwnErrorMessage(() => sharp(buffer, { limitInputPixels: false, failOn: 'truncated' }).metadata());
   } catch (error) {
     throw new ImageDecodeError(label, describeSharpError(error));
   }
@@ -119,7 +119,7 @@ export async function decodeImageBuffer(buffer: Uint8Array, options: DecodeOptio
   let data: Buffer;
   let info: OutputInfo;
   try {
-    ({ data, info } = await sharp(buffer, {
+    ({ data, info } = await withOwnErrorMessage(() => sharp(buffer, {
       failOn: 'truncated',
       limitInputPixels: maxPixels,
       pages: 1,
@@ -132,7 +132,7 @@ export async function decodeImageBuffer(buffer: Uint8Array, options: DecodeOptio
       .toColourspace('srgb')
       .removeAlpha()
       .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true }));
+      .toBuffer({ resolveWithObject: true })));
   } catch (error) {
     throw new ImageDecodeError(label, describeSharpError(error));
   }
@@ -145,6 +145,56 @@ export async function decodeImageBuffer(buffer: Uint8Array, options: DecodeOptio
     sourceHeight: oriented.height,
     format: metadata.format,
   };
+}
+
+/**
+ * libvips keeps error messages in a process-wide buffer that concurrent operations also clear.
+ * When a decode fails while others run (the loader runs a few in parallel), its message can be
+ * lost ("Unknown error") or mixed with another's. Success or failure itself is reliable (it is the
+ * return code). So a failed operation is run once more with no other decode of this module in
+ * flight, to get its own message; failures are rare, so the pause costs little. If the retry
+ * succeeds, its result is used.
+ */
+let inFlight = 0;
+let exclusive: Promise<void> | null = null;
+let idleWaiters: (() => void)[] = [];
+
+async function shared<T>(operation: () => Promise<T>): Promise<T> {
+  while (exclusive !== null) await exclusive;
+  inFlight++;
+  try {
+    return await operation();
+  } finally {
+    inFlight--;
+    if (inFlight === 0) {
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+}
+
+async function alone<T>(operation: () => Promise<T>): Promise<T> {
+  while (exclusive !== null) await exclusive;
+  let release = (): void => undefined;
+  exclusive = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  try {
+    if (inFlight > 0) await new Promise<void>((resolve) => idleWaiters.push(resolve));
+    return await operation();
+  } finally {
+    exclusive = null;
+    release();
+  }
+}
+
+async function withOwnErrorMessage<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await shared(operation);
+  } catch {
+    return alone(operation);
+  }
 }
 
 function formatMegapixels(pixels: number): string {
