@@ -3,7 +3,7 @@
  * for storage. Every failure is an ImageDecodeError naming the file and a human reason; the loader
  * turns those into "skipped" entries, so one bad file never stops a run.
  *
- * Policy (also in docs/images.md):
+ * Policy (to be repeated in the user docs):
  * - Size: the stored image's SHORTER side is `storeSize`, aspect ratio kept, never enlarged. The
  *   augmentation does its own RandomResizedCrop (and upsampling) from the stored image, so a
  *   square crop here would throw away content and enlarging would only cost memory.
