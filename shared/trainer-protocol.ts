@@ -35,6 +35,8 @@ export const trainerCommandSchema = z.discriminatedUnion('type', [
     testFolder: z.string().min(1),
     k: z.number().int().min(1).max(10_000),
   }),
+  /** Write the run's query encoder (newest good checkpoint) in TensorFlow.js weights format; answered by `exported`. */
+  z.strictObject({ type: z.literal('export-encoder'), runDirectory: z.string().min(1), outputDirectory: z.string().min(1) }),
   z.strictObject({ type: z.literal('pause') }),
   z.strictObject({ type: z.literal('resume') }),
   /** Stop after the current step, writing a checkpoint. */
@@ -122,6 +124,8 @@ export const trainerEventSchema = z.discriminatedUnion('type', [
     testImages: z.number().int(),
     classes: z.array(z.string()),
   }),
+  /** The encoder export is written: `path` is its model.json. */
+  z.strictObject({ type: z.literal('exported'), path: z.string() }),
   z.strictObject({ type: z.literal('log'), message: z.string() }),
   z.strictObject({ type: z.literal('warning'), message: z.string() }),
   z.strictObject({ type: z.literal('error'), code: z.string(), message: z.string() }),

@@ -1,14 +1,17 @@
-/** One-shot jobs in a trainer process (embed a run, embed files, kNN), as promises. */
+/** One-shot jobs in a trainer process (embed a run, embed files, kNN, export the encoder), as promises. */
 import type { TrainerCommand, TrainerEvent, TrainerEventOf } from '../../shared/trainer-protocol.js';
-import { TrainerHost } from './trainer-host.js';
+import { forkTrainer, TrainerHost, type TrainerProcess } from './trainer-host.js';
 
-type JobCommand = Extract<TrainerCommand, { type: 'embed' | 'embed-files' | 'knn' }>;
-type JobResult<C extends JobCommand> = C['type'] extends 'embed' ? TrainerEventOf<'embedded'> : C['type'] extends 'embed-files' ? TrainerEventOf<'vectors'> : TrainerEventOf<'knn'>;
+type JobCommand = Extract<TrainerCommand, { type: 'embed' | 'embed-files' | 'knn' | 'export-encoder' }>;
+type JobResult<C extends JobCommand> = C['type'] extends 'embed' ? TrainerEventOf<'embedded'> : C['type'] extends 'embed-files' ? TrainerEventOf<'vectors'> : C['type'] extends 'export-encoder' ? TrainerEventOf<'exported'> : TrainerEventOf<'knn'>;
 
-export async function runTrainerJob<C extends JobCommand>(command: C, onEvent: (event: TrainerEvent) => void = () => undefined): Promise<JobResult<C>> {
+const EXPECTED: Record<JobCommand['type'], TrainerEvent['type']> = { embed: 'embedded', 'embed-files': 'vectors', knn: 'knn', 'export-encoder': 'exported' };
+
+/** `spawn` supplies the process (default: child_process.fork; the desktop app: a utilityProcess). */
+export async function runTrainerJob<C extends JobCommand>(command: C, onEvent: (event: TrainerEvent) => void = () => undefined, spawn: () => TrainerProcess = forkTrainer): Promise<JobResult<C>> {
   const outcome: { result: TrainerEvent | null; failure: string | null } = { result: null, failure: null };
-  const expected = command.type === 'embed' ? 'embedded' : command.type === 'embed-files' ? 'vectors' : 'knn';
-  const host = TrainerHost.fork((event) => {
+  const expected = EXPECTED[command.type];
+  const host = new TrainerHost(spawn(), (event) => {
     if (event.type === expected) outcome.result = event;
     else if (event.type === 'error') outcome.failure = event.message;
     onEvent(event);

@@ -4,7 +4,7 @@
  * utilityProcess parentPort (the desktop app). One process trains one run, then exits.
  */
 import { parseTrainerCommand, type TrainerEvent } from '../../shared/trainer-protocol.js';
-import { embedFiles, embedRun, knnEvaluation } from './encoder-jobs.js';
+import { embedFiles, embedRun, exportEncoder, knnEvaluation } from './encoder-jobs.js';
 import { TrainingRun } from './training-run.js';
 
 interface ParentPort {
@@ -57,7 +57,7 @@ onMessage((message) => {
     fail('invalid-command', error);
     return;
   }
-  if (command.type === 'embed' || command.type === 'embed-files' || command.type === 'knn') {
+  if (command.type === 'embed' || command.type === 'embed-files' || command.type === 'knn' || command.type === 'export-encoder') {
     if (busy) {
       fail('busy', new Error('This trainer process is already working'));
       return;
@@ -66,7 +66,8 @@ onMessage((message) => {
     const warn = (message: string): void => { send({ type: 'warning', message }); };
     const job = command.type === 'embed'
       ? embedRun(command, warn, (done, total) => { send({ type: 'loading', done, total }); })
-      : command.type === 'embed-files' ? embedFiles(command, warn) : knnEvaluation(command, warn);
+      : command.type === 'embed-files' ? embedFiles(command, warn)
+        : command.type === 'export-encoder' ? exportEncoder(command, warn) : knnEvaluation(command, warn);
     job.then(
       (result) => { send(result); exitSoon(0); },
       (error: unknown) => { fail(`${command.type}-failed`, error); exitSoon(1); },

@@ -1,0 +1,383 @@
+/**
+ * The app core behind every front door that has a UI: the desktop app (Electron IPC) and the
+ * headless server (WebSocket) call the same handlers, one per channel of shared/contract.ts,
+ * through main/core/dispatch.ts, and receive the same events. Training runs in a trainer process
+ * exactly as in the CLI (main/cli/train-command.ts); one training at a time.
+ */
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import {
+  INVOKE_CHANNELS,
+  type EventChannel, type EventPayload, type FolderSummary, type InvokeChannel, type InvokeRequest, type InvokeResponse, type RunListItem,
+} from '../../shared/contract.js';
+import type { TrainingSettings } from '../../shared/training-settings.js';
+import { resolveSettings, type BackendKind } from '../../shared/training-settings.js';
+import { cacheDirectory, runsDirectory } from './data-directory.js';
+import { readEmbeddings, type StoredEmbeddings } from './embeddings/embedding-store.js';
+import { NeighbourIndex } from './embeddings/neighbour-index.js';
+import { FolderRegistry } from './folder-registry.js';
+import { scanImageFolder, SUPPORTED_EXTENSIONS } from './images/scan.js';
+import { pca, PCA_MAX_DIM } from './pca.js';
+import { checkpointNames, exportEmbeddings, exportsDirectory, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
+import { createRun, listRuns, readRunRecord, runPaths, updateRunRecord, type RunRecord } from './run-store.js';
+import { writeSampleDataset } from './sample-dataset.js';
+import { forkTrainer, TrainerHost, type TrainerProcess } from './trainer-host.js';
+import { runTrainerJob } from './trainer-jobs.js';
+
+/** An error with a stable code for the error envelope. */
+export class CoreError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = 'CoreError';
+  }
+}
+
+export interface AppCoreOptions {
+  readonly dataDirectory: string;
+  readonly transport: 'electron' | 'websocket';
+  /** Native folder dialog (Electron); absent in the browser, where paths are typed. */
+  readonly pickFolder?: () => Promise<string | null>;
+  /** How trainer processes are started (default child_process.fork; Electron: utilityProcess). */
+  readonly forkTrainer?: () => TrainerProcess;
+  /** Reported by app:info (default: package.json's version). */
+  readonly version?: string;
+}
+
+export type CoreEventListener = (channel: EventChannel, payload: EventPayload<EventChannel>) => void;
+
+type Handlers = { [C in InvokeChannel]: (request: InvokeRequest<C>) => Promise<InvokeResponse<C>> };
+
+interface ActiveTraining {
+  readonly runId: string;
+  readonly runDirectory: string;
+  readonly host: TrainerHost;
+}
+
+const MAX_COMPLETIONS = 50;
+
+/** 'tensorflow' when the native GPU binding is installed, else 'wasm' (what the trainer's auto choice would try first). */
+export function guessBackend(): BackendKind {
+  try {
+    import.meta.resolve('@tensorflow/tfjs-node-gpu');
+    return 'tensorflow';
+  } catch {
+    return 'wasm';
+  }
+}
+
+function expandHome(path: string): string {
+  if (path === '~') return homedir();
+  if (path.startsWith('~/') || path.startsWith(`~${sep}`)) return join(homedir(), path.slice(2));
+  return path;
+}
+
+/** A typed path: `~` expanded; relative paths are taken from the home folder (a server's working directory means nothing to a browser user). */
+function absolutePath(typed: string): string {
+  const expanded = expandHome(typed.trim());
+  return isAbsolute(expanded) ? resolve(expanded) : resolve(homedir(), expanded);
+}
+
+export class AppCore {
+  private readonly folders = new FolderRegistry();
+  private readonly listeners = new Set<CoreEventListener>();
+  private readonly spawn: () => TrainerProcess;
+  private readonly indexes = new Map<string, Promise<{ embeddings: StoredEmbeddings; index: NeighbourIndex }>>();
+  private active: ActiveTraining | null = null;
+  private starting = false;
+  private version: string | null;
+
+  readonly handlers: Handlers = {
+    'app:info': async () => ({
+      version: await this.appVersion(),
+      dataDirectory: this.options.dataDirectory,
+      transport: this.options.transport,
+      platform: process.platform,
+      canPickFolder: this.options.pickFolder !== undefined,
+    }),
+    'folder:choose': async ({ path }) => {
+      let folder: string | null;
+      if (path !== undefined) folder = absolutePath(path);
+      else if (this.options.pickFolder) folder = await this.options.pickFolder();
+      else throw new CoreError('invalid-request', 'folder:choose: type or paste the path of a folder (there is no folder dialog in the browser)');
+      return folder === null ? null : this.summarise(folder);
+    },
+    'folder:sample': async () => {
+      const directory = join(this.options.dataDirectory, 'sample');
+      await writeSampleDataset(directory);
+      return this.summarise(directory);
+    },
+    'folder:complete': async ({ partial }) => ({ completions: await this.complete(partial) }),
+    'training:start': async ({ folderId, settings }) => {
+      const folder = this.folders.folderOf(folderId);
+      if (folder === undefined) throw new CoreError('unknown-folder', 'Unknown folder id: choose the folder again');
+      this.assertIdle();
+      this.starting = true;
+      try {
+        const { directory, record } = await createRun({ runsRoot: runsDirectory(this.options.dataDirectory), folder, userSettings: settings });
+        this.startTrainer(record.id, directory, folder, settings, false);
+        return { runId: record.id };
+      } finally {
+        this.starting = false;
+      }
+    },
+    'training:pause': () => Promise.resolve(this.command('pause')),
+    'training:resume': () => Promise.resolve(this.command('resume')),
+    'training:stop': () => Promise.resolve(this.command('stop')),
+    'runs:list': async () => {
+      const { runs } = await listRuns(runsDirectory(this.options.dataDirectory));
+      return { runs: await Promise.all(runs.map(({ directory, record }) => this.listItem(directory, record))) };
+    },
+    'runs:open': async ({ runId }) => {
+      const { directory, record } = await this.run(runId);
+      const [run, metrics, epochs] = await Promise.all([this.listItem(directory, record), readMetricPoints(directory), readEpochRows(directory)]);
+      return { run, metrics, epochs };
+    },
+    'runs:resume': async ({ runId }) => {
+      const { directory, record } = await this.run(runId);
+      this.assertIdle();
+      if (record.status === 'finished') throw new CoreError('run-finished', `Run ${runId} has already finished; start a new run to train longer`);
+      const info = await stat(record.folder).catch(() => null);
+      if (!info?.isDirectory()) throw new CoreError('folder-not-found', `The run's image folder is gone: ${record.folder}`);
+      this.startTrainer(runId, directory, record.folder, record.userSettings, true);
+      return { runId };
+    },
+    'runs:delete': async ({ runId }) => {
+      const { directory } = await this.run(runId);
+      if (this.active?.runId === runId || this.starting) throw new CoreError('run-active', `Run ${runId} is training; stop it before deleting it`);
+      this.indexes.delete(runId);
+      // The run's own directory only: the images live in the user's folder and are never touched.
+      await rm(directory, { recursive: true, force: true });
+      this.emit('runs:changed', {});
+      return {};
+    },
+    'runs:export': async ({ runId, format }) => {
+      const { directory } = await this.run(runId);
+      if (format === 'tfjs') {
+        const result = await runTrainerJob({ type: 'export-encoder', runDirectory: directory, outputDirectory: join(exportsDirectory(directory), 'tfjs-encoder') }, undefined, this.spawn);
+        return { path: result.path };
+      }
+      const { embeddings } = await this.neighbourIndex(runId);
+      return { path: await exportEmbeddings(directory, embeddings, format) };
+    },
+    'neighbours:query': async ({ runId, row, imagePath, k }) => {
+      if ((row === undefined) === (imagePath === undefined)) throw new CoreError('invalid-request', 'neighbours:query: give exactly one of row or imagePath');
+      const { directory } = await this.run(runId);
+      const { embeddings, index } = await this.neighbourIndex(runId);
+      let found;
+      if (row !== undefined) {
+        if (row >= embeddings.rows) throw new CoreError('invalid-request', `row ${row} is out of range: the run has ${embeddings.rows} embedded images`);
+        found = embeddings.rows > 1 ? index.neighboursOfRow(row, Math.min(k, embeddings.rows - 1)) : [];
+      } else {
+        const file = absolutePath(imagePath!);
+        if (!SUPPORTED_EXTENSIONS.has(file.slice(file.lastIndexOf('.')).toLowerCase())) throw new CoreError('invalid-request', `${file} is not a supported image type`);
+        const info = await stat(file).catch(() => null);
+        if (!info?.isFile()) throw new CoreError('file-not-found', `Image not found: ${file}`);
+        const result = await runTrainerJob({ type: 'embed-files', runDirectory: directory, files: [file] }, undefined, this.spawn);
+        const failure = result.failures[0];
+        if (failure) throw new CoreError('image-unreadable', `${failure.path}: ${failure.reason}`);
+        found = index.topK(Float32Array.from(result.vectors[0]!), Math.min(k, embeddings.rows));
+      }
+      return {
+        neighbours: found.map((n) => ({ row: n.row, relativePath: embeddings.items[n.row]!.relativePath, className: embeddings.items[n.row]!.className, similarity: n.similarity })),
+      };
+    },
+    'embeddings:map': async ({ runId }) => {
+      await this.run(runId);
+      const { embeddings } = await this.neighbourIndex(runId);
+      if (embeddings.dim > PCA_MAX_DIM) throw new CoreError('too-large', `Embeddings have ${embeddings.dim} dimensions; the map supports at most ${PCA_MAX_DIM}`);
+      const result = pca(embeddings.matrix, embeddings.rows, embeddings.dim, 2);
+      const points: [number, number][] = [];
+      for (let r = 0; r < embeddings.rows; r++) points.push([result.points[2 * r]!, result.points[2 * r + 1]!]);
+      const classes = [...new Set(embeddings.items.map((i) => i.className).filter((c): c is string => c !== null))].sort();
+      return { points, items: embeddings.items.map((i) => ({ relativePath: i.relativePath, className: i.className })), classes, explainedVariance: [result.explainedVariance[0] ?? 0, result.explainedVariance[1] ?? 0] };
+    },
+  };
+
+  constructor(private readonly options: AppCoreOptions) {
+    this.spawn = options.forkTrainer ?? forkTrainer;
+    this.version = options.version ?? null;
+    for (const channel of INVOKE_CHANNELS) if (!(channel in this.handlers)) throw new Error(`AppCore: no handler for ${channel}`);
+  }
+
+  get dataDirectory(): string {
+    return this.options.dataDirectory;
+  }
+
+  /** The run now training (or resuming), if any. */
+  get activeRunId(): string | null {
+    return this.active?.runId ?? null;
+  }
+
+  invoke<C extends InvokeChannel>(channel: C, request: InvokeRequest<C>): Promise<InvokeResponse<C>> {
+    const handler = this.handlers[channel] as (request: InvokeRequest<C>) => Promise<InvokeResponse<C>>;
+    return handler(request);
+  }
+
+  /** Subscribes to every core event; returns the unsubscribe function. */
+  onEvent(listener: CoreEventListener): () => void {
+    this.listeners.add(listener);
+    return () => { this.listeners.delete(listener); };
+  }
+
+  /** See FolderRegistry.resolveImage: an image of a chosen folder or of a run's folder, or an ImageAccessError. */
+  resolveImage(folderId: string, relativePath: string): Promise<string> {
+    return this.folders.resolveImage(folderId, relativePath);
+  }
+
+  /** Stops an active training with a checkpoint (killing it after `graceMs`) and waits for it to exit. */
+  async shutdown(graceMs = 60_000): Promise<void> {
+    const active = this.active;
+    if (!active) return;
+    active.host.send({ type: 'stop' });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      active.host.exited.then(() => false),
+      new Promise<boolean>((r) => { timer = setTimeout(() => { r(true); }, graceMs); }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) active.host.kill();
+    await active.host.exited;
+    // let the exit bookkeeping (run record, runs:changed) finish
+    await new Promise((r) => setImmediate(r));
+  }
+
+  private emit<C extends EventChannel>(channel: C, payload: EventPayload<C>): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(channel, payload);
+      } catch {
+        // one broken subscriber must not stop the others or the trainer
+      }
+    }
+  }
+
+  private async appVersion(): Promise<string> {
+    if (this.version === null) {
+      try {
+        const text = await readFile(new URL('../../package.json', import.meta.url), 'utf8');
+        const parsed = JSON.parse(text) as { version?: unknown };
+        this.version = typeof parsed.version === 'string' ? parsed.version : '0.0.0';
+      } catch {
+        this.version = '0.0.0';
+      }
+    }
+    return this.version;
+  }
+
+  private assertIdle(): void {
+    if (this.active || this.starting) throw new CoreError('training-active', `A training is already running (run ${this.active?.runId ?? 'starting'}); stop it first`);
+  }
+
+  private command(type: 'pause' | 'resume' | 'stop'): Record<string, never> {
+    if (!this.active) throw new CoreError('not-training', `Nothing to ${type}: no training is running`);
+    this.active.host.send({ type });
+    return {};
+  }
+
+  private startTrainer(runId: string, runDirectory: string, folder: string, userSettings: TrainingSettings, resume: boolean): void {
+    const host = new TrainerHost(this.spawn(), (event) => { this.emit('training:event', { runId, event }); });
+    const active: ActiveTraining = { runId, runDirectory, host };
+    this.active = active;
+    this.indexes.delete(runId);
+    host.send({ type: 'start', folder, runDirectory, cacheDirectory: cacheDirectory(this.options.dataDirectory), userSettings, resume });
+    this.emit('runs:changed', {});
+    void host.exited.then(async (exit) => {
+      if (exit.crashed) {
+        // The host already sent the crash as an error event; the record says so too, and runs:resume continues it.
+        await updateRunRecord(runDirectory, { status: 'crashed', message: 'the trainer process ended unexpectedly' }).catch(() => undefined);
+      }
+      this.indexes.delete(runId);
+      if (this.active === active) this.active = null;
+      this.emit('runs:changed', {});
+    });
+  }
+
+  /** The run directory of `runId` (a name under the runs folder, never a path) and its record. */
+  private async run(runId: string): Promise<{ directory: string; record: RunRecord }> {
+    if (runId === '.' || runId === '..' || runId.includes('/') || runId.includes('\\') || runId.includes('\0')) throw new CoreError('unknown-run', `Unknown run "${runId}"`);
+    const directory = join(runsDirectory(this.options.dataDirectory), runId);
+    try {
+      return { directory, record: await readRunRecord(directory) };
+    } catch (error) {
+      const exists = await stat(directory).then(() => true, () => false);
+      throw new CoreError(exists ? 'run-unreadable' : 'unknown-run', exists ? (error as Error).message : `Unknown run "${runId}"`);
+    }
+  }
+
+  private async listItem(directory: string, record: RunRecord): Promise<RunListItem> {
+    const { folderId } = await this.folders.register(record.folder);
+    // A run still marked "training" that no trainer of ours is running was interrupted (crash, app killed).
+    const status = record.status === 'training' && this.active?.runId !== record.id ? 'crashed' : record.status;
+    return {
+      id: record.id, folder: record.folder, folderId, createdAt: record.createdAt, status, settings: record.settings, summary: record.summary,
+      hasEmbeddings: await hasEmbeddings(directory), checkpoints: await checkpointNames(directory),
+    };
+  }
+
+  private neighbourIndex(runId: string): Promise<{ embeddings: StoredEmbeddings; index: NeighbourIndex }> {
+    let cached = this.indexes.get(runId);
+    if (!cached) {
+      cached = this.loadIndex(runId);
+      this.indexes.set(runId, cached);
+      cached.catch(() => { if (this.indexes.get(runId) === cached) this.indexes.delete(runId); });
+    }
+    return cached;
+  }
+
+  private async loadIndex(runId: string): Promise<{ embeddings: StoredEmbeddings; index: NeighbourIndex }> {
+    const { directory } = await this.run(runId);
+    if (!(await hasEmbeddings(directory))) {
+      if (this.active?.runId === runId) throw new CoreError('no-embeddings', `Run ${runId} is still training; its embeddings are written when it ends`);
+      // A stopped or crashed run: embed the folder with its newest checkpoint first.
+      await runTrainerJob({ type: 'embed', runDirectory: directory, cacheDirectory: cacheDirectory(this.options.dataDirectory) }, undefined, this.spawn)
+        .catch((error: unknown) => { throw new CoreError('no-embeddings', `Run ${runId} has no embeddings and they could not be made: ${(error as Error).message}`); });
+    }
+    const embeddings = await readEmbeddings(runPaths(directory).embeddings);
+    return { embeddings, index: new NeighbourIndex(embeddings.matrix, embeddings.dim) };
+  }
+
+  private async summarise(folder: string): Promise<FolderSummary> {
+    const info = await stat(folder).catch(() => null);
+    if (!info) throw new CoreError('folder-not-found', `Folder not found: ${folder}`);
+    if (!info.isDirectory()) throw new CoreError('not-a-folder', `Not a folder: ${folder}`);
+    const scan = await scanImageFolder(folder, { excludeDirectories: [cacheDirectory(this.options.dataDirectory)] });
+    const { folderId, path } = await this.folders.register(folder);
+    let suggestion: FolderSummary['suggestion'] = null;
+    let problem: string | null = null;
+    const backend = guessBackend();
+    try {
+      const resolution = resolveSettings({}, scan.images.length, backend);
+      const reasons: Record<string, string> = {};
+      for (const [field, reason] of Object.entries(resolution.reasons)) if (typeof reason === 'string') reasons[field] = reason;
+      suggestion = { backend, settings: resolution.settings, reasons };
+    } catch (error) {
+      problem = (error as Error).message;
+    }
+    return {
+      path, folderId, imagesFound: scan.images.length,
+      skipped: scan.skipped.map((s) => ({ path: s.relativePath, reason: s.reason })),
+      classes: scan.classes,
+      images: scan.images.map((i) => ({ relativePath: i.relativePath, className: i.className })),
+      suggestion, problem,
+    };
+  }
+
+  private async complete(partial: string): Promise<string[]> {
+    const typed = partial.trim() === '' ? '~/' : partial;
+    const expanded = absolutePath(typed);
+    const endsWithSeparator = typed.endsWith('/') || typed.endsWith(sep);
+    const directory = endsWithSeparator ? expanded : dirname(expanded);
+    const prefix = endsWithSeparator ? '' : basename(expanded);
+    const entries = await readdir(directory, { withFileTypes: true }).catch(() => []);
+    const completions: string[] = [];
+    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      if (completions.length >= MAX_COMPLETIONS) break;
+      if (entry.name.startsWith('.') || !entry.name.startsWith(prefix)) continue;
+      const path = join(directory, entry.name);
+      const isDirectory = entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path).then((s) => s.isDirectory(), () => false)));
+      if (isDirectory) completions.push(path);
+    }
+    return completions;
+  }
+}
