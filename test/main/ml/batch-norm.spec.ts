@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { effectiveSplits, splitBatchNormTrain, type BatchNormVariables } from '../../../main/ml/batch-norm.js';
+import { broadcastRun, effectiveSplits, poolWindows, splitBatchNormTrain, type BatchNormVariables } from '../../../main/ml/batch-norm.js';
 import { useBackend } from '../../helpers/backend.js';
 
 function makeVars(c: number, seed: number): BatchNormVariables {
@@ -55,6 +55,41 @@ describe('split BatchNorm', () => {
     expect(tf.max(tf.abs(tf.sub(db!, dbRef!))).dataSync()[0]).toBeLessThan(1e-3);
   });
 
+  it('plans pooling windows whose product is the group size, and broadcast runs that divide it', () => {
+    expect(poolWindows(4096)).toEqual([16, 16, 16]);
+    expect(poolWindows(30)).toEqual([15, 2]);
+    expect(poolWindows(2 * 67)).toBeNull(); // prime factor > 64: tf.mean fallback
+    expect(poolWindows(4 * 37)).toEqual([4, 37]);
+    expect(broadcastRun(4096, 16)).toBe(64);
+    expect(broadcastRun(30, 6)).toBe(30);
+    expect(broadcastRun(64, 512)).toBe(2);
+    expect(broadcastRun(4, 2048)).toBe(1);
+  });
+
+  // Group sizes that take the other code paths: 134 = 2 * 67 (no pooling plan: tf.mean) and
+  // 4 (the MLP head's [N, C] input, broadcast run 4). Same tolerances as above.
+  for (const shape of [[4, 67, 1, 5], [16, 7]] as const) {
+    it(`matches the per-group reference for input ${JSON.stringify(shape)}`, () => {
+      const groups = 2;
+      const c = shape[shape.length - 1]!;
+      const x = tf.randomNormal([...shape], 1, 2, 'float32', 11);
+      const dy = tf.randomNormal([...shape], 0, 1, 'float32', 12);
+      const vars = makeVars(c, 5);
+      const opts = { splits: groups, momentum: 0.1, epsilon: 1e-5 };
+      const as4d = (t: tf.Tensor): tf.Tensor4D => (t.rank === 4 ? (t as tf.Tensor4D) : tf.reshape(t, [t.shape[0]!, 1, 1, c]));
+      const ref = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor =>
+        tf.reshape(tf.concat(tf.split(as4d(xs), groups, 0).map((p) => referenceBatchNorm(p as tf.Tensor4D, g, b, 1e-5)), 0), xs.shape);
+      const y = splitBatchNormTrain(x, vars, opts);
+      expect(tf.max(tf.abs(tf.sub(y, ref(x, vars.gamma, vars.beta)))).dataSync()[0]).toBeLessThan(1e-4);
+      const grads = tf.grads((xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(splitBatchNormTrain(xs, { ...vars, gamma: g as tf.Tensor1D, beta: b as tf.Tensor1D }, opts), dy)))([x, vars.gamma, vars.beta]);
+      const refGrads = tf.grads((xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(ref(xs, g, b), dy)))([x, vars.gamma, vars.beta]);
+      grads.forEach((gr, i) => {
+        expect(tf.max(tf.abs(tf.sub(gr, refGrads[i]!))).dataSync()[0]).toBeLessThan(1e-3);
+      });
+    });
+  }
+
   it('differs from a whole-batch BatchNorm when the groups differ (so the split is real)', () => {
     const a = tf.randomNormal([4, 4, 4, 3], 0, 1, 'float32', 1);
     const b = tf.randomNormal([4, 4, 4, 3], 5, 1, 'float32', 2);
@@ -88,6 +123,57 @@ describe('split BatchNorm', () => {
   it('leaves no tensors behind', () => {
     const x = tf.randomNormal([4, 3, 3, 2]);
     const vars = makeVars(2, 9);
+    const run = (): void => {
+      tf.tidy(() => {
+        tf.grads((xs: tf.Tensor) => tf.sum(splitBatchNormTrain(xs, vars, { splits: 2, momentum: 0.1, epsilon: 1e-5 })))([x]);
+      });
+    };
+    run();
+    const before = tf.memory().numTensors;
+    run();
+    run();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('split BatchNorm on wasm', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  // The wasm path runs the pooled reductions and long-run broadcasts on XNNPACK; compare it with
+  // the cpu backend on a ResNet-like activation (group size 4 * 8 * 8 = 256 -> windows [16, 16]).
+  // Tolerances: 1e-4 on y (O(1) values), 1e-3 on gradients (sums over 256 values per group).
+  it('matches the cpu backend, values, gradients and running statistics', async () => {
+    const shape = [16, 8, 8, 12];
+    const xv = Array.from(tf.tidy(() => tf.randomNormal(shape, 0.5, 2, 'float32', 21).dataSync()));
+    const dyv = Array.from(tf.tidy(() => tf.randomNormal(shape, 0, 1, 'float32', 22).dataSync()));
+    const run = (): Float32Array[] => {
+      const vars = makeVars(12, 6);
+      const x = tf.tensor(xv, shape);
+      const dy = tf.tensor(dyv, shape);
+      const opts = { splits: 4, momentum: 0.1, epsilon: 1e-5 };
+      const f = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Scalar =>
+        tf.sum(tf.mul(splitBatchNormTrain(xs, { ...vars, gamma: g as tf.Tensor1D, beta: b as tf.Tensor1D }, opts), dy));
+      const y = splitBatchNormTrain(x, vars, opts);
+      const grads = tf.grads(f)([x, vars.gamma, vars.beta]);
+      return [y, ...grads, vars.runningMean, vars.runningVar].map((t) => t.dataSync() as Float32Array);
+    };
+    const onWasm = run();
+    await useBackend('cpu');
+    const onCpu = run();
+    await useBackend('wasm');
+    const tol = [1e-4, 1e-3, 1e-3, 1e-3, 1e-5, 1e-5];
+    onWasm.forEach((a, i) => {
+      let m = 0;
+      for (let j = 0; j < a.length; j++) m = Math.max(m, Math.abs(a[j]! - onCpu[i]![j]!));
+      expect(m).toBeLessThan(tol[i]!);
+    });
+  });
+
+  it('leaves no tensors behind', () => {
+    const x = tf.randomNormal([8, 4, 4, 8]);
+    const vars = makeVars(8, 9);
     const run = (): void => {
       tf.tidy(() => {
         tf.grads((xs: tf.Tensor) => tf.sum(splitBatchNormTrain(xs, vars, { splits: 2, momentum: 0.1, epsilon: 1e-5 })))([x]);
