@@ -1,0 +1,193 @@
+/**
+ * The app core end to end, through the same WebSocket server the browser uses: choose the
+ * sample folder, train a tiny real run in a real trainer process, then list, open, query
+ * neighbours, map and export it. Plus PCA on data with known principal axes.
+ */
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { EventPayload, FolderSummary, InvokeChannel, InvokeRequest, InvokeResponse } from '../../../shared/contract.js';
+import type { TrainerEvent } from '../../../shared/trainer-protocol.js';
+import { AppCore } from '../../../main/core/app-core.js';
+import { dispatchInvoke } from '../../../main/core/dispatch.js';
+import { pca } from '../../../main/core/pca.js';
+import { decimate } from '../../../main/core/run-exports.js';
+import { writeSampleDataset } from '../../../main/core/sample-dataset.js';
+import { startServer, type RunningServer } from '../../../main/server/http-server.js';
+
+describe('pca', () => {
+  it('finds known principal axes with their explained variance and a deterministic sign', () => {
+    // points along axis a = (3,4,0)/5 with variance ~100 and b = (0,0,1) with variance ~4, plus tiny noise
+    const rows = 400;
+    const data = new Float64Array(rows * 3);
+    let seed = 12345;
+    const rand = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648 - 0.5;
+    };
+    for (let r = 0; r < rows; r++) {
+      const s = (r % 2 === 0 ? 1 : -1) * 10 * Math.sqrt(3) * 2 * rand() * 1; // uniform, var 100
+      const t = 2 * Math.sqrt(3) * 2 * rand(); // var 4
+      data[r * 3] = 5 + (s * 3) / 5 + 0.001 * rand();
+      data[r * 3 + 1] = -2 + (s * 4) / 5 + 0.001 * rand();
+      data[r * 3 + 2] = 1 + t;
+    }
+    const result = pca(data, rows, 3, 2);
+    const a = Array.from(result.axes.subarray(0, 3));
+    const b = Array.from(result.axes.subarray(3, 6));
+    expect(a[0]).toBeCloseTo(0.6, 2);
+    expect(a[1]).toBeCloseTo(0.8, 2); // largest coordinate positive
+    expect(Math.abs(a[2]!)).toBeLessThan(0.02);
+    expect(Math.abs(b[2]!)).toBeCloseTo(1, 2);
+    expect(b[2]!).toBeGreaterThan(0);
+    const total = result.variances[0]! + result.variances[1]!;
+    expect(result.explainedVariance[0]! + result.explainedVariance[1]!).toBeCloseTo(1, 4);
+    expect(result.explainedVariance[0]!).toBeCloseTo(result.variances[0]! / total, 4);
+    expect(result.variances[0]! / result.variances[1]!).toBeGreaterThan(10);
+    // projections are centred
+    let mean0 = 0;
+    for (let r = 0; r < rows; r++) mean0 += result.points[r * 2]!;
+    expect(Math.abs(mean0 / rows)).toBeLessThan(1e-9);
+    expect(pca(data, rows, 3, 2).points).toEqual(result.points); // deterministic
+  });
+
+  it('decimates long histories to every n-th point plus the last', () => {
+    const items = Array.from({ length: 10_001 }, (_, i) => i);
+    const kept = decimate(items, 2000);
+    expect(kept.length).toBeLessThanOrEqual(2000);
+    expect(kept[0]).toBe(0);
+    expect(kept[kept.length - 1]).toBe(10_000);
+    expect(decimate([1, 2, 3], 2000)).toEqual([1, 2, 3]);
+  });
+});
+
+type Frame = { id?: number; ok?: boolean; response?: unknown; error?: { code: string; message: string }; event?: string; payload?: unknown };
+
+describe('app core through the WebSocket server', () => {
+  let root: string;
+  let core: AppCore;
+  let server: RunningServer;
+  let ws: WebSocket;
+  const events: Frame[] = [];
+  const pending = new Map<number, (frame: Frame) => void>();
+  let nextId = 1;
+
+  async function call<C extends InvokeChannel>(channel: C, request: InvokeRequest<C>): Promise<InvokeResponse<C>> {
+    const id = nextId++;
+    const frame = await new Promise<Frame>((resolve) => {
+      pending.set(id, resolve);
+      ws.send(JSON.stringify({ id, channel, request }));
+    });
+    if (!frame.ok) throw new Error(`${channel}: ${frame.error?.code ?? '?'}: ${frame.error?.message ?? '?'}`);
+    return frame.response as InvokeResponse<C>;
+  }
+
+  function trainerEvents(runId: string): TrainerEvent[] {
+    return events.filter((f) => f.event === 'training:event' && (f.payload as EventPayload<'training:event'>).runId === runId).map((f) => (f.payload as EventPayload<'training:event'>).event);
+  }
+
+  async function until(predicate: () => boolean, timeoutMs: number): Promise<void> {
+    const start = Date.now();
+    while (!predicate()) {
+      if (Date.now() - start > timeoutMs) throw new Error('timed out');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'moco-core-'));
+    await writeSampleDataset(join(root, 'images'), { perClass: 4, size: 32 });
+    await writeFile(join(root, 'renderer-index.html'), '');
+    core = new AppCore({ dataDirectory: join(root, 'data'), transport: 'websocket' });
+    server = await startServer({ port: 0, core, rendererDirectory: root });
+    ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws?token=${server.token}`);
+    ws.on('message', (data: Buffer) => {
+      const frame = JSON.parse(data.toString('utf8')) as Frame;
+      if (frame.event !== undefined) events.push(frame);
+      else if (frame.id !== undefined) pending.get(frame.id)?.(frame);
+    });
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  });
+  afterAll(async () => {
+    ws.close();
+    await core.shutdown(5000);
+    await server.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('folder:choose on the sample set returns its classes, images and a suggestion; too few images give a problem', async () => {
+    const summary = await call('folder:choose', { path: join(root, 'images') });
+    expect(summary).not.toBeNull();
+    const s = summary!;
+    expect(s.imagesFound).toBe(40);
+    expect(s.classes).toHaveLength(10);
+    expect(s.images[0]).toEqual({ relativePath: expect.stringMatching(/\.png$/) as unknown, className: expect.any(String) as unknown });
+    expect(s.suggestion?.backend).toBe('wasm');
+    expect(s.suggestion?.settings.batchSize).toBeGreaterThan(1);
+    expect(Object.keys(s.suggestion?.reasons ?? {})).toContain('batchSize');
+    expect(s.problem).toBeNull();
+    const lonely = join(root, 'lonely');
+    await writeSampleDataset(lonely, { perClass: 1, size: 16 });
+    await rm(join(lonely, 'circle'), { recursive: true });
+    const few = await call('folder:choose', { path: join(lonely, 'square') });
+    expect(few).toMatchObject({ imagesFound: 1, suggestion: null, problem: expect.stringMatching(/at least 2/) as unknown });
+    const notFolder = await dispatchInvoke(core, 'folder:choose', { path: join(root, 'renderer-index.html') });
+    expect(notFolder).toMatchObject({ ok: false, error: { code: 'not-a-folder', message: expect.stringContaining('renderer-index.html') as unknown } });
+  });
+
+  it('trains a tiny run: training:event metrics and done reach the client, then list, open, neighbours, map and exports work', async () => {
+    const summary = (await call('folder:choose', { path: join(root, 'images') })) as FolderSummary;
+    const { runId } = await call('training:start', { folderId: summary.folderId, settings: { imageSize: 16, widthMultiplier: 0.125, epochs: 2, batchSize: 8, backend: 'wasm', previewEvery: 3 } });
+    await expect(call('training:start', { folderId: summary.folderId, settings: {} })).rejects.toThrow(/training-active/);
+    await expect(call('runs:delete', { runId })).rejects.toThrow(/run-active/);
+    await until(() => events.some((f) => f.event === 'runs:changed') && trainerEvents(runId).some((e) => e.type === 'done') && core.activeRunId === null, 80_000);
+    const seen = trainerEvents(runId);
+    expect(seen.filter((e) => e.type === 'metrics').length).toBe(10); // 40 images / 8 x 2 epochs
+    expect(seen.find((e) => e.type === 'done')).toMatchObject({ reason: 'finished' });
+
+    const { runs } = await call('runs:list', {});
+    const run = runs.find((r) => r.id === runId)!;
+    expect(run).toMatchObject({ status: 'finished', hasEmbeddings: true, folder: summary.path, folderId: summary.folderId });
+    expect(run.checkpoints.length).toBeGreaterThan(0);
+    const opened = await call('runs:open', { runId });
+    expect(opened.metrics).toHaveLength(10);
+    expect(opened.epochs).toHaveLength(2);
+
+    const { neighbours } = await call('neighbours:query', { runId, row: 0, k: 5 });
+    expect(neighbours).toHaveLength(5);
+    expect(neighbours.every((n) => n.row !== 0 && n.similarity <= 1.0001)).toBe(true);
+    expect(neighbours[0]!.similarity).toBeGreaterThanOrEqual(neighbours[4]!.similarity);
+    await expect(call('neighbours:query', { runId, k: 5 })).rejects.toThrow(/exactly one/);
+    const outside = await call('neighbours:query', { runId, imagePath: join(root, 'lonely', 'square', 'square-000.png'), k: 3 });
+    expect(outside.neighbours).toHaveLength(3);
+
+    const map = await call('embeddings:map', { runId });
+    expect(map.points).toHaveLength(40);
+    expect(map.items).toHaveLength(40);
+    expect(map.classes).toHaveLength(10);
+    expect(map.explainedVariance[0]).toBeGreaterThanOrEqual(map.explainedVariance[1]);
+
+    const csv = await call('runs:export', { runId, format: 'csv' });
+    expect(csv.path).toMatch(/exports\/embeddings\.csv$/);
+    expect((await readFile(csv.path, 'utf8')).split('\n').filter(Boolean)).toHaveLength(41);
+    const npy = await call('runs:export', { runId, format: 'npy' });
+    expect((await readFile(npy.path)).subarray(1, 6).toString()).toBe('NUMPY');
+    const tfjs = await call('runs:export', { runId, format: 'tfjs' });
+    expect(tfjs.path).toMatch(/exports\/tfjs-encoder\/model\.json$/);
+    const model = JSON.parse(await readFile(tfjs.path, 'utf8')) as { format: string; weightsManifest: { paths: string[]; weights: { name: string; shape: number[]; dtype: string }[] }[] };
+    expect(model.format).toBe('moco-studio-encoder');
+    const weights = model.weightsManifest[0]!.weights;
+    expect(weights.length).toBeGreaterThan(10);
+    expect(weights.every((w) => w.dtype === 'float32')).toBe(true);
+    const scalars = weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+    expect((await stat(join(tfjs.path, '..', model.weightsManifest[0]!.paths[0]!))).size).toBe(scalars * 4);
+
+    await expect(call('training:pause', {})).rejects.toThrow(/not-training/);
+    await call('runs:delete', { runId });
+    expect((await call('runs:list', {})).runs.some((r) => r.id === runId)).toBe(false);
+    expect((await stat(join(root, 'images', 'circle'))).isDirectory()).toBe(true); // images untouched
+    await expect(call('runs:open', { runId: '..' })).rejects.toThrow(/unknown-run/);
+  });
+});
