@@ -41,6 +41,42 @@ describe('MoCo', () => {
     expect(infoNceLoss(logits).dataSync()[0]).toBeCloseTo(expected, 5);
   });
 
+  // The closed-form gradient (softmax - onehot(0)) / N against autodiff of the same loss written
+  // with tf.logSumExp (the previous implementation). Tolerance 1e-6 on gradients of size ~1/N.
+  it('has the InfoNCE gradient of autodiff through logSumExp', () => {
+    const logits = tf.randomNormal([6, 11], 0, 3, 'float32', 4);
+    const reference = (l: tf.Tensor): tf.Scalar => tf.mean(tf.sub(tf.logSumExp(l, 1, true), tf.slice(l, [0, 0], [-1, 1])));
+    const dy = tf.scalar(1.7); // an upstream factor, so the chain rule is exercised
+    const [ours] = tf.grads((l: tf.Tensor) => tf.mul(infoNceLoss(l as tf.Tensor2D), dy))([logits]);
+    const [ref] = tf.grads((l: tf.Tensor) => tf.mul(reference(l), dy))([logits]);
+    expect(tf.max(tf.abs(tf.sub(ours!, ref!))).dataSync()[0]).toBeLessThan(1e-6);
+    expect(infoNceLoss(logits as tf.Tensor2D).dataSync()[0]).toBeCloseTo(reference(logits).dataSync()[0]!, 6);
+  });
+
+  it('reads metrics as the tensor formulas define them (rank, top-k, mean logits, unbiased std)', () => {
+    const moco = new Moco(tinyConfig(), 4, 1);
+    const T = moco.config.temperature;
+    const logits = tf.tensor2d([
+      [0.5, 0.9, 0.1, 0.2, 0.3, 0.4, 0.0, -1, 0.6], // 2 negatives above: rank 2
+      [0.9, 0.1, 0.2, 0.3, 0.4, 0.0, -1, 0.6, 0.5], // rank 0
+      [-2, 0.1, 0.2, 0.3, 0.4, 0.0, -1, 0.6, 0.5], // rank 7
+      [0.3, 0.3, 0.3, 0.3, 0.4, 0.0, -1, 0.6, 0.5], // ties do not count: rank 3
+    ]);
+    const q = tf.randomNormal([4, 8], 0, 1, 'float32', 3) as tf.Tensor2D;
+    const m = moco['readMetrics'](tf.scalar(1.25), logits, q, 0.5, 0.01);
+    const negatives = tf.slice(logits, [0, 1], [-1, -1]);
+    expect(m.loss).toBe(1.25);
+    expect(m.top1).toBe(0.25);
+    expect(m.top5).toBe(0.75);
+    expect(m.positiveLogit).toBeCloseTo(((0.5 + 0.9 - 2 + 0.3) / 4) * T, 6);
+    expect(m.negativeLogit).toBeCloseTo(tf.mean(negatives).dataSync()[0]! * T, 6);
+    const torchStd = tf.mean(tf.sqrt(tf.mul(tf.moments(q, 0).variance, 4 / 3))).dataSync()[0]!;
+    expect(m.embeddingStd).toBeCloseTo(torchStd, 5);
+    expect(m.queueFill).toBe(0.5);
+    expect(m.learningRate).toBe(0.01);
+    moco.dispose();
+  });
+
   it('refuses a queue size that is not a multiple of the batch, with a suggestion', () => {
     expect(() => new Moco(tinyConfig({ queueSize: 10 }), 4, 1)).toThrow(/multiple of the batch size.*K=10, batch=4.*K=12/);
     expect(() => new Moco(tinyConfig({ temperature: 0 }), 4, 1)).toThrow(/temperature \(T\)/);
