@@ -1,0 +1,62 @@
+/**
+ * Electron main process: wiring only. The app core (main/core) does the work; this file gives
+ * it a window, a native folder dialog, the moco:// scheme and a utilityProcess for training.
+ * Cannot run on the development machines (no Electron binary): kept thin, typed, and scanned by
+ * electronegativity in CI.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { app, BrowserWindow, dialog } from 'electron';
+import { AppCore } from '../core/app-core.js';
+import { dispatchInvoke } from '../core/dispatch.js';
+import { registerIpc, sendEvent } from './ipc.js';
+import { handleScheme, registerSchemePrivileges } from './protocol.js';
+import { forkUtilityTrainer } from './utility-trainer.js';
+import { createMainWindow, denyAllPermissions, hardenWebContents } from './window.js';
+
+// Bundled layout (npm run build:electron): dist/electron/main.js, dist/electron/preload.cjs,
+// dist/trainer/entry.js, dist/renderer/.
+const here = dirname(fileURLToPath(import.meta.url));
+const PRELOAD = join(here, 'preload.cjs');
+const RENDERER = join(here, '..', 'renderer');
+const TRAINER_ENTRY = join(here, '..', 'trainer', 'entry.js');
+
+registerSchemePrivileges();
+app.enableSandbox();
+if (!app.requestSingleInstanceLock()) app.quit();
+
+app.on('web-contents-created', (_event, contents) => { hardenWebContents(contents); });
+
+async function start(): Promise<void> {
+  await app.whenReady();
+  denyAllPermissions();
+  let window: BrowserWindow | null = null;
+  const core = new AppCore({
+    dataDirectory: app.getPath('userData'),
+    transport: 'electron',
+    pickFolder: async () => {
+      const options = { title: 'Choose a folder of images', properties: ['openDirectory' as const] };
+      const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
+      return result.canceled ? null : (result.filePaths[0] ?? null);
+    },
+    forkTrainer: () => forkUtilityTrainer(TRAINER_ENTRY),
+  });
+  handleScheme(RENDERER, (folderId, relativePath) => core.resolveImage(folderId, relativePath));
+  window = createMainWindow(PRELOAD);
+  const target = window;
+  registerIpc(target, (channel, request) => dispatchInvoke(core, channel, request));
+  core.onEvent((channel, payload) => { sendEvent(target, channel, payload); });
+  app.on('second-instance', () => {
+    if (target.isMinimized()) target.restore();
+    target.focus();
+  });
+  app.on('window-all-closed', () => {
+    // Stop training with a checkpoint first: a closed app never loses a run.
+    void core.shutdown().finally(() => { app.quit(); });
+  });
+}
+
+start().catch((error: unknown) => {
+  dialog.showErrorBox('MoCo Studio could not start', error instanceof Error ? error.message : String(error));
+  app.exit(1);
+});
