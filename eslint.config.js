@@ -2,6 +2,8 @@
 // shared <- everything; ml <- trainer; ml stays free of fs, electron and IPC.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import pluginVue from 'eslint-plugin-vue';
+import vueParser from 'vue-eslint-parser';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'scratch/**', 'coverage/**'] },
@@ -32,6 +34,40 @@ export default tseslint.config(
         patterns: [
           { group: ['node:*', 'fs', 'path', 'child_process', 'electron', 'ws'], message: 'main/ml and shared are pure: no Node, Electron or IPC imports.' },
           { group: ['**/trainer/**', '**/core/**', '**/cli/**', '**/server/**', '**/electron/**'], message: 'Dependency direction: ml and shared import nothing above them.' },
+        ],
+      }],
+    },
+  },
+  // Renderer (Vue 3 + Pinia, browser): its own tsconfig (DOM, Bundler resolution); imports only
+  // shared/ and its own files.
+  ...pluginVue.configs['flat/recommended'].map((config) => ({ ...config, files: ['renderer/**/*.vue'] })),
+  {
+    files: ['renderer/**/*.ts', 'renderer/**/*.vue'],
+    languageOptions: {
+      parser: vueParser,
+      parserOptions: {
+        parser: tseslint.parser,
+        projectService: false,
+        project: ['./renderer/tsconfig.json'],
+        tsconfigRootDir: import.meta.dirname,
+        extraFileExtensions: ['.vue'],
+        sourceType: 'module',
+      },
+    },
+    rules: {
+      // TypeScript (DOM lib) already checks identifiers.
+      'no-undef': 'off',
+      'vue/max-attributes-per-line': 'off',
+      'vue/singleline-html-element-content-newline': 'off',
+      'vue/multiline-html-element-content-newline': 'off',
+      'vue/html-self-closing': 'off',
+      'vue/html-closing-bracket-newline': 'off',
+      'vue/html-indent': 'off',
+      'vue/first-attribute-linebreak': 'off',
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['node:*', 'fs', 'path', 'child_process', 'electron', 'ws'], message: 'The renderer runs in a browser: no Node or Electron imports.' },
+          { group: ['**/main/**'], message: 'The renderer imports only shared/ and its own files.' },
         ],
       }],
     },

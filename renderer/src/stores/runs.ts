@@ -1,0 +1,85 @@
+/** Past runs: list, open, resume, delete, export; and which run Neighbours and Map look at. */
+import { defineStore } from 'pinia';
+import { computed, ref } from 'vue';
+import type { RunListItem } from '../../../shared/contract';
+import { getApi } from '../api/get-api';
+import { useTrainingStore } from './training';
+import { useUiStore } from './ui';
+
+export type ExportFormat = 'csv' | 'npy' | 'tfjs';
+
+export const useRunsStore = defineStore('runs', () => {
+  const ui = useUiStore();
+  const runs = ref<RunListItem[]>([]);
+  const loading = ref(false);
+  /** The run whose embeddings Neighbours and Map show. */
+  const selectedRunId = ref<string | null>(null);
+  const exports = ref<Record<string, string>>({});
+  const exporting = ref<string | null>(null);
+
+  const selectedRun = computed(() => runs.value.find((r) => r.id === selectedRunId.value) ?? null);
+  /** Runs with a checkpoint, newest first: the ones that can be explored. */
+  const explorable = computed(() => runs.value.filter((r) => r.checkpoints.length > 0 || r.hasEmbeddings));
+
+  async function refresh(): Promise<void> {
+    loading.value = true;
+    try {
+      const result = await getApi().invoke('runs:list', {});
+      runs.value = [...result.runs].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+      if (selectedRunId.value === null || !runs.value.some((r) => r.id === selectedRunId.value)) {
+        selectedRunId.value = explorable.value[0]?.id ?? null;
+      }
+    } catch (error) {
+      ui.reportError('Could not list the runs', error);
+    } finally {
+      loading.value = false;
+    }
+  }
+
+  let subscribed = false;
+  function subscribe(): void {
+    if (subscribed) return;
+    subscribed = true;
+    getApi().on('runs:changed', () => { void refresh(); });
+  }
+
+  function select(runId: string): void {
+    selectedRunId.value = runId;
+  }
+
+  async function open(runId: string): Promise<void> {
+    try {
+      const details = await getApi().invoke('runs:open', { runId });
+      select(runId);
+      useTrainingStore().showDetails(details);
+      ui.view = 'training';
+    } catch (error) {
+      ui.reportError('Could not open the run', error);
+    }
+  }
+
+  async function remove(runId: string): Promise<void> {
+    try {
+      await getApi().invoke('runs:delete', { runId });
+      if (selectedRunId.value === runId) selectedRunId.value = null;
+      await refresh();
+    } catch (error) {
+      ui.reportError('Could not delete the run', error);
+    }
+  }
+
+  async function exportRun(runId: string, format: ExportFormat): Promise<void> {
+    exporting.value = `${runId}:${format}`;
+    try {
+      const result = await getApi().invoke('runs:export', { runId, format });
+      exports.value = { ...exports.value, [`${runId}:${format}`]: result.path };
+      ui.show({ kind: 'info', title: `Exported ${format === 'tfjs' ? 'the encoder (TensorFlow.js)' : `embeddings (${format.toUpperCase()})`}`, message: result.path });
+    } catch (error) {
+      ui.reportError('Export failed', error);
+    } finally {
+      exporting.value = null;
+    }
+  }
+
+  return { runs, loading, selectedRunId, selectedRun, explorable, exports, exporting, refresh, subscribe, select, open, remove, exportRun };
+});
