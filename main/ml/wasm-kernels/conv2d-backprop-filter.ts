@@ -24,6 +24,7 @@ import {
   asWasm,
   conv2d,
   heapF32,
+  matMul,
   offsetF32,
   release,
   reshape,
@@ -97,10 +98,12 @@ function dWByIm2colGemm(
   }
   release(backend, xT);
   const dyT = transpose(backend, dy, [1, 2, 0, 3]); // [Ho, Wo, N, Co]: K in P's (oh, ow, n) order
-  const input = reshape(backend, p, [1, rows, 1, k]);
-  const filter = reshape(backend, dyT, [1, 1, k, co]);
-  const out = conv2d(backend, input, filter, [1, 1], { top: 0, bottom: 0, left: 0, right: 0 });
-  release(backend, p, dyT, input, filter);
+  let out: tf.TensorInfo;
+  try {
+    out = matMul(backend, p, dyT, rows, k, co); // see matMul: dy^T is new each call
+  } finally {
+    release(backend, p, dyT);
+  }
   const dW = reshape(backend, out, [g.kh, g.kw, ci, co]); // rows are (kh, kw, c): already dW's layout
   release(backend, out);
   return dW;

@@ -110,6 +110,41 @@ export function conv2d(
   });
 }
 
+/**
+ * C = A B for row-major A [M, K] and B [K, N] (any shapes holding M*K and K*N values) on the
+ * stock `_FusedMatMul` kernel, i.e. XNNPACK's fully-connected operator -> [M, N].
+ * Preferred over a 1x1 Conv2D whenever B is a fresh tensor (a gradient, a queue that changed):
+ * both build their XNNPACK operator once per B, but Conv2D first runs tfjs's generic C++
+ * transpose over the filter and packs it as a conv, which for a tall B cost 5-50x the GEMM
+ * itself (B [32768, 16]: ~56 ms vs ~10 ms; the [128, 4096] queue: ~50 ms vs ~2.5 ms).
+ * Without transposes only: with transposeA/B the stock kernel takes a naive loop.
+ */
+export function matMul(
+  backend: WasmBackend,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  m: number,
+  k: number,
+  n: number,
+): tf.TensorInfo {
+  const a3 = reshape(backend, a, [1, m, k]);
+  const b3 = reshape(backend, b, [1, k, n]);
+  let out: tf.TensorInfo;
+  try {
+    out = callKernel('_FusedMatMul', backend, { a: a3, b: b3 }, {
+      transposeA: false,
+      transposeB: false,
+      activation: 'linear',
+      leakyreluAlpha: 0,
+    });
+  } finally {
+    release(backend, a3, b3);
+  }
+  const c = reshape(backend, out, [m, n]);
+  release(backend, out);
+  return c;
+}
+
 /** A fresh Float32Array over the whole wasm heap. Re-create it after any allocation: growing
  *  the heap detaches the previous ArrayBuffer. */
 export function heapF32(backend: WasmBackend): Float32Array {

@@ -11,7 +11,7 @@
  * conv-net training step does this), the stock kernel's non-transposed path is used.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { asWasm, callStock, conv2d, release, reshape, transpose, type WasmBackend } from './kernel-utils.js';
+import { asWasm, callStock, matMul, release, reshape, transpose, type WasmBackend } from './kernel-utils.js';
 
 /** Swaps the last two axes: [..., r, c] -> [..., c, r]. */
 function swapLast(backend: WasmBackend, t: tf.TensorInfo): tf.TensorInfo {
@@ -54,10 +54,7 @@ export function batchMatMulWasm(args: {
       const out = stock(aN, bN, false, false);
       return { ...out, shape: outShape };
     }
-    const x = reshape(backend, aN, [1, batchA * m, 1, k]);
-    const filter = reshape(backend, bN, [1, 1, k, nOut]);
-    const y = conv2d(backend, x, filter, [1, 1], { top: 0, bottom: 0, left: 0, right: 0 });
-    release(backend, x, filter);
+    const y = matMul(backend, aN, bN, batchA * m, k, nOut);
     const out = reshape(backend, y, outShape);
     release(backend, y);
     return out;
