@@ -85,9 +85,16 @@ export function createWebSocketApi(url: string, token: string): WebSocketApi {
       }
       rejectAll('Lost the connection to the MoCo Studio server; the request was not completed. Reconnecting…', 'disconnected');
       if (closedByUser) { setState('closed', null); return; }
+      if (everOpened) { scheduleReconnect(null); return; }
       // A handshake refused over HTTP (bad token: 401) looks to the browser like any failed
-      // connection; say both possibilities while retrying.
-      scheduleReconnect(everOpened ? null : 'Could not connect to the MoCo Studio server. If the access token in the address is wrong or old, open the full URL printed by "moco-studio serve" (it contains ?token=...).');
+      // connection. Ask the server over plain HTTP, which does show the status.
+      void probeToken().then((refusedToken) => {
+        if (refusedToken) {
+          setState('unauthorized', 'The server refused the access token in this address.');
+          return;
+        }
+        scheduleReconnect('Could not connect to the MoCo Studio server. Is "moco-studio serve" still running? If the address is old, open the full URL it printed (it contains ?token=...).');
+      });
     });
   }
 
@@ -96,6 +103,20 @@ export function createWebSocketApi(url: string, token: string): WebSocketApi {
     attempt++;
     setState('closed', reason ?? `Disconnected from the server; retrying in ${Math.round(delay / 100) / 10} s. Is "moco-studio serve" still running?`);
     reconnectTimer = setTimeout(() => { reconnectTimer = null; connect(); }, delay);
+  }
+
+  /** True when the server answers 401 to this token (its /api routes check the token first). */
+  async function probeToken(): Promise<boolean> {
+    try {
+      const target = new URL(url);
+      target.protocol = target.protocol === 'wss:' ? 'https:' : 'http:';
+      target.pathname = '/api/token-check';
+      target.searchParams.set('token', token);
+      const response = await fetch(target, { credentials: 'omit', cache: 'no-store' });
+      return response.status === 401;
+    } catch {
+      return false;
+    }
   }
 
   function handleFrame(data: unknown): void {
@@ -138,6 +159,8 @@ export function createWebSocketApi(url: string, token: string): WebSocketApi {
     invoke<C extends InvokeChannel>(channel: C, request: InvokeRequest<C>): Promise<InvokeResponse<C>> {
       if (!invokeChannels.has(channel)) return Promise.reject(new ApiError('unknown-channel', `Unknown channel "${channel}"`));
       if (connection.state === 'unauthorized') return Promise.reject(new ApiError('unauthorized', connection.lastError ?? 'Not authorised'));
+      // Never connected yet and the last try failed: answer now rather than queueing silently.
+      if (!everOpened && connection.state === 'closed') return Promise.reject(new ApiError('not-connected', connection.lastError ?? 'Not connected to the server'));
       const id = nextId++;
       return new Promise<InvokeResponse<C>>((resolve, reject) => {
         const timer = setTimeout(() => {

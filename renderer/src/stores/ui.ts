@@ -42,6 +42,8 @@ export const useUiStore = defineStore('ui', () => {
 
   function reportError(title: string, error: unknown): void {
     const code = errorCode(error);
+    // The connection banner already says this.
+    if (code === 'not-connected' || code === 'unauthorized') return;
     show({ title, message: errorMessage(error), hint: HINTS[code] ?? null });
   }
 
