@@ -9,9 +9,10 @@ import { artifactPath, chromiumAvailable, ensureRendererBuilt, launchBrowser, st
 const TINY_SETTINGS: Record<string, string> = { epochs: '2', imageSize: '16', widthMultiplier: '0.125', batchSize: '16', previewEvery: '5' };
 
 describe.skipIf(!chromiumAvailable)('MoCo Studio in Chromium against moco-studio serve', () => {
-  let server: StudioServer;
-  let browser: { context: BrowserContext; close(): Promise<void> };
+  let server: StudioServer | undefined;
+  let browser: { context: BrowserContext; close(): Promise<void> } | undefined;
   let page: Page;
+  let studio: StudioServer;
   const consoleErrors: string[] = [];
 
   beforeAll(async () => {
@@ -19,6 +20,7 @@ describe.skipIf(!chromiumAvailable)('MoCo Studio in Chromium against moco-studio
     server = await startStudioServer();
     browser = await launchBrowser();
     page = browser.context.pages()[0] ?? await browser.context.newPage();
+    studio = server;
     page.on('console', (message) => { if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) consoleErrors.push(message.text()); });
     page.on('response', (response) => {
       // Refusals this test provokes on purpose are not errors of the app.
@@ -38,7 +40,7 @@ describe.skipIf(!chromiumAvailable)('MoCo Studio in Chromium against moco-studio
   }
 
   it('opens with the token, then removes it from the address bar', async () => {
-    await page.goto(server.url);
+    await page.goto(studio.url);
     await page.waitForSelector('[data-connection="open"]');
     expect(page.url()).not.toContain('token=');
   });
@@ -168,7 +170,7 @@ describe.skipIf(!chromiumAvailable)('MoCo Studio in Chromium against moco-studio
     const other = await launchBrowser();
     try {
       const badPage = other.context.pages()[0] ?? await other.context.newPage();
-      await badPage.goto(`${server.origin}/?token=${'0'.repeat(64)}`);
+      await badPage.goto(`${studio.origin}/?token=${'0'.repeat(64)}`);
       await badPage.waitForSelector('[data-testid="banner"]', { timeout: 30_000 });
       expect(await badPage.textContent('[data-testid="banner"]')).toMatch(/token/i);
       const status = await badPage.evaluate(async () => (await fetch('/images/any/file.png')).status);
