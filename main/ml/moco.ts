@@ -117,7 +117,11 @@ export function infoNceLoss(logits: tf.Tensor2D): tf.Scalar {
       value,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const scale = tf.div(dy as tf.Tensor, n);
-        const target = tf.oneHot(tf.zeros([n], 'int32'), width, 1, 0, 'float32');
+        // Built in JavaScript, not with tf.oneHot: the wasm OneHot kernel ignores its dtype and
+        // writes int32 bits into a float32 tensor (1 reads as 1.4e-45).
+        const onehot = new Float32Array(n * width);
+        for (let i = 0; i < n; i++) onehot[i * width] = 1;
+        const target = tf.tensor2d(onehot, [n, width]);
         return tf.mul(tf.sub(tf.softmax(saved[0]!), target), scale);
       },
     };

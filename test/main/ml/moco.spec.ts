@@ -184,3 +184,27 @@ describe('MoCo', () => {
     moco.dispose();
   });
 });
+
+describe('MoCo on wasm', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  // The loss and its closed-form gradient on wasm against the cpu backend (tolerance 1e-5): a
+  // wasm kernel that differs from cpu (e.g. OneHot ignoring its dtype) must not pass.
+  it('has the InfoNCE loss and gradient of the cpu backend', async () => {
+    const values = Array.from(tf.tidy(() => tf.randomNormal([5, 9], 0, 3, 'float32', 6).dataSync()));
+    const run = (): Float32Array[] => {
+      const logits = tf.tensor2d(values, [5, 9]);
+      const [g] = tf.grads((l: tf.Tensor) => infoNceLoss(l as tf.Tensor2D))([logits]);
+      return [infoNceLoss(logits).dataSync() as Float32Array, g!.dataSync() as Float32Array];
+    };
+    const onWasm = run();
+    await useBackend('cpu');
+    const onCpu = run();
+    await useBackend('wasm');
+    onWasm.forEach((a, i) => {
+      a.forEach((v, j) => { expect(Math.abs(v - onCpu[i]![j]!)).toBeLessThan(1e-5); });
+    });
+  });
+});
