@@ -74,6 +74,7 @@ describe.skipIf(!chromiumAvailable)('MoCo Studio in Chromium against moco-studio
     await page.waitForSelector('[data-nav="training"][aria-current="page"]');
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points')) > 0, null, { timeout: 120_000 });
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="previews"]')?.getAttribute('data-count')) > 0, null, { timeout: 120_000 });
+    await page.screenshot({ path: artifactPath('training-live.png'), fullPage: true });
     const crop = await page.getAttribute('.preview-pair img', 'title');
     expect(crop).toMatch(/Query/);
     expect(crop?.split('\n').length).toBeGreaterThan(1); // the crop's parameters, one per line

@@ -1,6 +1,6 @@
 /**
  * Bounded chart history: a series keeps at most `limit` points. When it fills, every bucket of
- * four neighbouring points is replaced by its minimum and maximum (in step order), halving the
+ * four neighbouring points (first and last excepted) is replaced by its minimum and maximum (in step order), halving the
  * series while keeping spikes, so a long run stays smooth to draw and honest to read.
  */
 export interface SeriesPoint { x: number; y: number }
@@ -8,9 +8,10 @@ export interface SeriesPoint { x: number; y: number }
 export function appendDecimated(series: SeriesPoint[], point: SeriesPoint, limit = 1000): void {
   series.push(point);
   if (series.length <= limit) return;
-  const compacted: SeriesPoint[] = [];
+  // The first and last points stay; the ones between are bucketed.
+  const compacted: SeriesPoint[] = [series[0]!];
   const last = series[series.length - 1]!;
-  for (let i = 0; i < series.length - 1; i += 4) {
+  for (let i = 1; i < series.length - 1; i += 4) {
     const bucket = series.slice(i, Math.min(i + 4, series.length - 1));
     let min = bucket[0]!;
     let max = bucket[0]!;
