@@ -1,15 +1,20 @@
 /**
- * The `moco-studio` command: train, embed, neighbours, knn, sample. Wiring only: the work
+ * The `moco-studio` command: train, embed, neighbours, knn, sample, serve. Wiring only: the work
  * happens in the app core and the trainer process, exactly as for the desktop app.
  */
+import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { AppCore } from '../core/app-core.js';
 import { cacheDirectory, defaultDataDirectory } from '../core/data-directory.js';
 import { readEmbeddings } from '../core/embeddings/embedding-store.js';
 import { NeighbourIndex } from '../core/embeddings/neighbour-index.js';
 import { runPaths } from '../core/run-store.js';
 import { writeSampleDataset } from '../core/sample-dataset.js';
 import { runTrainerJob } from '../core/trainer-jobs.js';
+import { isLoopback, startServer } from '../server/http-server.js';
 import { runTrainCommand, TRAIN_HELP } from './train-command.js';
 
 const MAIN_HELP = `Usage: moco-studio <command> [options]
@@ -22,6 +27,7 @@ Commands:
   neighbours <run> <image>     most similar images of the folder to <image> (one of the folder or any file)
   knn <run> --train <folder> --test <folder>   weighted kNN accuracy of the run's encoder
   sample <dir>                 write the bundled sample data set (10 classes of shapes and textures)
+  serve                        the app in a browser: headless server on 127.0.0.1 (see moco-studio serve --help)
 
 Data and runs live in ${defaultDataDirectory()} (set MOCO_STUDIO_HOME to change).
 Run any command with --help for its options.`;
@@ -31,6 +37,7 @@ const HELP: Record<string, string> = {
   embed: 'Usage: moco-studio embed <run>\n\nEmbeds every image of the run\'s folder with the run\'s newest good checkpoint\n(query encoder, eval mode, resize + centre crop, L2-normalised) into <run>/embeddings.',
   neighbours: 'Usage: moco-studio neighbours <run> <image> [-k 10] [--json]\n\n<image> is a path inside the run\'s folder (relative or absolute) or any image file.\nNeeds the run\'s embeddings (made at the end of training, or by moco-studio embed).',
   knn: 'Usage: moco-studio knn <run> --train <folder> --test <folder> [--k 200] [--json]\n\nWeighted kNN (t=0.1, cosine) accuracy of the run\'s encoder: test images classified\nagainst train images; classes are the names of the subfolders.',
+  serve: 'Usage: moco-studio serve [--port 0|N] [--host 127.0.0.1] [--no-open]\n\nServes the app (built renderer) and its API over a WebSocket, for a browser.\nPrints http://<host>:<port>/?token=<token>: the token is needed for every request.\n--port 0 (the default) picks a free port. Loopback only unless --host says otherwise\n(anyone who can reach the port and has the token can read your chosen folders).\nCtrl-C stops a training with a checkpoint first, then the server.',
   sample: 'Usage: moco-studio sample <dir> [--per-class 40] [--size 64] [--seed 2020]\n\nWrites the generated sample data set: one subfolder per class, PNG images.',
 };
 
@@ -73,6 +80,58 @@ async function neighbours(positionals: string[], values: Record<string, string |
   }
 }
 
+/** The built renderer: dist/renderer at the project root (MOCO_STUDIO_RENDERER overrides, for tests). */
+export function rendererDirectory(): string {
+  return process.env.MOCO_STUDIO_RENDERER ?? fileURLToPath(new URL('../../dist/renderer', import.meta.url));
+}
+
+function openBrowser(url: string): void {
+  const [command, args] = process.platform === 'darwin' ? ['open', [url]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '', url]] : ['xdg-open', [url]];
+  try {
+    const child = spawn(command, args, { stdio: 'ignore', detached: true });
+    child.on('error', () => undefined); // no browser here (a server, a container): the printed URL is enough
+    child.unref();
+  } catch {
+    // as above
+  }
+}
+
+async function serve(dataDirectory: string, values: Record<string, string | boolean | undefined>): Promise<number> {
+  const port = Number(values.port ?? '0');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port: expected 0..65535, got ${String(values.port)}`);
+  const host = typeof values.host === 'string' ? values.host : '127.0.0.1';
+  const renderer = rendererDirectory();
+  if (!(await stat(resolve(renderer, 'index.html')).then((s) => s.isFile(), () => false))) {
+    fail(`The app is not built (${renderer}/index.html is missing): run npm run build:renderer first`);
+  }
+  const core = new AppCore({ dataDirectory, transport: 'websocket' });
+  const server = await startServer({ port, host, core, rendererDirectory: renderer });
+  if (!isLoopback(host)) {
+    process.stderr.write(`WARNING: listening on ${host}, not loopback: anyone who can reach port ${server.port} and learns the token can read the folders you choose and start training. Plain HTTP: the token is visible on the network.\n`);
+  }
+  process.stdout.write(`MoCo Studio is running at\n  ${server.url}\nData and runs: ${dataDirectory}\nCtrl-C to stop.\n`);
+  if (values['no-open'] !== true) openBrowser(server.url);
+  await new Promise<void>((resolveStop) => {
+    let stopping = false;
+    const onSignal = (): void => {
+      if (stopping) {
+        process.stderr.write('Aborting.\n');
+        process.exit(130);
+      }
+      stopping = true;
+      process.stderr.write(core.activeRunId ? 'Stopping the training with a checkpoint (Ctrl-C again to abort)...\n' : 'Stopping...\n');
+      void core.shutdown().finally(() => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        void server.close().finally(resolveStop);
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  return 0;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -90,6 +149,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       'bn-splits': { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
       k: { type: 'string', short: 'k' }, train: { type: 'string' }, test: { type: 'string' },
       'per-class': { type: 'string' }, size: { type: 'string' }, sample: { type: 'boolean' },
+      port: { type: 'string' }, host: { type: 'string' }, 'no-open': { type: 'boolean' },
     },
   });
   if (!(command in HELP)) fail(`Unknown command "${command}"\n\n${MAIN_HELP}`);
@@ -134,6 +194,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`Sample data set in ${result.directory}: ${result.images} images in ${result.classes.length} classes (${result.written} written)\n`);
       return 0;
     }
+    case 'serve':
+      return serve(dataDirectory, values);
     default:
       return fail(`Unknown command "${command}"`);
   }
