@@ -138,6 +138,11 @@ export interface MocoApi {
   on<C extends EventChannel>(channel: C, listener: (payload: EventPayload<C>) => void): () => void;
   /** URL of an image of a chosen folder (custom protocol in Electron, HTTP route in the browser). */
   imageUrl(folderId: string, relativePath: string): string;
+  /**
+   * Electron only: the file-system path of a dropped File (Electron 32+ removed File.path).
+   * Absent in the browser, which never reveals paths. Typed loosely: shared/ has no DOM types.
+   */
+  pathForFile?: (file: unknown) => string | null;
 }
 
 export function parseInvokeRequest<C extends InvokeChannel>(channel: string, request: unknown): { channel: C; request: InvokeRequest<C> } {

@@ -3,7 +3,7 @@
  * is bundled into one file (npm run build:electron); channel names are checked here too, so a
  * compromised renderer cannot reach any other IPC channel.
  */
-import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
+import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron';
 import { EVENT_CHANNELS, INVOKE_CHANNELS, type EventChannel, type MocoApi } from '../../shared/contract.js';
 
 const invokeChannels = new Set<string>(INVOKE_CHANNELS);
@@ -24,6 +24,7 @@ const api: MocoApi = {
     ipcRenderer.on('moco:event', handler);
     return () => { ipcRenderer.off('moco:event', handler); };
   },
+  pathForFile: (file) => (file instanceof File ? webUtils.getPathForFile(file) || null : null),
   imageUrl: (folderId, relativePath) => `moco://images/${encodeURIComponent(folderId)}/${relativePath.split('/').map(encodeURIComponent).join('/')}`,
 };
 
