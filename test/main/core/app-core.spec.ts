@@ -190,4 +190,23 @@ describe('app core through the WebSocket server', () => {
     expect((await stat(join(root, 'images', 'circle'))).isDirectory()).toBe(true); // images untouched
     await expect(call('runs:open', { runId: '..' })).rejects.toThrow(/unknown-run/);
   });
+
+  it('pause, resume and stop reach the trainer; a stopped run resumes to the end with runs:resume', async () => {
+    const summary = (await call('folder:choose', { path: join(root, 'images') })) as FolderSummary;
+    const { runId } = await call('training:start', { folderId: summary.folderId, settings: { imageSize: 16, widthMultiplier: 0.125, epochs: 2, batchSize: 8, backend: 'wasm', previewEvery: 100 } });
+    await until(() => trainerEvents(runId).some((e) => e.type === 'state' && e.state === 'training'), 30_000);
+    await call('training:pause', {});
+    await until(() => trainerEvents(runId).some((e) => e.type === 'state' && e.state === 'paused'), 30_000);
+    await call('training:resume', {});
+    await call('training:stop', {});
+    await until(() => trainerEvents(runId).some((e) => e.type === 'done') && core.activeRunId === null, 30_000);
+    expect(trainerEvents(runId).find((e) => e.type === 'done')).toMatchObject({ reason: 'stopped' });
+    expect((await call('runs:list', {})).runs.find((r) => r.id === runId)?.status).toBe('stopped');
+    const before = trainerEvents(runId).length;
+    await call('runs:resume', { runId });
+    await until(() => trainerEvents(runId).slice(before).some((e) => e.type === 'done') && core.activeRunId === null, 60_000);
+    expect(trainerEvents(runId).slice(before).find((e) => e.type === 'done')).toMatchObject({ reason: 'finished' });
+    expect((await call('runs:list', {})).runs.find((r) => r.id === runId)?.status).toBe('finished');
+    await expect(call('runs:resume', { runId })).rejects.toThrow(/run-finished/);
+  });
 });
