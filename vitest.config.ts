@@ -5,7 +5,7 @@ export default defineConfig({
     include: ['test/**/*.spec.ts'],
     // Real training on the wasm backend is CPU-bound; files run one at a time per core.
     pool: 'forks',
-    testTimeout: 120_000,
-    hookTimeout: 60_000,
+    testTimeout: 300_000, // real training on 2 shared cores; a hang still fails
+    hookTimeout: 240_000,
   },
 });
