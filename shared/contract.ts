@@ -8,7 +8,7 @@
  * Events: pushed from the core to every connected UI.
  */
 import { z } from 'zod';
-import { trainerEventSchema } from './trainer-protocol.js';
+import { checkpointNameSchema, trainerEventSchema } from './trainer-protocol.js';
 import { resolvedSettingsSchema, trainingSettingsSchema } from './training-settings.js';
 
 const runId = z.string().min(1).max(200).regex(/^[^/\\]+$/, 'a run id, not a path');
@@ -101,9 +101,12 @@ export const invokeContract = {
     request: z.strictObject({ runId, format: z.enum(['csv', 'npy', 'tfjs']) }),
     response: z.strictObject({ path: z.string() }),
   },
-  /** Top-k neighbours of an image of the run's folder (row) or of an outside image file. */
+  /**
+   * Top-k neighbours of an image of the run's folder (row) or of an outside image file, in the
+   * run's stored embeddings or, with `checkpoint`, in the embeddings of that checkpoint of the run.
+   */
   'neighbours:query': {
-    request: z.strictObject({ runId, row: z.number().int().min(0).optional(), imagePath: z.string().min(1).max(4096).optional(), k: z.number().int().min(1).max(200) }),
+    request: z.strictObject({ runId, row: z.number().int().min(0).optional(), imagePath: z.string().min(1).max(4096).optional(), k: z.number().int().min(1).max(200), checkpoint: checkpointNameSchema.optional() }),
     response: z.strictObject({ neighbours: z.array(neighbourSchema) }),
   },
   /** 2-D PCA projection of the run's embeddings. */

@@ -8,6 +8,9 @@ import { resolvedSettingsSchema, trainingSettingsSchema } from './training-setti
 
 // ---- host -> trainer ------------------------------------------------------------------------
 
+/** A checkpoint file name in the run's checkpoints directory (never a path). */
+export const checkpointNameSchema = z.string().regex(/^step-\d{9}\.ckpt$/, 'a checkpoint file name such as step-000000010.ckpt');
+
 export const trainerCommandSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('start'),
@@ -22,10 +25,13 @@ export const trainerCommandSchema = z.discriminatedUnion('type', [
     /** Continue from the run's newest good checkpoint, with the run's recorded settings. */
     resume: z.boolean(),
   }),
-  /** Embed every image of the run's folder with its newest checkpoint and store the matrix. */
-  z.strictObject({ type: z.literal('embed'), runDirectory: z.string().min(1), cacheDirectory: z.string().min(1) }),
-  /** Embed image files from anywhere (a query image for neighbour search); answered by `vectors`. */
-  z.strictObject({ type: z.literal('embed-files'), runDirectory: z.string().min(1), files: z.array(z.string().min(1)).min(1).max(1000) }),
+  /**
+   * Embed every image of the run's folder with its newest checkpoint (or the named `checkpoint`)
+   * and store the matrix in the run's embeddings directory (or `outputDirectory`).
+   */
+  z.strictObject({ type: z.literal('embed'), runDirectory: z.string().min(1), cacheDirectory: z.string().min(1), checkpoint: checkpointNameSchema.optional(), outputDirectory: z.string().min(1).optional() }),
+  /** Embed image files from anywhere (a query image for neighbour search) with the newest (or the named) checkpoint; answered by `vectors`. */
+  z.strictObject({ type: z.literal('embed-files'), runDirectory: z.string().min(1), files: z.array(z.string().min(1)).min(1).max(1000), checkpoint: checkpointNameSchema.optional() }),
   /** Weighted kNN accuracy of the run's encoder: test folder classified against train folder. */
   z.strictObject({
     type: z.literal('knn'),

@@ -14,7 +14,7 @@ import {
 import type { TrainingSettings } from '../../shared/training-settings.js';
 import { resolveSettings, type BackendKind } from '../../shared/training-settings.js';
 import { cacheDirectory, runsDirectory } from './data-directory.js';
-import { readEmbeddings, type StoredEmbeddings } from './embeddings/embedding-store.js';
+import { MANIFEST_FILE, readEmbeddings, type StoredEmbeddings } from './embeddings/embedding-store.js';
 import { NeighbourIndex } from './embeddings/neighbour-index.js';
 import { FolderRegistry } from './folder-registry.js';
 import { scanImageFolder, SUPPORTED_EXTENSIONS } from './images/scan.js';
@@ -56,6 +56,16 @@ interface ActiveTraining {
 
 const MAX_COMPLETIONS = 50;
 
+interface LoadedIndex {
+  readonly embeddings: StoredEmbeddings;
+  readonly index: NeighbourIndex;
+}
+
+/** Where the embeddings of one checkpoint of a run are kept: `<run>/embeddings/by-checkpoint/<step-…>/`. */
+export function checkpointEmbeddingsDirectory(runDirectory: string, checkpoint: string): string {
+  return join(runPaths(runDirectory).embeddings, 'by-checkpoint', checkpoint.replace(/\.ckpt$/, ''));
+}
+
 /** 'tensorflow' when the native GPU binding is installed, else 'wasm' (what the trainer's auto choice would try first). */
 export function guessBackend(): BackendKind {
   try {
@@ -82,7 +92,8 @@ export class AppCore {
   private readonly folders = new FolderRegistry();
   private readonly listeners = new Set<CoreEventListener>();
   private readonly spawn: () => TrainerProcess;
-  private readonly indexes = new Map<string, Promise<{ embeddings: StoredEmbeddings; index: NeighbourIndex }>>();
+  /** Neighbour indexes by `runId` (the run's stored embeddings) or `runId/checkpoint` (that checkpoint's). */
+  private readonly indexes = new Map<string, Promise<LoadedIndex>>();
   private active: ActiveTraining | null = null;
   private starting = false;
   private version: string | null;
@@ -145,7 +156,7 @@ export class AppCore {
     'runs:delete': async ({ runId }) => {
       const { directory } = await this.run(runId);
       if (this.active?.runId === runId || this.starting) throw new CoreError('run-active', `Run ${runId} is training; stop it before deleting it`);
-      this.indexes.delete(runId);
+      this.forgetIndexes(runId);
       // The run's own directory only: the images live in the user's folder and are never touched.
       await rm(directory, { recursive: true, force: true });
       this.emit('runs:changed', {});
@@ -160,20 +171,26 @@ export class AppCore {
       const { embeddings } = await this.neighbourIndex(runId);
       return { path: await exportEmbeddings(directory, embeddings, format) };
     },
-    'neighbours:query': async ({ runId, row, imagePath, k }) => {
+    'neighbours:query': async ({ runId, row, imagePath, k, checkpoint }) => {
       if ((row === undefined) === (imagePath === undefined)) throw new CoreError('invalid-request', 'neighbours:query: give exactly one of row or imagePath');
       const { directory } = await this.run(runId);
-      const { embeddings, index } = await this.neighbourIndex(runId);
+      const stored = await this.neighbourIndex(runId);
+      const { embeddings, index } = checkpoint === undefined ? stored : await this.checkpointIndex(runId, checkpoint);
       let found;
       if (row !== undefined) {
-        if (row >= embeddings.rows) throw new CoreError('invalid-request', `row ${row} is out of range: the run has ${embeddings.rows} embedded images`);
+        if (row >= stored.embeddings.rows) throw new CoreError('invalid-request', `row ${row} is out of range: the run has ${stored.embeddings.rows} embedded images`);
+        // Rows are images in folder scan order; a checkpoint's embeddings made before the folder changed would mean other images.
+        const expected = stored.embeddings.items[row]!.relativePath;
+        if (embeddings.items[row]?.relativePath !== expected) {
+          throw new CoreError('folder-changed', `The run's image folder changed since the embeddings of ${checkpoint ?? 'the run'} were made: row ${row} is ${expected} in the run's embeddings but ${embeddings.items[row]?.relativePath ?? 'missing'} in the checkpoint's`);
+        }
         found = embeddings.rows > 1 ? index.neighboursOfRow(row, Math.min(k, embeddings.rows - 1)) : [];
       } else {
         const file = absolutePath(imagePath!);
         if (!SUPPORTED_EXTENSIONS.has(file.slice(file.lastIndexOf('.')).toLowerCase())) throw new CoreError('invalid-request', `${file} is not a supported image type`);
         const info = await stat(file).catch(() => null);
         if (!info?.isFile()) throw new CoreError('file-not-found', `Image not found: ${file}`);
-        const result = await runTrainerJob({ type: 'embed-files', runDirectory: directory, files: [file] }, undefined, this.spawn);
+        const result = await runTrainerJob({ type: 'embed-files', runDirectory: directory, files: [file], ...(checkpoint === undefined ? {} : { checkpoint }) }, undefined, this.spawn);
         const failure = result.failures[0];
         if (failure) throw new CoreError('image-unreadable', `${failure.path}: ${failure.reason}`);
         found = index.topK(Float32Array.from(result.vectors[0]!), Math.min(k, embeddings.rows));
@@ -279,7 +296,7 @@ export class AppCore {
     const host = new TrainerHost(this.spawn(), (event) => { this.emit('training:event', { runId, event }); });
     const active: ActiveTraining = { runId, runDirectory, host };
     this.active = active;
-    this.indexes.delete(runId);
+    this.forgetIndexes(runId);
     host.send({ type: 'start', folder, runDirectory, cacheDirectory: cacheDirectory(this.options.dataDirectory), userSettings, resume });
     this.emit('runs:changed', {});
     void host.exited.then(async (exit) => {
@@ -287,7 +304,7 @@ export class AppCore {
         // The host already sent the crash as an error event; the record says so too, and runs:resume continues it.
         await updateRunRecord(runDirectory, { status: 'crashed', message: 'the trainer process ended unexpectedly' }).catch(() => undefined);
       }
-      this.indexes.delete(runId);
+      this.forgetIndexes(runId);
       if (this.active === active) this.active = null;
       this.emit('runs:changed', {});
     });
@@ -315,17 +332,46 @@ export class AppCore {
     };
   }
 
-  private neighbourIndex(runId: string): Promise<{ embeddings: StoredEmbeddings; index: NeighbourIndex }> {
-    let cached = this.indexes.get(runId);
+  private neighbourIndex(runId: string): Promise<LoadedIndex> {
+    return this.cachedIndex(runId, () => this.loadIndex(runId));
+  }
+
+  /** The index of one checkpoint's embeddings of a run (cached in memory and on disk, made on first use). */
+  private checkpointIndex(runId: string, checkpoint: string): Promise<LoadedIndex> {
+    return this.cachedIndex(`${runId}/${checkpoint}`, () => this.loadCheckpointIndex(runId, checkpoint));
+  }
+
+  /** Cached by key (`runId`, or `runId/checkpoint`); a failed load is forgotten so that it can be retried. */
+  private cachedIndex(key: string, load: () => Promise<LoadedIndex>): Promise<LoadedIndex> {
+    let cached = this.indexes.get(key);
     if (!cached) {
-      cached = this.loadIndex(runId);
-      this.indexes.set(runId, cached);
-      cached.catch(() => { if (this.indexes.get(runId) === cached) this.indexes.delete(runId); });
+      cached = load();
+      this.indexes.set(key, cached);
+      cached.catch(() => { if (this.indexes.get(key) === cached) this.indexes.delete(key); });
     }
     return cached;
   }
 
-  private async loadIndex(runId: string): Promise<{ embeddings: StoredEmbeddings; index: NeighbourIndex }> {
+  private forgetIndexes(runId: string): void {
+    for (const key of [...this.indexes.keys()]) if (key === runId || key.startsWith(`${runId}/`)) this.indexes.delete(key);
+  }
+
+  private async loadCheckpointIndex(runId: string, checkpoint: string): Promise<LoadedIndex> {
+    const { directory } = await this.run(runId);
+    const names = await checkpointNames(directory);
+    if (!names.includes(checkpoint)) {
+      throw new CoreError('unknown-checkpoint', `Run ${runId} has no checkpoint ${checkpoint}${names.length > 0 ? ` (it has ${names.join(', ')})` : ''}`);
+    }
+    const output = checkpointEmbeddingsDirectory(directory, checkpoint);
+    if (!(await stat(join(output, MANIFEST_FILE)).then((s) => s.isFile(), () => false))) {
+      await runTrainerJob({ type: 'embed', runDirectory: directory, cacheDirectory: cacheDirectory(this.options.dataDirectory), checkpoint, outputDirectory: output }, undefined, this.spawn)
+        .catch((error: unknown) => { throw new CoreError('no-embeddings', `The embeddings of checkpoint ${checkpoint} of run ${runId} could not be made: ${(error as Error).message}`); });
+    }
+    const embeddings = await readEmbeddings(output);
+    return { embeddings, index: new NeighbourIndex(embeddings.matrix, embeddings.dim) };
+  }
+
+  private async loadIndex(runId: string): Promise<LoadedIndex> {
     const { directory } = await this.run(runId);
     if (!(await hasEmbeddings(directory))) {
       if (this.active?.runId === runId) throw new CoreError('no-embeddings', `Run ${runId} is still training; its embeddings are written when it ends`);

@@ -5,7 +5,7 @@
  * app's main thread.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainerCommand, TrainerEventOf } from '../../shared/trainer-protocol.js';
@@ -19,7 +19,7 @@ import { weightedKnn } from '../ml/knn.js';
 import type { Encoder } from '../ml/resnet.js';
 import { importTrainingState } from '../ml/training-state.js';
 import { MocoTrainer } from '../ml/trainer.js';
-import { loadLatestCheckpoint } from './checkpoint.js';
+import { decodeCheckpoint, loadLatestCheckpoint, type Checkpoint } from './checkpoint.js';
 import { writeRunEmbeddings } from './run-embeddings.js';
 import { storeSizeFor, toTrainingConfig } from './training-config.js';
 import { loadTrainingImages } from './training-images.js';
@@ -34,12 +34,32 @@ interface TrainedEncoder {
   dispose(): void;
 }
 
-/** The query encoder of a run's newest good checkpoint (what the reference evaluates). */
-export async function loadRunEncoder(runDirectory: string, warn: (message: string) => void): Promise<TrainedEncoder> {
+/** The named checkpoint of a run, verified: a clear error if it is missing or corrupt. */
+async function loadNamedCheckpoint(runDirectory: string, name: string): Promise<Checkpoint> {
+  if (!/^step-\d{9}\.ckpt$/.test(name)) throw new Error(`"${name}" is not a checkpoint file name`);
+  const path = join(runPaths(runDirectory).checkpoints, name);
+  const bytes = await readFile(path).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`Run ${runDirectory} has no checkpoint ${name}`);
+    throw error;
+  });
+  return decodeCheckpoint(bytes, path);
+}
+
+/**
+ * The query encoder of a run's newest good checkpoint (what the reference evaluates), or of the
+ * checkpoint named `checkpointName` (a file name in the run's checkpoints directory).
+ */
+export async function loadRunEncoder(runDirectory: string, warn: (message: string) => void, checkpointName?: string): Promise<TrainedEncoder> {
   const record = await readRunRecord(runDirectory);
   if (!record.settings) throw new Error(`Run ${runDirectory} has not trained yet (no settings recorded)`);
-  const { checkpoint, rejected } = await loadLatestCheckpoint(runPaths(runDirectory).checkpoints);
-  for (const r of rejected) warn(r.reason);
+  let checkpoint: Checkpoint | null;
+  if (checkpointName === undefined) {
+    const latest = await loadLatestCheckpoint(runPaths(runDirectory).checkpoints);
+    for (const r of latest.rejected) warn(r.reason);
+    checkpoint = latest.checkpoint;
+  } else {
+    checkpoint = await loadNamedCheckpoint(runDirectory, checkpointName);
+  }
   if (!checkpoint) throw new Error(`Run ${runDirectory} has no usable checkpoint`);
   await chooseBackend({ preferred: record.settings.backend, env: process.env });
   const trainer = new MocoTrainer(toTrainingConfig(record.settings));
@@ -53,12 +73,12 @@ export async function loadRunEncoder(runDirectory: string, warn: (message: strin
 }
 
 export async function embedRun(command: Command<'embed'>, warn: (message: string) => void, onProgress: (done: number, total: number) => void): Promise<TrainerEventOf<'embedded'>> {
-  const run = await loadRunEncoder(command.runDirectory, warn);
+  const run = await loadRunEncoder(command.runDirectory, warn, command.checkpoint);
   try {
     const record = await readRunRecord(command.runDirectory);
     const data = await loadTrainingImages(record.folder, command.cacheDirectory, storeSizeFor(run.settings.imageSize), onProgress);
     if (data.images.length === 0) throw new Error(`No usable image in ${record.folder}`);
-    const directory = runPaths(command.runDirectory).embeddings;
+    const directory = command.outputDirectory ?? runPaths(command.runDirectory).embeddings;
     await writeRunEmbeddings(run.encoder, data, run.settings.imageSize, directory, run.checkpoint);
     return { type: 'embedded', directory, rows: data.images.length, dim: run.encoder.featureChannels, checkpoint: run.checkpoint };
   } finally {
@@ -67,7 +87,7 @@ export async function embedRun(command: Command<'embed'>, warn: (message: string
 }
 
 export async function embedFiles(command: Command<'embed-files'>, warn: (message: string) => void): Promise<TrainerEventOf<'vectors'>> {
-  const run = await loadRunEncoder(command.runDirectory, warn);
+  const run = await loadRunEncoder(command.runDirectory, warn, command.checkpoint);
   try {
     const images: RgbImage[] = [];
     const failures: { path: string; reason: string }[] = [];

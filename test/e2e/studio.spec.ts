@@ -96,6 +96,13 @@ describe.skipIf(!chromiumAvailable)('MoCo Studio in Chromium against moco-studio
     for (const s of similarities) expect(s).toBeLessThanOrEqual(1.0001);
     await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('.neighbour-list img')].every((img) => img.complete && img.naturalWidth > 0));
     await page.screenshot({ path: artifactPath('neighbours.png'), fullPage: true });
+    // compare with the first checkpoint (2 epochs, so there are 2): a second column appears beside the current one
+    const checkpoints = await page.locator('[data-testid="compare-checkpoint"] option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value).filter(Boolean));
+    expect(checkpoints.length).toBeGreaterThanOrEqual(2);
+    await page.selectOption('[data-testid="compare-checkpoint"]', checkpoints[0]!);
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="neighbour-compare-results"]')?.getAttribute('data-count')) > 0, null, { timeout: 60_000 });
+    expect(Number(await page.getAttribute('[data-testid="neighbour-results"]', 'data-count'))).toBeGreaterThan(0);
+    await page.screenshot({ path: artifactPath('neighbours-compare.png'), fullPage: true });
   }, 120_000);
 
   it('renders the embedding map', async () => {

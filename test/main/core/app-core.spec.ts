@@ -184,6 +184,31 @@ describe('app core through the WebSocket server', () => {
     const scalars = weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
     expect((await stat(join(tfjs.path, '..', model.weightsManifest[0]!.paths[0]!))).size).toBe(scalars * 4);
 
+    // Compare checkpoints: the first and the last checkpoint's embeddings, for the same query image (row 3).
+    expect(run.checkpoints.length).toBeGreaterThanOrEqual(2); // one per epoch
+    const first = run.checkpoints[0]!;
+    const last = run.checkpoints[run.checkpoints.length - 1]!;
+    const all = map.items.length - 1;
+    const atFirst = (await call('neighbours:query', { runId, row: 3, k: all, checkpoint: first })).neighbours;
+    const atLast = (await call('neighbours:query', { runId, row: 3, k: all, checkpoint: last })).neighbours;
+    const stored = (await call('neighbours:query', { runId, row: 3, k: all })).neighbours;
+    for (const list of [atFirst, atLast]) {
+      // every other image, never the query itself, with the run's paths: the same query image in each
+      expect(list.map((n) => n.row).sort((a, b) => a - b)).toEqual(stored.map((n) => n.row).sort((a, b) => a - b));
+      expect(list.some((n) => n.row === 3)).toBe(false);
+      for (const n of list) expect(n.relativePath).toBe(map.items[n.row]!.relativePath);
+    }
+    const similarityAt = (list: typeof stored): Map<number, number> => new Map(list.map((n) => [n.row, n.similarity]));
+    const firstByRow = similarityAt(atFirst);
+    expect(atLast.some((n) => Math.abs(n.similarity - firstByRow.get(n.row)!) > 1e-4)).toBe(true);
+    const byCheckpoint = JSON.parse(await readFile(join(root, 'data', 'runs', runId, 'embeddings', 'by-checkpoint', first.replace(/\.ckpt$/, ''), 'embeddings.json'), 'utf8')) as { checkpoint: string; items: { relativePath: string }[] };
+    expect(byCheckpoint.checkpoint).toBe(first);
+    expect(byCheckpoint.items.map((i) => i.relativePath)).toEqual(map.items.map((i) => i.relativePath));
+    const outsideAtFirst = await call('neighbours:query', { runId, imagePath: join(root, 'lonely', 'square', 'square-000.png'), k: 3, checkpoint: first });
+    expect(outsideAtFirst.neighbours).toHaveLength(3);
+    await expect(call('neighbours:query', { runId, row: 3, k: 5, checkpoint: 'step-999999999.ckpt' })).rejects.toThrow(/unknown-checkpoint: Run .* has no checkpoint step-999999999\.ckpt/);
+    await expect(call('neighbours:query', { runId, row: 3, k: 5, checkpoint: `../checkpoints/${first}` })).rejects.toThrow(/invalid-request: neighbours:query: checkpoint: a checkpoint file name/);
+
     await expect(call('training:pause', {})).rejects.toThrow(/not-training/);
     await call('runs:delete', { runId });
     expect((await call('runs:list', {})).runs.some((r) => r.id === runId)).toBe(false);
