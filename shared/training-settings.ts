@@ -108,7 +108,7 @@ export function resolveSettings(user: TrainingSettings, imageCount: number, back
   if (imageCount < 2) throw new Error(`The folder has ${imageCount} usable image${imageCount === 1 ? '' : 's'}; MoCo needs at least 2 (one batch of 2)`);
 
   const preset = user.preset ?? 'v2';
-  if (!user.preset) reasons.preset = 'v2 (MLP head, stronger augmentation, cosine schedule) improves on v1 at no extra cost';
+  if (!user.preset) reasons.preset = 'v2: stronger augmentation (blur, jitter p=0.8) and a cosine schedule improve on v1 at no extra cost';
 
   // Batch: the reference uses 256; on one CPU core smaller batches keep steps short. Never more
   // than half the folder, so an epoch has at least two steps and the queue sees real keys early.
