@@ -68,6 +68,8 @@ export interface SettingsResolution {
   readonly reasons: Partial<Record<keyof ResolvedSettings, string>>;
   /** Values the user set that had to change, with the reason (shown as warnings). */
   readonly adjustments: readonly { field: keyof ResolvedSettings; from: number; to: number; reason: string }[];
+  /** Choices that will train, but worse than they could (shown as warnings). */
+  readonly warnings: readonly string[];
 }
 
 export type BackendKind = 'tensorflow' | 'wasm' | 'cpu';
@@ -182,6 +184,14 @@ export function resolveSettings(user: TrainingSettings, imageCount: number, back
   }
   if (user.bnSplits === undefined) reasons.bnSplits = `${bnSplits} BatchNorm group${bnSplits === 1 ? '' : 's'} of ${batchSize / bnSplits}: emulates the reference's multi-GPU Shuffle BN, with at least 8 images per group where the batch allows`;
 
+  const warnings: string[] = [];
+  if (bnSplits < 2) {
+    warnings.push(`batch ${batchSize} cannot be cut into BatchNorm groups of at least 2 images, so Shuffle BN is inactive and BN statistics can leak between queries and keys (the paper's "cheating"); use an even batch size`);
+  }
+  if (queueSize * 2 > imageCount) {
+    warnings.push(`K=${queueSize} is more than half of the ${imageCount} images: an image's own older keys will come back as its negatives; use a smaller batch so K can stay well below the folder size`);
+  }
+
   const stepsPerEpoch = Math.max(1, Math.floor(imageCount / batchSize));
   const targetSteps = fast ? 5000 : 480;
   const epochs = user.epochs ?? Math.max(5, Math.min(200, Math.round(targetSteps / stepsPerEpoch)));
@@ -192,5 +202,5 @@ export function resolveSettings(user: TrainingSettings, imageCount: number, back
     learningRate, weightDecay, preset, head, bnSplits, dim: user.dim ?? 128, seed: user.seed ?? 1, backend: user.backend ?? 'auto',
     previewEvery: user.previewEvery ?? 20,
   };
-  return { settings, reasons, adjustments };
+  return { settings, reasons, adjustments, warnings };
 }

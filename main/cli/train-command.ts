@@ -77,6 +77,9 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
     runDirectory = resolve(values.resume as string);
     const record = await readRunRecord(runDirectory);
     folder = record.folder;
+    if (Object.keys(userSettings).length > 0 || values.sample === true || typeof values['run-dir'] === 'string') {
+      throw new Error('--resume continues a run with the settings it started with; drop the other options (or start a new run)');
+    }
     if (folderArgument && resolve(folderArgument) !== folder) throw new Error(`--resume: run ${runDirectory} trained on ${folder}, not ${resolve(folderArgument)}`);
   } else {
     if (values.sample === true) {

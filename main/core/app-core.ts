@@ -148,9 +148,15 @@ export class AppCore {
       const { directory, record } = await this.run(runId);
       this.assertIdle();
       if (record.status === 'finished') throw new CoreError('run-finished', `Run ${runId} has already finished; start a new run to train longer`);
-      const info = await stat(record.folder).catch(() => null);
-      if (!info?.isDirectory()) throw new CoreError('folder-not-found', `The run's image folder is gone: ${record.folder}`);
-      this.startTrainer(runId, directory, record.folder, record.userSettings, true);
+      // Busy from here: a second resume or a start during the await below must not spawn a second trainer.
+      this.starting = true;
+      try {
+        const info = await stat(record.folder).catch(() => null);
+        if (!info?.isDirectory()) throw new CoreError('folder-not-found', `The run's image folder is gone: ${record.folder}`);
+        this.startTrainer(runId, directory, record.folder, record.userSettings, true);
+      } finally {
+        this.starting = false;
+      }
       return { runId };
     },
     'runs:delete': async ({ runId }) => {

@@ -140,3 +140,19 @@ export async function listRuns(runsRoot: string): Promise<{ runs: { directory: s
   runs.sort((a, b) => b.record.createdAt.localeCompare(a.record.createdAt));
   return { runs, problems };
 }
+
+/**
+ * On resume, the history must match the checkpoint: steps after it (trained before a crash,
+ * about to be trained again) are dropped from metrics.jsonl, and epochs it does not include
+ * from epochs.jsonl, so charts never show a step twice. Rewritten atomically.
+ */
+export async function truncateRunHistory(runDirectory: string, globalStep: number, epochsDone: number): Promise<void> {
+  const paths = runPaths(runDirectory);
+  const keep = async (path: string, predicate: (row: Record<string, unknown>) => boolean): Promise<void> => {
+    const rows = (await readJsonLines(path)) as Record<string, unknown>[];
+    const kept = rows.filter(predicate);
+    if (kept.length !== rows.length) await writeFileAtomic(path, kept.map((row) => `${JSON.stringify(row)}\n`).join(''));
+  };
+  await keep(paths.metrics, (row) => typeof row.step === 'number' && row.step <= globalStep);
+  await keep(paths.epochs, (row) => typeof row.epoch === 'number' && row.epoch < epochsDone);
+}

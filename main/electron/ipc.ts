@@ -10,7 +10,8 @@ export type Dispatch = (channel: string, request: unknown) => Promise<unknown>;
 
 export function isTrustedSender(event: IpcMainInvokeEvent, window: BrowserWindow): boolean {
   const frame = event.senderFrame;
-  return event.sender.id === window.webContents.id && frame !== null && frame === event.sender.mainFrame && new URL(frame.url).origin === new URL(APP_ORIGIN).origin;
+  // Compare scheme and host, not URL.origin: for a non-special scheme like moco: origin is 'null'.
+  return event.sender.id === window.webContents.id && frame !== null && frame === event.sender.mainFrame && frame.url.startsWith(`${APP_ORIGIN}/`);
 }
 
 export function registerIpc(window: BrowserWindow, dispatch: Dispatch): void {

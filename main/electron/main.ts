@@ -23,7 +23,8 @@ const TRAINER_ENTRY = join(here, '..', 'trainer', 'entry.js');
 
 registerSchemePrivileges();
 app.enableSandbox();
-if (!app.requestSingleInstanceLock()) app.quit();
+const primaryInstance = app.requestSingleInstanceLock();
+if (!primaryInstance) app.quit();
 
 app.on('web-contents-created', (_event, contents) => { hardenWebContents(contents); });
 
@@ -50,13 +51,21 @@ async function start(): Promise<void> {
     if (target.isMinimized()) target.restore();
     target.focus();
   });
-  app.on('window-all-closed', () => {
-    // Stop training with a checkpoint first: a closed app never loses a run.
-    void core.shutdown().finally(() => { app.quit(); });
+  // Stop training with a checkpoint first, however the app is quit (window closed, Cmd+Q, menu):
+  // a closed app never loses a run.
+  let shutDown = false;
+  app.on('before-quit', (event) => {
+    if (shutDown) return;
+    event.preventDefault();
+    void core.shutdown().finally(() => {
+      shutDown = true;
+      app.quit();
+    });
   });
+  app.on('window-all-closed', () => { app.quit(); });
 }
 
-start().catch((error: unknown) => {
+if (primaryInstance) start().catch((error: unknown) => {
   dialog.showErrorBox('MoCo Studio could not start', error instanceof Error ? error.message : String(error));
   app.exit(1);
 });

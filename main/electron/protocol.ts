@@ -31,9 +31,9 @@ function respond(body: Buffer, path: string): Response {
 
 export function handleScheme(rendererDirectory: string, resolveImage: (folderId: string, relativePath: string) => Promise<string>): void {
   protocol.handle(SCHEME, async (request) => {
-    const url = new URL(request.url);
-    const segments = url.pathname.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
     try {
+      const url = new URL(request.url);
+      const segments = url.pathname.split('/').filter(Boolean).map((s) => decodeURIComponent(s)); // throws on a malformed %
       if (url.host === 'app') {
         const relative = normalize(segments.join(sep) || 'index.html');
         if (relative.startsWith('..') || relative.includes(`${sep}..${sep}`)) return new Response('Forbidden', { status: 403 });

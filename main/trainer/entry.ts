@@ -6,6 +6,7 @@
 import { parseTrainerCommand, type TrainerEvent } from '../../shared/trainer-protocol.js';
 import { embedFiles, embedRun, exportEncoder, knnEvaluation } from './encoder-jobs.js';
 import { TrainingRun } from './training-run.js';
+import { updateRunRecord } from '../core/run-store.js';
 
 interface ParentPort {
   postMessage(message: unknown): void;
@@ -16,7 +17,7 @@ const parentPort = (process as unknown as { parentPort?: ParentPort }).parentPor
 
 function send(event: TrainerEvent): void {
   if (parentPort) parentPort.postMessage(event);
-  else process.send?.(event);
+  else if (process.connected) process.send?.(event);
 }
 
 function onMessage(listener: (message: unknown) => void): void {
@@ -34,9 +35,16 @@ function fail(code: string, error: unknown): void {
   send({ type: 'error', code, message });
 }
 
-// Ctrl-C in a terminal reaches the whole process group: the host turns it into a clean `stop`
-// (checkpoint first), so the trainer ignores the signal itself.
-process.on('SIGINT', () => undefined);
+// Ctrl-C in a terminal reaches the whole process group: while training, the host turns it into a
+// clean `stop` (checkpoint first), so the trainer ignores the signal itself; a one-shot job just ends.
+process.on('SIGINT', () => {
+  if (!run) process.exit(130);
+});
+// The host went away (killed, closed): stop training with a checkpoint, or end the job.
+process.on('disconnect', () => {
+  if (run) run.stop();
+  else process.exit(0);
+});
 process.on('uncaughtException', (error) => {
   fail('uncaught', error);
   exitSoon(1);
@@ -98,12 +106,16 @@ onMessage((message) => {
     },
     (error: unknown) => {
       fail('training-failed', error);
-      send({
-        type: 'done',
-        reason: 'failed',
-        summary: { imagesUsed: 0, imagesSkipped: 0, epochs: 0, steps: 0, imagesPerSecond: 0, finalLoss: null, knnTop1: null, knnTop1AtStart: null, backend: 'unknown', runDirectory: command.runDirectory, checkpoint: null },
+      // The reason outlives the live event: run.json says failed, and why (written before exiting).
+      const message = error instanceof Error ? error.message : String(error);
+      void updateRunRecord(command.runDirectory, { status: 'failed', message }).catch(() => undefined).finally(() => {
+        send({
+          type: 'done',
+          reason: 'failed',
+          summary: { imagesUsed: 0, imagesSkipped: 0, epochs: 0, steps: 0, imagesPerSecond: 0, finalLoss: null, knnTop1: null, knnTop1AtStart: null, backend: 'unknown', runDirectory: command.runDirectory, checkpoint: null },
+        });
+        exitSoon(1);
       });
-      exitSoon(1);
     },
   );
 });

@@ -14,7 +14,7 @@ import { embedImages } from '../ml/batches.js';
 import { weightedKnn } from '../ml/knn.js';
 import { exportTrainingState, importTrainingState } from '../ml/training-state.js';
 import { MocoTrainer, type StepReport } from '../ml/trainer.js';
-import { readRunRecord, runPaths, updateRunRecord } from '../core/run-store.js';
+import { readRunRecord, runPaths, truncateRunHistory, updateRunRecord } from '../core/run-store.js';
 import { defaultImageSize, resolveSettings, type ResolvedSettings } from '../../shared/training-settings.js';
 import { loadLatestCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { makePreview } from './previews.js';
@@ -92,6 +92,7 @@ export class TrainingRun {
       settings = resolution.settings;
       this.emit({ type: 'settings', settings, reasons: { ...resolution.reasons }, adjustments: [...resolution.adjustments] });
       for (const a of resolution.adjustments) warn(`${a.field} changed from ${a.from} to ${a.to}: ${a.reason}`);
+      for (const w of resolution.warnings) warn(w);
       await updateRunRecord(runDirectory, { settings });
     }
     if (data.images.length < settings.batchSize) {
@@ -100,7 +101,7 @@ export class TrainingRun {
 
     const trainer = new MocoTrainer(toTrainingConfig(settings));
     try {
-      if (command.resume) await this.restore(trainer, paths.checkpoints, log, warn);
+      if (command.resume) await this.restore(trainer, runDirectory, log, warn);
       await updateRunRecord(runDirectory, { status: 'training', message: null });
       return await this.trainLoop(trainer, settings, runDirectory, data, log, warn);
     } finally {
@@ -108,14 +109,16 @@ export class TrainingRun {
     }
   }
 
-  private async restore(trainer: MocoTrainer, directory: string, log: (m: string) => void, warn: (m: string) => void): Promise<void> {
-    const { checkpoint, rejected } = await loadLatestCheckpoint(directory);
+  private async restore(trainer: MocoTrainer, runDirectory: string, log: (m: string) => void, warn: (m: string) => void): Promise<void> {
+    const { checkpoint, rejected } = await loadLatestCheckpoint(runPaths(runDirectory).checkpoints);
     for (const r of rejected) warn(`${r.reason}; using an older checkpoint`);
     if (!checkpoint) {
       warn('No usable checkpoint to resume from; starting from scratch');
+      await truncateRunHistory(runDirectory, 0, 0);
       return;
     }
     importTrainingState(trainer, checkpoint.state);
+    await truncateRunHistory(runDirectory, trainer.globalStep, trainer.epoch);
     log(`resumed from ${checkpoint.path} (epoch ${trainer.epoch + 1}, step ${trainer.globalStep})`);
   }
 
@@ -136,9 +139,17 @@ export class TrainingRun {
     let epochSteps = 0;
     let failed = false;
 
-    const checkpoint = async (): Promise<void> => {
-      saved.path = await saveCheckpoint(paths.checkpoints, settings, exportTrainingState(trainer));
+    /** Writes a checkpoint unless the weights went non-finite (then the last good one stays). */
+    const checkpoint = async (): Promise<boolean> => {
+      const state = exportTrainingState(trainer);
+      const broken = state.tensors.find((t) => !t.values.every(Number.isFinite));
+      if (broken) {
+        this.emit({ type: 'error', code: 'non-finite-weights', message: `The weights became NaN/Inf (${broken.name}) at step ${trainer.globalStep}; training stopped and the last good checkpoint is kept. Try a lower learning rate.` });
+        return false;
+      }
+      saved.path = await saveCheckpoint(paths.checkpoints, settings, state);
       this.emit({ type: 'checkpoint', path: saved.path, globalStep: trainer.globalStep, epoch: trainer.epoch });
+      return true;
     };
 
     let knnAtStart: number | null = null;
@@ -176,7 +187,10 @@ export class TrainingRun {
           await appendFile(paths.epochs, `${JSON.stringify(epochEvent)}\n`);
           this.emit(epochEvent);
           log(`epoch ${report.epoch + 1}/${settings.epochs}: loss ${epochEvent.meanLoss.toFixed(4)}${knn ? `, kNN top-1 ${knn.top1.toFixed(3)}` : ''}`);
-          await checkpoint();
+          if (!(await checkpoint())) {
+            failed = true;
+            break;
+          }
           epochStarted = performance.now();
           epochLossSum = 0;
           epochSteps = 0;
@@ -184,7 +198,7 @@ export class TrainingRun {
         // Let pause/stop messages in between steps.
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
-      if (this.stopRequested && !failed && trainer.stepInEpoch > 0) await checkpoint();
+      if (this.stopRequested && !failed && trainer.stepInEpoch > 0 && !(await checkpoint())) failed = true;
     } finally {
       await new Promise<void>((resolve) => metricsFile.end(resolve));
     }
@@ -211,7 +225,7 @@ export class TrainingRun {
       runDirectory,
       checkpoint: saved.path,
     };
-    await updateRunRecord(runDirectory, { status: failed ? 'failed' : finished ? 'finished' : 'stopped', summary, message: failed ? 'the loss became NaN/Inf' : null });
+    await updateRunRecord(runDirectory, { status: failed ? 'failed' : finished ? 'finished' : 'stopped', summary, message: failed ? 'NaN/Inf during training (loss or weights); the last good checkpoint is kept' : null });
     if (failed) warn('run failed: non-finite loss');
     return summary;
   }

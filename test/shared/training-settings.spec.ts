@@ -31,6 +31,12 @@ describe('training settings', () => {
     expect(large.adjustments[0]?.reason).toMatch(/well below the 100 images/);
   });
 
+  it('warns when the batch defeats Shuffle BN or forces K above half the folder', () => {
+    expect(resolveSettings({ batchSize: 9 }, 100, 'wasm').warnings).toEqual([expect.stringMatching(/Shuffle BN is inactive/)]);
+    expect(resolveSettings({ batchSize: 32 }, 40, 'wasm').warnings).toEqual([expect.stringMatching(/K=32 is more than half of the 40 images/)]);
+    expect(resolveSettings({}, 400, 'wasm').warnings).toEqual([]);
+  });
+
   it('refuses a batch larger than the folder and a folder with fewer than 2 images', () => {
     expect(() => resolveSettings({ batchSize: 64 }, 30, 'wasm')).toThrow(/batchSize: 64 is more than the 30 usable images/);
     expect(() => resolveSettings({}, 1, 'wasm')).toThrow(/1 usable image; MoCo needs at least 2/);
