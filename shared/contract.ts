@@ -8,7 +8,7 @@
  * Events: pushed from the core to every connected UI.
  */
 import { z } from 'zod';
-import { checkpointNameSchema, trainerEventSchema } from './trainer-protocol.js';
+import { backendReportSchema, checkpointNameSchema, trainerEventSchema } from './trainer-protocol.js';
 import { resolvedSettingsSchema, trainingSettingsSchema } from './training-settings.js';
 
 const runId = z.string().min(1).max(200).regex(/^[^/\\]+$/, 'a run id, not a path');
@@ -114,6 +114,17 @@ export const invokeContract = {
     request: z.strictObject({ runId }),
     response: z.strictObject({ points: z.array(z.tuple([z.number(), z.number()])), items: z.array(z.strictObject({ relativePath: z.string(), className: z.string().nullable() })), classes: z.array(z.string()), explainedVariance: z.tuple([z.number(), z.number()]) }),
   },
+  /**
+   * The backend doctor: which backends load, why the others do not and what to do, and a
+   * micro-benchmark of each (about `seconds` in all, default 10; `quick`: 2). Runs in a trainer
+   * process; the report is stored in the data directory and training's 'auto' prefers its fastest backend.
+   */
+  'backend:doctor': {
+    request: z.strictObject({ seconds: z.number().min(0.5).max(120).optional(), quick: z.boolean().optional() }),
+    response: backendReportSchema,
+  },
+  /** The stored doctor report, or null when the doctor has not run yet. */
+  'backend:report': { request: empty, response: backendReportSchema.nullable() },
 } as const;
 
 export type InvokeChannel = keyof typeof invokeContract;

@@ -6,6 +6,46 @@
 import { z } from 'zod';
 import { resolvedSettingsSchema, trainingSettingsSchema } from './training-settings.js';
 
+// ---- the backend doctor's report (also the response of the contract's backend:doctor) ------
+
+export const backendNameSchema = z.enum(['tensorflow', 'wasm', 'cpu']);
+
+export const backendCheckSchema = z.strictObject({
+  name: backendNameSchema,
+  /** Whether the backend loaded and initialised in this process. */
+  loads: z.boolean(),
+  /** Why it does not load (or what it is, when it does), in words a user can act on. */
+  reason: z.string(),
+  /** What the user can do (null: nothing to do). */
+  advice: z.string().nullable(),
+  /** Images per second of a full MoCo training step (null: not benchmarked). */
+  imagesPerSecond: z.number().nullable(),
+  /** Median milliseconds of one timed step (null: not benchmarked). */
+  stepMs: z.number().nullable(),
+  /** Timed steps (after one warm-up step, except on cpu). */
+  steps: z.number().int(),
+  /** Why the benchmark was skipped or shortened (null: a full benchmark). */
+  benchmarkNote: z.string().nullable(),
+});
+export type BackendCheck = z.infer<typeof backendCheckSchema>;
+
+export const backendReportSchema = z.strictObject({
+  createdAt: z.string(),
+  platform: z.string(),
+  arch: z.string(),
+  node: z.string(),
+  /** Benchmark budget in seconds, split across the backends that load (cpu gets one step). */
+  seconds: z.number(),
+  /** What one benchmark step is. */
+  workload: z.strictObject({ model: z.string(), imageSize: z.number().int(), batchSize: z.number().int(), queueSize: z.number().int() }),
+  backends: z.array(backendCheckSchema),
+  /** The fastest benchmarked backend (null: none could be benchmarked). */
+  fastest: backendNameSchema.nullable(),
+  /** The order training's 'auto' tries: fastest measured first, then the other loading ones, then the rest. */
+  order: z.array(backendNameSchema),
+});
+export type BackendReport = z.infer<typeof backendReportSchema>;
+
 // ---- host -> trainer ------------------------------------------------------------------------
 
 /** A checkpoint file name in the run's checkpoints directory (never a path). */
@@ -24,6 +64,8 @@ export const trainerCommandSchema = z.discriminatedUnion('type', [
     userSettings: trainingSettingsSchema,
     /** Continue from the run's newest good checkpoint, with the run's recorded settings. */
     resume: z.boolean(),
+    /** The backend doctor's report (`<data>/backend-report.json`): when fresh, 'auto' prefers its fastest backend. */
+    backendReport: z.string().min(1).optional(),
   }),
   /**
    * Embed every image of the run's folder with its newest checkpoint (or the named `checkpoint`)
@@ -43,6 +85,12 @@ export const trainerCommandSchema = z.discriminatedUnion('type', [
   }),
   /** Write the run's query encoder (newest good checkpoint) in TensorFlow.js weights format; answered by `exported`. */
   z.strictObject({ type: z.literal('export-encoder'), runDirectory: z.string().min(1), outputDirectory: z.string().min(1) }),
+  /**
+   * The backend doctor: which backends load (and why not), a micro-benchmark of each for about
+   * `seconds` in all; the report is written atomically to `reportPath` and answered by `doctor`.
+   * The cpu backend is timed (one step, ~30 s for this workload on a laptop core) only with `cpuStep`.
+   */
+  z.strictObject({ type: z.literal('doctor'), seconds: z.number().min(0.5).max(300), reportPath: z.string().min(1).optional(), cpuStep: z.boolean().optional() }),
   z.strictObject({ type: z.literal('pause') }),
   z.strictObject({ type: z.literal('resume') }),
   /** Stop after the current step, writing a checkpoint. */
@@ -68,7 +116,7 @@ const cropParamsSchema = z.record(z.string(), z.unknown());
 export const trainerEventSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('backend'),
-    name: z.enum(['tensorflow', 'wasm', 'cpu']),
+    name: backendNameSchema,
     attempts: z.array(z.strictObject({ name: z.string(), ok: z.boolean(), reason: z.string() })),
   }),
   z.strictObject({
@@ -130,6 +178,8 @@ export const trainerEventSchema = z.discriminatedUnion('type', [
     testImages: z.number().int(),
     classes: z.array(z.string()),
   }),
+  /** The backend doctor's answer. */
+  z.strictObject({ type: z.literal('doctor'), report: backendReportSchema }),
   /** The encoder export is written: `path` is its model.json. */
   z.strictObject({ type: z.literal('exported'), path: z.string() }),
   z.strictObject({ type: z.literal('log'), message: z.string() }),

@@ -1,5 +1,5 @@
 /**
- * The `moco-studio` command: train, embed, neighbours, knn, sample, serve. Wiring only: the work
+ * The `moco-studio` command: train, embed, neighbours, knn, sample, serve, doctor. Wiring only: the work
  * happens in the app core and the trainer process, exactly as for the desktop app.
  */
 import { spawn } from 'node:child_process';
@@ -8,12 +8,13 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AppCore } from '../core/app-core.js';
-import { cacheDirectory, defaultDataDirectory } from '../core/data-directory.js';
+import { backendReportPath, cacheDirectory, defaultDataDirectory } from '../core/data-directory.js';
 import { readEmbeddings } from '../core/embeddings/embedding-store.js';
 import { NeighbourIndex } from '../core/embeddings/neighbour-index.js';
 import { runPaths } from '../core/run-store.js';
 import { writeSampleDataset } from '../core/sample-dataset.js';
 import { runTrainerJob } from '../core/trainer-jobs.js';
+import { formatBackendReport } from '../ml/doctor.js';
 import { isLoopback, startServer } from '../server/http-server.js';
 import { runTrainCommand, TRAIN_HELP } from './train-command.js';
 
@@ -28,6 +29,7 @@ Commands:
   knn <run> --train <folder> --test <folder>   weighted kNN accuracy of the run's encoder
   sample <dir>                 write the bundled sample data set (10 classes of shapes and textures)
   serve                        the app in a browser: headless server on 127.0.0.1 (see moco-studio serve --help)
+  doctor                       which TensorFlow.js backends work here, why not, what to do, and how fast each trains
 
 Data and runs live in ${defaultDataDirectory()} (set MOCO_STUDIO_HOME to change).
 Run any command with --help for its options.`;
@@ -38,6 +40,7 @@ const HELP: Record<string, string> = {
   neighbours: 'Usage: moco-studio neighbours <run> <image> [-k 10] [--json]\n\n<image> is a path inside the run\'s folder (relative or absolute) or any image file.\nNeeds the run\'s embeddings (made at the end of training, or by moco-studio embed).',
   knn: 'Usage: moco-studio knn <run> --train <folder> --test <folder> [--k 200] [--json]\n\nWeighted kNN (t=0.1, cosine) accuracy of the run\'s encoder: test images classified\nagainst train images; classes are the names of the subfolders.',
   serve: 'Usage: moco-studio serve [--port 0|N] [--host 127.0.0.1] [--no-open]\n\nServes the app (built renderer) and its API over a WebSocket, for a browser.\nPrints http://<host>:<port>/?token=<token>: the token is needed for every request.\n--port 0 (the default) picks a free port. Loopback only unless --host says otherwise\n(anyone who can reach the port and has the token can read your chosen folders).\nCtrl-C stops a training with a checkpoint first, then the server.',
+  doctor: 'Usage: moco-studio doctor [--seconds 10] [--quick] [--cpu] [--json]\n\nChecks each TensorFlow.js backend (tensorflow = @tensorflow/tfjs-node-gpu, wasm, cpu):\nwhether it loads, why not and what to do (install, CUDA 11.2 / cuDNN 8.1, platform,\nrebuild), then times a full MoCo training step of a tiny ResNet-18 (width 1/8, 32 px,\nbatch 16) on each that loads for about --seconds in all (--quick: 2 s). The pure-JavaScript\ncpu backend is not timed (one step takes ~30 s); --cpu times one step. The report is stored in the data directory\n(backend-report.json): training with --backend auto then prefers the fastest backend.\n--json prints the report as JSON on stdout (progress goes to stderr).',
   sample: 'Usage: moco-studio sample <dir> [--per-class 40] [--size 64] [--seed 2020]\n\nWrites the generated sample data set: one subfolder per class, PNG images.',
 };
 
@@ -150,6 +153,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       k: { type: 'string', short: 'k' }, train: { type: 'string' }, test: { type: 'string' },
       'per-class': { type: 'string' }, size: { type: 'string' }, sample: { type: 'boolean' },
       port: { type: 'string' }, host: { type: 'string' }, 'no-open': { type: 'boolean' },
+      seconds: { type: 'string' }, quick: { type: 'boolean' }, cpu: { type: 'boolean' },
     },
   });
   if (!(command in HELP)) fail(`Unknown command "${command}"\n\n${MAIN_HELP}`);
@@ -196,6 +200,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     case 'serve':
       return serve(dataDirectory, values);
+    case 'doctor': {
+      const seconds = typeof values.seconds === 'string' ? Number(values.seconds) : values.quick === true ? 2 : 10;
+      if (!Number.isFinite(seconds) || seconds < 0.5 || seconds > 300) fail(`--seconds: expected a number of seconds from 0.5 to 300, got ${String(values.seconds)}`);
+      const reportPath = backendReportPath(dataDirectory);
+      const { report } = await runTrainerJob({ type: 'doctor', seconds, reportPath, cpuStep: values.cpu === true }, (e) => {
+        if (e.type === 'log' && values.json !== true) process.stderr.write(`${e.message}\n`);
+        if (e.type === 'warning') process.stderr.write(`warning: ${e.message}\n`);
+      });
+      process.stdout.write(values.json === true ? `${JSON.stringify(report, null, 2)}\n` : `${formatBackendReport(report)}\nReport saved to ${reportPath}\n`);
+      return 0;
+    }
     default:
       return fail(`Unknown command "${command}"`);
   }

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { RunSummary, TrainerEvent } from '../../shared/trainer-protocol.js';
 import { parseTrainingSettings, type TrainingSettings } from '../../shared/training-settings.js';
-import { cacheDirectory, defaultDataDirectory, runsDirectory } from '../core/data-directory.js';
+import { backendReportPath, cacheDirectory, defaultDataDirectory, runsDirectory } from '../core/data-directory.js';
 import { createRun, readRunRecord } from '../core/run-store.js';
 import { writeSampleDataset } from '../core/sample-dataset.js';
 import { TrainerHost } from '../core/trainer-host.js';
@@ -151,7 +151,7 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
     }
   };
   process.on('SIGINT', onSigint);
-  host.send({ type: 'start', folder, runDirectory, cacheDirectory: cacheDirectory(dataDirectory), userSettings, resume });
+  host.send({ type: 'start', folder, runDirectory, cacheDirectory: cacheDirectory(dataDirectory), userSettings, resume, backendReport: backendReportPath(dataDirectory) });
   const exit = await host.exited;
   process.off('SIGINT', onSigint);
   out.finish();

@@ -13,7 +13,8 @@ import {
 } from '../../shared/contract.js';
 import type { TrainingSettings } from '../../shared/training-settings.js';
 import { resolveSettings, type BackendKind } from '../../shared/training-settings.js';
-import { cacheDirectory, runsDirectory } from './data-directory.js';
+import { readBackendReport } from './backend-report.js';
+import { backendReportPath, cacheDirectory, runsDirectory } from './data-directory.js';
 import { MANIFEST_FILE, readEmbeddings, type StoredEmbeddings } from './embeddings/embedding-store.js';
 import { NeighbourIndex } from './embeddings/neighbour-index.js';
 import { FolderRegistry } from './folder-registry.js';
@@ -215,7 +216,22 @@ export class AppCore {
       const classes = [...new Set(embeddings.items.map((i) => i.className).filter((c): c is string => c !== null))].sort();
       return { points, items: embeddings.items.map((i) => ({ relativePath: i.relativePath, className: i.className })), classes, explainedVariance: [result.explainedVariance[0] ?? 0, result.explainedVariance[1] ?? 0] };
     },
+    'backend:doctor': async ({ seconds, quick }) => {
+      // Benchmarks compete for the CPU with training and would measure both badly.
+      if (this.active || this.starting) throw new CoreError('training-active', 'The backend doctor benchmarks the machine: stop the training first');
+      if (!this.doctor) {
+        const reportPath = backendReportPath(this.options.dataDirectory);
+        this.doctor = runTrainerJob({ type: 'doctor', seconds: seconds ?? (quick === true ? 2 : 10), reportPath }, undefined, this.spawn)
+          .then((result) => result.report)
+          .finally(() => { this.doctor = null; });
+      }
+      return this.doctor;
+    },
+    'backend:report': async () => readBackendReport(backendReportPath(this.options.dataDirectory)),
   };
+
+  /** The backend doctor's run in progress: a second request waits for the same report. */
+  private doctor: Promise<InvokeResponse<'backend:doctor'>> | null = null;
 
   constructor(private readonly options: AppCoreOptions) {
     this.spawn = options.forkTrainer ?? forkTrainer;
@@ -289,6 +305,7 @@ export class AppCore {
   }
 
   private assertIdle(): void {
+    if (this.doctor) throw new CoreError('doctor-running', 'The backend doctor is benchmarking the backends; start training when it has finished (a few seconds)');
     if (this.active || this.starting) throw new CoreError('training-active', `A training is already running (run ${this.active?.runId ?? 'starting'}); stop it first`);
   }
 
@@ -303,7 +320,7 @@ export class AppCore {
     const active: ActiveTraining = { runId, runDirectory, host };
     this.active = active;
     this.forgetIndexes(runId);
-    host.send({ type: 'start', folder, runDirectory, cacheDirectory: cacheDirectory(this.options.dataDirectory), userSettings, resume });
+    host.send({ type: 'start', folder, runDirectory, cacheDirectory: cacheDirectory(this.options.dataDirectory), userSettings, resume, backendReport: backendReportPath(this.options.dataDirectory) });
     this.emit('runs:changed', {});
     void host.exited.then(async (exit) => {
       if (exit.crashed) {

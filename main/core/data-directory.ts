@@ -26,3 +26,8 @@ export function runsDirectory(dataDirectory: string): string {
 export function cacheDirectory(dataDirectory: string): string {
   return join(dataDirectory, 'cache', 'images');
 }
+
+/** The backend doctor's last report (moco-studio doctor, the app's Backends view); training reads it. */
+export function backendReportPath(dataDirectory: string): string {
+  return join(dataDirectory, 'backend-report.json');
+}

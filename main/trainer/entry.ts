@@ -4,6 +4,7 @@
  * utilityProcess parentPort (the desktop app). One process trains one run, then exits.
  */
 import { parseTrainerCommand, type TrainerEvent } from '../../shared/trainer-protocol.js';
+import { doctorJob } from './doctor.js';
 import { embedFiles, embedRun, exportEncoder, knnEvaluation } from './encoder-jobs.js';
 import { TrainingRun } from './training-run.js';
 import { updateRunRecord } from '../core/run-store.js';
@@ -65,14 +66,15 @@ onMessage((message) => {
     fail('invalid-command', error);
     return;
   }
-  if (command.type === 'embed' || command.type === 'embed-files' || command.type === 'knn' || command.type === 'export-encoder') {
+  if (command.type === 'embed' || command.type === 'embed-files' || command.type === 'knn' || command.type === 'export-encoder' || command.type === 'doctor') {
     if (busy) {
       fail('busy', new Error('This trainer process is already working'));
       return;
     }
     busy = true;
     const warn = (message: string): void => { send({ type: 'warning', message }); };
-    const job = command.type === 'embed'
+    const job = command.type === 'doctor' ? doctorJob(command, (message) => { send({ type: 'log', message }); })
+      : command.type === 'embed'
       ? embedRun(command, warn, (done, total) => { send({ type: 'loading', done, total }); })
       : command.type === 'embed-files' ? embedFiles(command, warn)
         : command.type === 'export-encoder' ? exportEncoder(command, warn) : knnEvaluation(command, warn);

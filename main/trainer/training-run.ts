@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TrainerCommand, TrainerEvent, RunSummary } from '../../shared/trainer-protocol.js';
 import type { RgbImage } from '../ml/augment.js';
 import { chooseBackend, type BackendChoice } from '../ml/backend.js';
+import { preferredBackendOrder } from './doctor.js';
 import { embedImages } from '../ml/batches.js';
 import { weightedKnn } from '../ml/knn.js';
 import { exportTrainingState, importTrainingState } from '../ml/training-state.js';
@@ -70,7 +71,8 @@ export class TrainingRun {
 
     this.emit({ type: 'state', state: 'loading' });
     const backendWanted = (command.resume ? record.settings?.backend : undefined) ?? command.userSettings.backend ?? 'auto';
-    this.backend = await chooseBackend({ preferred: backendWanted, env: process.env });
+    const order = await preferredBackendOrder(command.backendReport);
+    this.backend = await chooseBackend({ preferred: backendWanted, env: process.env, ...(order ? { order } : {}) });
     this.emit({ type: 'backend', name: this.backend.name, attempts: [...this.backend.attempts] });
     log(`backend ${this.backend.name}`);
 
