@@ -45,9 +45,20 @@ describe.skipIf(!chromiumAvailable)('MoCo Studio in Chromium against moco-studio
     expect(page.url()).not.toContain('token=');
   });
 
+  it('welcomes a first start (no runs, no folder) with the sample set and "Choose a folder"', async () => {
+    await page.waitForSelector('[data-testid="welcome"]');
+    expect(await page.textContent('[data-testid="welcome-sample"]')).toContain('Try the sample images');
+    expect(await page.textContent('[data-testid="welcome-choose"]')).toContain('Choose a folder');
+    await page.screenshot({ path: artifactPath('welcome.png') });
+    // In the browser there is no folder dialog: "Choose a folder" puts the cursor in the path field.
+    await page.click('[data-testid="welcome-choose"]');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('folder-path');
+  });
+
   it('chooses the sample folder and shows counts, classes, thumbnails and suggestions', async () => {
     await page.click('[data-testid="use-sample"]');
     await page.waitForSelector('[data-testid="images-found"]');
+    expect(await page.locator('[data-testid="welcome"]').count()).toBe(0);
     const found = Number(await page.textContent('[data-testid="images-found"]'));
     expect(found).toBeGreaterThan(50);
     await page.waitForSelector('.folder-grid .thumb img');
@@ -191,6 +202,15 @@ describe.skipIf(!chromiumAvailable)('MoCo Studio in Chromium against moco-studio
       await other.close();
     }
   }, 60_000);
+
+  it('checks the backends: which load, why not, how fast (quick doctor)', async () => {
+    await nav('backends');
+    await page.click('[data-testid="run-doctor-quick"]');
+    await page.waitForSelector('[data-backend="wasm"][data-loads="true"] .backend-speed', { timeout: 60_000 });
+    expect(await page.locator('[data-backend]').count()).toBe(3);
+    expect(await page.textContent('[data-testid="backend-order"]')).toMatch(/tries .*wasm/);
+    await page.screenshot({ path: artifactPath('backends.png') });
+  }, 90_000);
 
   it('logged no errors in the page console', () => {
     // The bad-token page runs in another browser; this one should be clean.

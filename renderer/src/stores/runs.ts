@@ -12,6 +12,8 @@ export const useRunsStore = defineStore('runs', () => {
   const ui = useUiStore();
   const runs = ref<RunListItem[]>([]);
   const loading = ref(false);
+  /** The list has been read at least once (the Folder view's first-start welcome waits for it). */
+  const loaded = ref(false);
   /** The run whose embeddings Neighbours and Map show. */
   const selectedRunId = ref<string | null>(null);
   const exports = ref<Record<string, string>>({});
@@ -26,6 +28,7 @@ export const useRunsStore = defineStore('runs', () => {
     try {
       const result = await getApi().invoke('runs:list', {});
       runs.value = [...result.runs].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+      loaded.value = true;
       if (selectedRunId.value === null || !runs.value.some((r) => r.id === selectedRunId.value)) {
         selectedRunId.value = explorable.value[0]?.id ?? null;
       }
@@ -81,5 +84,5 @@ export const useRunsStore = defineStore('runs', () => {
     }
   }
 
-  return { runs, loading, selectedRunId, selectedRun, explorable, exports, exporting, refresh, subscribe, select, open, remove, exportRun };
+  return { runs, loading, loaded, selectedRunId, selectedRun, explorable, exports, exporting, refresh, subscribe, select, open, remove, exportRun };
 });

@@ -3,7 +3,7 @@ import { defineStore } from 'pinia';
 import { ref } from 'vue';
 import { errorCode, errorMessage } from '../api/api-error';
 
-export const VIEWS = ['folder', 'training', 'neighbours', 'map', 'runs'] as const;
+export const VIEWS = ['folder', 'training', 'neighbours', 'map', 'runs', 'backends'] as const;
 export type ViewName = (typeof VIEWS)[number];
 
 export interface Banner {
