@@ -5,13 +5,14 @@
  * unpacked and load from app.asar.unpacked; the tfjs wasm binaries are unpacked; no dev
  * dependency, test folder, source map or TypeScript source slipped in. Prints the sizes as JSON
  * (last line of stdout).
- *   npm run pack:check                 # builds the bundles into a staging copy, then packages
- *   npm run pack:check -- --skip-build # package the project itself, reusing its dist/
+ *   npm run pack:check                 # builds dist/ (renderer only when stale), then packages
+ *   npm run pack:check -- --skip-build # reuse dist/ as it is
  *   npm run pack:check -- --tar        # also build the tar.gz (7za from 7zip-bin)
  *   npm run pack:check -- --keep       # keep the output folder (its path is printed)
  */
 import { execFile } from 'node:child_process';
-import { chmod, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
@@ -91,18 +92,33 @@ async function loadSharpFromUnpacked(unpacked: string, extracted: string): Promi
   return stdout;
 }
 
-/** A copy of what electron-builder reads, with dist/ built into it (same commands as npm run dist). */
-async function stageProject(project: string): Promise<void> {
-  await mkdir(project, { recursive: true });
-  for (const file of ['package.json', 'package-lock.json', 'electron-builder.yml']) await copyFile(join(ROOT, file), join(project, file));
-  await cp(join(ROOT, 'main', 'build-resources'), join(project, 'main', 'build-resources'), { recursive: true });
-  await symlink(join(ROOT, 'node_modules'), join(project, 'node_modules'), 'dir');
-  const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  const electronScript = pkg.scripts['build:electron'];
-  if (!electronScript?.includes('--outfile=dist/')) throw new Error('build:electron no longer writes --outfile=dist/...');
-  const options = { cwd: ROOT, timeout: 300_000, maxBuffer: 1 << 26, env: { ...process.env, PATH: `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH ?? ''}` } };
-  await run('sh', ['-c', electronScript.replaceAll('--outfile=dist/', `--outfile=${project}/dist/`)], options);
-  await run(join(ROOT, 'node_modules', '.bin', 'vite'), ['build', '--logLevel', 'warn', '--emptyOutDir', '--outDir', join(project, 'dist', 'renderer')], options);
+function newestMtime(path: string): number {
+  if (!existsSync(path)) return 0;
+  const info = statSync(path);
+  if (!info.isDirectory()) return info.mtimeMs;
+  let newest = info.mtimeMs;
+  for (const entry of readdirSync(path, { withFileTypes: true })) newest = Math.max(newest, newestMtime(join(path, entry.name)));
+  return newest;
+}
+
+/**
+ * Builds dist/ as `npm run dist` does. The renderer is rebuilt only when older than its sources
+ * (the rule of test/e2e/harness.ts), into a side folder swapped in by rename, so the end-to-end
+ * tests that serve dist/renderer in parallel never see it half-written or emptied.
+ */
+async function buildDist(): Promise<void> {
+  const options = { cwd: ROOT, timeout: 300_000, maxBuffer: 1 << 26 };
+  await run('npm', ['run', '-s', 'build:electron'], options);
+  const target = join(ROOT, 'dist', 'renderer');
+  const sources = Math.max(newestMtime(join(ROOT, 'renderer')), newestMtime(join(ROOT, 'shared')), newestMtime(join(ROOT, 'vite.config.ts')));
+  const index = join(target, 'index.html');
+  if (existsSync(index) && statSync(index).mtimeMs > sources) return;
+  const side = `${target}.pack-${process.pid}`;
+  await run(join(ROOT, 'node_modules', '.bin', 'vite'), ['build', '--logLevel', 'warn', '--emptyOutDir', '--outDir', side], options);
+  const old = `${target}.old-${process.pid}`;
+  if (existsSync(target)) await rename(target, old);
+  await rename(side, target);
+  await rm(old, { recursive: true, force: true });
 }
 
 export async function packCheck(options: { build: boolean; tar: boolean; keep: boolean }): Promise<PackReport> {
@@ -114,11 +130,8 @@ export async function packCheck(options: { build: boolean; tar: boolean; keep: b
   const standIn = join(work, 'electron-dist');
   const output = join(work, 'out');
   await makeStandInElectron(standIn);
-  // The project is packaged from a staging copy (package.json, lock file, electron-builder.yml,
-  // build resources, node_modules linked) whose dist/ is built there: the shared dist/ that the
-  // end-to-end tests serve is never emptied under them.
-  const project = options.build ? join(work, 'project') : ROOT;
-  if (options.build) await stageProject(project);
+  if (options.build) await buildDist();
+  const project = ROOT;
   const targets = options.tar ? ['dir', 'tar.gz'] : ['dir'];
   try {
     await run(join(ROOT, 'node_modules', '.bin', 'electron-builder'), [
