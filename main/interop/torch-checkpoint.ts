@@ -14,7 +14,7 @@
  * converted), in PyTorch's logical (row-major) order; strides and offsets are honoured.
  */
 import { PickleDict, PickleError, PickleGlobal, PickleTuple, StorageRef, TensorRef, unpickle, type PickleValue } from './restricted-unpickler.js';
-import { looksLikeZip, ZipReader } from './zip-archive.js';
+import { looksLikeZip, ZipFormatError, ZipReader } from './zip-archive.js';
 
 export class TorchCheckpointError extends Error {
   constructor(readonly file: string, reason: string) {
@@ -201,13 +201,21 @@ function readLegacy(bytes: Uint8Array, file: string): TorchCheckpoint {
 
 /** Parses a checkpoint; every failure is a TorchCheckpointError naming the file and the reason. */
 export function readTorchCheckpoint(bytes: Uint8Array, file: string): TorchCheckpoint {
-  try {
+  const checkpoint = withFileErrors(file, () => {
     if (looksLikeZip(bytes)) return readZip(bytes, file);
     if (bytes[0] === 0x80) return readLegacy(bytes, file);
     throw new TorchCheckpointError(file, 'not a PyTorch checkpoint (neither a zip archive nor a pickle)');
+  });
+  // Storages are read when a tensor is first asked for: their errors name the file too.
+  return { ...checkpoint, tensor: (ref) => withFileErrors(file, () => checkpoint.tensor(ref)) };
+}
+
+function withFileErrors<T>(file: string, body: () => T): T {
+  try {
+    return body();
   } catch (error) {
     if (error instanceof TorchCheckpointError) throw error;
-    if (error instanceof PickleError || (error instanceof Error && error.name === 'ZipFormatError')) throw new TorchCheckpointError(file, error.message);
+    if (error instanceof PickleError || error instanceof ZipFormatError) throw new TorchCheckpointError(file, error.message);
     throw new TorchCheckpointError(file, `cannot be read: ${(error as Error).message}`);
   }
 }
