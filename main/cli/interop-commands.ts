@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { cacheDirectory, runsDirectory } from '../core/data-directory.js';
 import { runTrainerJob } from '../core/trainer-jobs.js';
 import { importTorchRun } from '../interop/import-run.js';
-import { exportTorchRun, type ExportLayout } from '../interop/torch-export.js';
+import { exportTorchRun } from '../interop/torch-export.js';
 import { writeTorchrunJob } from '../interop/torchrun-job.js';
 
 export const INTEROP_HELP = {
