@@ -85,6 +85,16 @@ function shellQuote(word: string): string {
   return /^[\w./:=@+-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }
 
+/** The shell command lines: one node (all its GPUs), and node $RANK of `nodes` with node 0 at $MASTER_ADDR. */
+export function mainMocoCommands(flags: readonly string[], data: string, nodes: number): { singleNode: string; multiNode: string } {
+  const script = 'python main_moco.py';
+  const quoted = flags.map(shellQuote).join(' ');
+  return {
+    singleNode: `${script} ${quoted} --dist-url tcp://localhost:10001 --multiprocessing-distributed --world-size 1 --rank 0 ${shellQuote(data)}`,
+    multiNode: `${script} ${quoted} --dist-url "tcp://$MASTER_ADDR:10001" --multiprocessing-distributed --world-size ${nodes} --rank "$RANK" ${shellQuote(data)}`,
+  };
+}
+
 export async function writeTorchrunJob(options: TorchrunJobOptions): Promise<TorchrunJob> {
   const record = await readRunRecord(options.runDirectory);
   const settings = record.settings;
@@ -106,10 +116,7 @@ export async function writeTorchrunJob(options: TorchrunJobOptions): Promise<Tor
     await symlink(image.path, link);
   }
   const data = join(directory, 'data');
-  const script = 'python main_moco.py';
-  const flags = mapping.flags.map(shellQuote).join(' ');
-  const singleNode = `${script} ${flags} --dist-url tcp://localhost:10001 --multiprocessing-distributed --world-size 1 --rank 0 ${shellQuote(data)}`;
-  const multiNode = `${script} ${flags} --dist-url "tcp://$MASTER_ADDR:10001" --multiprocessing-distributed --world-size ${options.nodes} --rank "$RANK" ${shellQuote(data)}`;
+  const { singleNode, multiNode } = mainMocoCommands(mapping.flags, data, options.nodes);
   const header = '#!/bin/sh\n# Written by MoCo Studio (moco-studio export --for torchrun). Run from a checkout of\n# https://github.com/facebookresearch/moco (main_moco.py), with PyTorch and torchvision installed.\nset -e\n';
   await writeFile(join(directory, 'run-single-node.sh'), `${header}cd "\${MOCO_DIR:-.}"\nexec ${singleNode}\n`);
   await writeFile(join(directory, 'run-node.sh'), `${header}# On each of the ${options.nodes} nodes: MASTER_ADDR=<node 0's address> RANK=<0..${options.nodes - 1}> ./run-node.sh\n: "\${MASTER_ADDR:?set MASTER_ADDR}" "\${RANK:?set RANK}"\ncd "\${MOCO_DIR:-.}"\nexec ${multiNode}\n`);

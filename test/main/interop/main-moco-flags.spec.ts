@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mainMocoFlags } from '../../../main/interop/torchrun-job.js';
+import { mainMocoCommands, mainMocoFlags } from '../../../main/interop/torchrun-job.js';
 import { resolveSettings, type ResolvedSettings } from '../../../shared/training-settings.js';
 
 /** main_moco.py's arguments (facebookresearch/moco, 2020): flag -> value kind ('flag' = store_true, 'ints' = nargs='*' of int). */
@@ -99,6 +99,14 @@ describe(`main_moco.py flags (${realScript ? `the real parser of ${realScript}` 
     const text = mainMocoFlags(v2, 1, 8).unmapped.join('\n');
     for (const phrase of ['image size: 32 px', 'small-image stem', 'width multiplier 0.25', 'BatchNorm groups', 'initial weights', 'Gaussian blur']) expect(text).toContain(phrase);
     expect(() => mainMocoFlags(v2, 1, 3)).toThrow(/multiple of --gpus-per-node 3/);
+  });
+
+  it('accepts the job\'s single-node and multi-node command lines as written', () => {
+    const { singleNode, multiNode } = mainMocoCommands(mainMocoFlags(v2, 4, 8).flags, '/jobs/my job/data', 4);
+    // The shell's word splitting of these lines (simple words, one single-quoted path, two "$VAR" words).
+    const words = (line: string): string[] => [...line.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!).slice(2);
+    expect(parse(words(singleNode))).toMatchObject({ world_size: 1, rank: 0, data: '/jobs/my job/data', dist_url: 'tcp://localhost:10001' });
+    expect(parse(words(multiNode.replace('$MASTER_ADDR', '10.0.0.1').replace('$RANK', '3')))).toMatchObject({ world_size: 4, rank: 3, dist_url: 'tcp://10.0.0.1:10001', batch_size: 256 });
   });
 
   it('the parser itself rejects a wrong flag (the check can fail)', () => {
