@@ -60,7 +60,7 @@ export function assertFlagsOf(command: string, values: Record<string, unknown>):
 export function acceptedRange(schema: z.ZodNumber): string {
   const min = schema.minValue;
   const max = schema.maxValue;
-  const kind = schema.isInt ? 'a whole number' : 'a number';
+  const kind = /int/.test(schema.format ?? '') ? 'a whole number' : 'a number';
   const hasMin = min !== null && Number.isFinite(min);
   const hasMax = max !== null && Number.isFinite(max);
   const minIn = hasMin && schema.safeParse(min).success;

@@ -224,7 +224,7 @@ export class TrainingRun {
           epochStarted = performance.now();
           epochLossSum = 0;
           epochSteps = 0;
-        } else if (performance.now() - lastCheckpointAt >= checkpointEveryMs && !this.stopRequested) {
+        } else if (performance.now() - lastCheckpointAt >= checkpointEveryMs) {
           // Time-based too: an epoch of a large folder takes hours; a crash must lose minutes at most (issue 13).
           if (!(await checkpoint())) {
             failed = true;
