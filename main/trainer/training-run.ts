@@ -236,7 +236,10 @@ export class TrainingRun {
       }
       if (this.stopRequested && !failed && trainer.stepInEpoch > 0 && !(await checkpoint())) failed = true;
     } finally {
-      await new Promise<void>((resolve) => { metricsFile.end(resolve); metricsFile.once('error', () => { resolve(); }); });
+      await new Promise<void>((resolve) => {
+        if (metricsFile.destroyed) resolve(); // failed (full disk): nothing left to flush
+        else metricsFile.end(() => { resolve(); });
+      });
     }
     if (writeFailure.message !== null) failed = true;
 
