@@ -67,7 +67,7 @@ describe('trainer chaos (issue 13)', () => {
   });
 
   it('parent killed with -9 mid-run: the trainer checkpoints, records "stopped" and exits 0, losing no step', async () => {
-    const { directory } = await createRun({ runsRoot: join(root, 'runs'), folder, userSettings: settings });
+    const { directory } = await createRun({ runsRoot: join(root, 'runs'), folder, userSettings: plain });
     const parent = spawn(process.execPath, ['--import', 'tsx', FIXTURE, folder, directory, cache, JSON.stringify(plain)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let trainerPid = 0;
     let lastStep = 0;
