@@ -168,7 +168,8 @@ export interface MocoApi {
 }
 
 export function parseInvokeRequest<C extends InvokeChannel>(channel: string, request: unknown): { channel: C; request: InvokeRequest<C> } {
-  if (!(channel in invokeContract)) throw new ContractError('unknown-channel', `Unknown channel "${channel}"`);
+  // Own keys only: `in` also finds inherited names (__proto__, constructor, toString), which then crashed as "internal" (issue 13).
+  if (!Object.hasOwn(invokeContract, channel)) throw new ContractError('unknown-channel', `Unknown channel "${channel}"`);
   const result = invokeContract[channel as C].request.safeParse(request);
   if (!result.success) throw new ContractError('invalid-request', `${channel}: ${result.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`).join('; ')}`);
   return { channel: channel as C, request: result.data as InvokeRequest<C> };

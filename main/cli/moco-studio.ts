@@ -16,7 +16,9 @@ import { writeSampleDataset } from '../core/sample-dataset.js';
 import { runTrainerJob } from '../core/trainer-jobs.js';
 import { formatBackendReport } from '../ml/doctor.js';
 import { isLoopback, startServer } from '../server/http-server.js';
+import { assertFlagsOf, joinNegativeValues } from './flags.js';
 import { INTEROP_HELP, INTEROP_OPTIONS, runExportCommand, runImportCommand } from './interop-commands.js';
+import { describeListenError } from './listen-errors.js';
 import { runTrainCommand, TRAIN_HELP } from './train-command.js';
 
 const MAIN_HELP = `Usage: moco-studio <command> [options]
@@ -112,7 +114,7 @@ async function serve(dataDirectory: string, values: Record<string, string | bool
     fail(`The app is not built (${renderer}/index.html is missing): run npm run build:renderer first`);
   }
   const core = new AppCore({ dataDirectory, transport: 'websocket' });
-  const server = await startServer({ port, host, core, rendererDirectory: renderer });
+  const server = await startServer({ port, host, core, rendererDirectory: renderer }).catch((error: unknown) => fail(describeListenError(error, host, port)));
   if (!isLoopback(host)) {
     process.stderr.write(`WARNING: listening on ${host}, not loopback: anyone who can reach port ${server.port} and learns the token can read the folders you choose and start training. Plain HTTP: the token is visible on the network.\n`);
   }
@@ -145,11 +147,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${MAIN_HELP}\n`);
     return command ? 0 : 1;
   }
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    strict: true,
-    options: {
+  const options = {
       help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' },
       epochs: { type: 'string' }, batch: { type: 'string' }, 'image-size': { type: 'string' }, arch: { type: 'string' }, width: { type: 'string' },
       'queue-size': { type: 'string' }, momentum: { type: 'string' }, temperature: { type: 'string' }, lr: { type: 'string' }, preset: { type: 'string' },
@@ -157,11 +155,20 @@ export async function main(argv: readonly string[]): Promise<number> {
       k: { type: 'string', short: 'k' }, train: { type: 'string' }, test: { type: 'string' },
       'per-class': { type: 'string' }, size: { type: 'string' }, sample: { type: 'boolean' },
       port: { type: 'string' }, host: { type: 'string' }, 'no-open': { type: 'boolean' },
-      seconds: { type: 'string' }, quick: { type: 'boolean' }, cpu: { type: 'boolean' },
+      seconds: { type: 'string' }, quick: { type: 'boolean' }, cpu: { type: 'boolean' }, 'checkpoint-minutes': { type: 'string' },
       ...INTEROP_OPTIONS,
-    },
-  });
-  if (!(command in HELP)) fail(`Unknown command "${command}"\n\n${MAIN_HELP}`);
+  } as const;
+  // Own keys only: "constructor" or "__proto__" is not a command (issue 13).
+  if (!Object.hasOwn(HELP, command)) fail(`Unknown command "${command}"\n\n${MAIN_HELP}`);
+  const valueFlags = new Set(Object.entries(options).flatMap(([name, o]) => (o.type === 'string' ? [name, ...('short' in o ? [o.short] : [])] : [])));
+  let parsed;
+  try {
+    parsed = parseArgs({ args: joinNegativeValues(rest, valueFlags), allowPositionals: true, strict: true, options });
+  } catch (error) {
+    fail(`${(error as Error).message.replace(/\. To specify an option argument starting with a dash use.*$/, '')}; see moco-studio ${command} --help`);
+  }
+  const { values, positionals } = parsed;
+  assertFlagsOf(command, values);
   if (values.help === true) {
     process.stdout.write(`${HELP[command]!}\n`);
     return 0;

@@ -2,9 +2,11 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { RunSummary, TrainerEvent } from '../../shared/trainer-protocol.js';
-import { parseTrainingSettings, type TrainingSettings } from '../../shared/training-settings.js';
 import { backendReportPath, cacheDirectory, defaultDataDirectory, runsDirectory } from '../core/data-directory.js';
-import { createRun, readRunRecord } from '../core/run-store.js';
+import { createRun, readRunRecord, updateRunRecord } from '../core/run-store.js';
+import { skippedListPath } from '../core/run-maintenance.js';
+import { settingsFromFlags } from './flags.js';
+import { assertFolderCanTrain } from './train-preflight.js';
 import { writeSampleDataset } from '../core/sample-dataset.js';
 import { TrainerHost } from '../core/trainer-host.js';
 import { settingsForInit } from './init-settings.js';
@@ -29,6 +31,7 @@ Options:
   --preset v1|v2        MoCo v1 or v2 (MLP head, blur, cosine schedule)
   --bn-splits G         BatchNorm groups (Shuffle BN emulation)
   --seed N              random seed
+  --checkpoint-minutes M  checkpoint every M minutes too, not only every epoch (default 5)
   --backend NAME        auto | tensorflow | wasm | cpu
   --run-dir DIR         put the run in DIR (default: <data>/runs/<time>-<folder>)
   --resume RUN          continue the run in directory RUN from its last checkpoint
@@ -40,25 +43,7 @@ Options:
 
 Ctrl-C stops cleanly after the current step and writes a checkpoint; press it twice to abort.`;
 
-const NUMBER_FLAGS: Record<string, keyof TrainingSettings> = {
-  epochs: 'epochs', batch: 'batchSize', 'image-size': 'imageSize', width: 'widthMultiplier', 'queue-size': 'queueSize',
-  momentum: 'keyMomentum', temperature: 'temperature', lr: 'learningRate', 'bn-splits': 'bnSplits', seed: 'seed',
-};
-
-export function settingsFromFlags(values: Record<string, string | boolean | undefined>): TrainingSettings {
-  const raw: Record<string, unknown> = {};
-  for (const [flag, field] of Object.entries(NUMBER_FLAGS)) {
-    const value = values[flag];
-    if (typeof value !== 'string') continue;
-    const number = Number(value);
-    if (value.trim() === '' || !Number.isFinite(number)) throw new Error(`--${flag}: expected a number, got "${value}"`);
-    raw[field] = number;
-  }
-  if (typeof values.arch === 'string') raw.architecture = values.arch;
-  if (typeof values.preset === 'string') raw.preset = values.preset;
-  if (typeof values.backend === 'string') raw.backend = values.backend;
-  return parseTrainingSettings(raw);
-}
+export { settingsFromFlags } from './flags.js';
 
 export interface TrainOutcome {
   readonly summary: RunSummary | null;
@@ -85,6 +70,8 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
       throw new Error('--resume continues a run with the settings it started with; drop the other options (or start a new run)');
     }
     if (folderArgument && resolve(folderArgument) !== folder) throw new Error(`--resume: run ${runDirectory} trained on ${folder}, not ${resolve(folderArgument)}`);
+    // Resuming a finished run would train nothing and overwrite its summary (issue 13).
+    if (record.status === 'finished') throw new Error(`--resume: run ${runDirectory} has already finished (${record.settings?.epochs ?? '?'} epochs); start a new run to train longer`);
   } else {
     if (values.sample === true) {
       if (folderArgument) throw new Error('train: give either <folder> or --sample, not both');
@@ -97,6 +84,7 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
     const info = await stat(folder).catch(() => null);
     if (!info) throw new Error(`Folder not found: ${folder}`);
     if (!info.isDirectory()) throw new Error(`Not a folder: ${folder}`);
+    await assertFolderCanTrain(folder, userSettings, cacheDirectory(dataDirectory));
     const created = await createRun({ runsRoot: runsDirectory(dataDirectory), folder, userSettings, ...(typeof values['run-dir'] === 'string' ? { runDirectory: values['run-dir'] } : {}) });
     runDirectory = created.directory;
   }
@@ -112,7 +100,8 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
       case 'dataset':
         say(`Images: ${event.used} used (${event.fromCache} from cache), ${event.skipped.length} skipped${event.classes.length ? `; ${event.classes.length} classes: ${event.classes.join(', ')}` : ''}`);
         for (const s of event.skipped.slice(0, 20)) say(`  skipped ${s.path}: ${s.reason}`);
-        if (event.skipped.length > 20) say(`  ... and ${event.skipped.length - 20} more (see the run's log)`);
+        if (event.skipped.length > 20) say(`  ... and ${event.skipped.length - 20} more`);
+        if (event.skipped.length > 0) say(`  every skipped file with its reason: ${skippedListPath(runDirectory)}`);
         break;
       case 'settings': {
         const s = event.settings;
@@ -158,6 +147,8 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
   host.send({ type: 'start', folder, runDirectory, cacheDirectory: cacheDirectory(dataDirectory), userSettings, resume, backendReport: backendReportPath(dataDirectory), ...(initFrom ? { initFrom } : {}) });
   const exit = await host.exited;
   process.off('SIGINT', onSigint);
+  // A trainer that died without a word (kill -9, out of memory) cannot say so in run.json itself.
+  if (exit.crashed) await updateRunRecord(runDirectory, { status: 'crashed', message: outcome.failedMessage ?? 'the trainer process ended unexpectedly' }).catch(() => undefined);
   out.finish();
 
   const finalSummary = outcome.summary;

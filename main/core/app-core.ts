@@ -22,6 +22,7 @@ import { importTorchRun } from '../interop/import-run.js';
 import { scanImageFolder, SUPPORTED_EXTENSIONS } from './images/scan.js';
 import { pca, PCA_MAX_DIM } from './pca.js';
 import { checkpointNames, exportEmbeddings, exportsDirectory, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
+import { removeStaleTemporaryFiles } from './run-maintenance.js';
 import { createRun, listRuns, readRunRecord, runPaths, updateRunRecord, type RunRecord } from './run-store.js';
 import { writeSampleDataset } from './sample-dataset.js';
 import { forkTrainer, TrainerHost, type TrainerProcess } from './trainer-host.js';
@@ -143,6 +144,8 @@ export class AppCore {
     },
     'runs:open': async ({ runId }) => {
       const { directory, record } = await this.run(runId);
+      // Leftovers of a kill during an atomic write, unless a trainer of ours is writing this run now (issue 13).
+      if (this.active?.runId !== runId && !this.starting) await removeStaleTemporaryFiles(directory);
       const [run, metrics, epochs] = await Promise.all([this.listItem(directory, record), readMetricPoints(directory), readEpochRows(directory)]);
       return { run, metrics, epochs };
     },

@@ -7,11 +7,12 @@
  *   embeddings/       the embedding matrix and its manifest
  *   log.txt           what the trainer said, with times
  */
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { resolvedSettingsSchema, trainingSettingsSchema, type TrainingSettings } from '../../shared/training-settings.js';
 import { writeFileAtomic } from './atomic-file.js';
+import { makeDirectory } from './make-directory.js';
 
 export const RUN_FILE = 'run.json';
 
@@ -53,13 +54,10 @@ export async function createRun(options: { runsRoot: string; folder: string; use
   const now = new Date();
   const safeName = basename(resolve(options.folder)).replace(/[^\p{L}\p{N}._-]+/gu, '_').slice(0, 40) || 'images';
   const directory = options.runDirectory ? resolve(options.runDirectory) : join(options.runsRoot, `${timestampId(now)}-${safeName}`);
-  try {
-    const existing = await readdir(directory);
-    if (existing.includes(RUN_FILE)) throw new Error(`Run directory ${directory} already holds a run; use --resume ${directory} to continue it`);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  await mkdir(join(directory, 'checkpoints'), { recursive: true });
+  const existing = await readdir(directory).catch((error: unknown) => error as NodeJS.ErrnoException);
+  if (Array.isArray(existing) && existing.includes(RUN_FILE)) throw new Error(`Run directory ${directory} already holds a run; use --resume ${directory} to continue it`);
+  // One level at a time, with a sentence for every errno (a recursive mkdir spins for ever under /proc).
+  await makeDirectory(join(directory, 'checkpoints'), 'the run directory');
   const record: RunRecord = {
     format: 'moco-studio-run', version: 1, id: basename(directory), folder: resolve(options.folder),
     createdAt: now.toISOString(), updatedAt: now.toISOString(), userSettings: options.userSettings, settings: null, status: 'created', summary: null, message: null,

@@ -3,9 +3,10 @@
  * serves images of folders the user chose, through the core's `resolveImage`, which refuses
  * anything outside those folders (path traversal, symlinks escaping, unknown folders).
  */
-import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { extname, join, normalize, sep } from 'node:path';
 import { protocol } from 'electron';
+import { openRegularFile } from '../core/safe-read.js';
 
 export const SCHEME = 'moco';
 export const APP_ORIGIN = `${SCHEME}://app`;
@@ -23,8 +24,11 @@ export function registerSchemePrivileges(): void {
   protocol.registerSchemesAsPrivileged([{ scheme: SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
 }
 
-function respond(body: Buffer, path: string): Response {
-  return new Response(new Uint8Array(body), {
+/** Streamed from a non-blocking, fstat-checked regular file (issue 13: no whole-file reads, no FIFO hangs). */
+async function respond(path: string): Promise<Response> {
+  const file = await openRegularFile(path);
+  const body = Readable.toWeb(file.handle.createReadStream({ autoClose: true })) as ReadableStream<Uint8Array>;
+  return new Response(body, {
     headers: { 'Content-Type': TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream', 'Content-Security-Policy': CONTENT_SECURITY_POLICY, 'X-Content-Type-Options': 'nosniff' },
   });
 }
@@ -38,12 +42,12 @@ export function handleScheme(rendererDirectory: string, resolveImage: (folderId:
         const relative = normalize(segments.join(sep) || 'index.html');
         if (relative.startsWith('..') || relative.includes(`${sep}..${sep}`)) return new Response('Forbidden', { status: 403 });
         const path = join(rendererDirectory, relative);
-        return respond(await readFile(path), path);
+        return await respond(path);
       }
       if (url.host === 'images' && segments.length >= 2) {
         const [folderId, ...rest] = segments;
         const path = await resolveImage(folderId!, rest.join('/'));
-        return respond(await readFile(path), path);
+        return await respond(path);
       }
       return new Response('Not found', { status: 404 });
     } catch {

@@ -10,7 +10,7 @@
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import type { ResolvedSettings } from '../../shared/training-settings.js';
+import { DEFAULT_CHECKPOINT_MINUTES, type ResolvedSettings } from '../../shared/training-settings.js';
 import { runPaths, writeRunRecord, type RunRecord } from '../core/run-store.js';
 import { Rng } from '../ml/rng.js';
 import type { NamedTensorData, TrainingState } from '../ml/training-state.js';
@@ -58,7 +58,7 @@ export function importedSettings(model: ImportedModel, imageSize: number): Resol
     epochs: 1, batchSize, imageSize, architecture: model.shape.architecture, widthMultiplier: model.shape.widthMultiplier,
     smallImageStem: model.shape.smallImageStem, queueSize, keyMomentum: 0.999, temperature: v2 ? 0.2 : 0.07, learningRate: 0.03,
     weightDecay: 1e-4, preset: v2 ? 'v2' : 'v1', head: model.shape.head, bnSplits: Math.min(8, batchSize / 2), dim: model.shape.dim,
-    seed: 1, backend: 'auto', previewEvery: 20,
+    seed: 1, backend: 'auto', previewEvery: 20, checkpointMinutes: DEFAULT_CHECKPOINT_MINUTES,
   };
 }
 

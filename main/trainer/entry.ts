@@ -16,9 +16,32 @@ interface ParentPort {
 
 const parentPort = (process as unknown as { parentPort?: ParentPort }).parentPort;
 
+/**
+ * A lost parent (kill -9 of the CLI or the server) makes process.send fail with EPIPE, raised as
+ * an 'error' event; unhandled, the wasm module's uncaughtException handler rethrows it and the
+ * process exits 7 without a checkpoint (issue 13). Every way the channel can fail ends here
+ * instead: stop training with a checkpoint, record the state, exit 0.
+ */
+let parentLost = false;
+function onParentLost(): void {
+  if (parentLost) return;
+  parentLost = true;
+  if (run) run.stop();
+  else process.exit(0);
+}
+
 function send(event: TrainerEvent): void {
-  if (parentPort) parentPort.postMessage(event);
-  else if (process.connected) process.send?.(event);
+  if (parentLost) return;
+  if (parentPort) {
+    parentPort.postMessage(event);
+    return;
+  }
+  if (!process.connected) return;
+  try {
+    process.send?.(event, undefined, {}, (error: Error | null) => { if (error) onParentLost(); });
+  } catch {
+    onParentLost(); // a synchronous failure (channel closed between the check and the send)
+  }
 }
 
 function onMessage(listener: (message: unknown) => void): void {
@@ -42,10 +65,11 @@ process.on('SIGINT', () => {
   if (!run) process.exit(130);
 });
 // The host went away (killed, closed): stop training with a checkpoint, or end the job.
-process.on('disconnect', () => {
-  if (run) run.stop();
-  else process.exit(0);
-});
+process.on('disconnect', onParentLost);
+// Channel errors (EPIPE) not tied to one send, and writes to the parent's pipes after it died.
+process.on('error', onParentLost);
+process.stderr.on('error', () => undefined);
+process.stdout.on('error', () => undefined);
 process.on('uncaughtException', (error) => {
   fail('uncaught', error);
   exitSoon(1);

@@ -19,6 +19,8 @@ import { readRunRecord, runPaths, truncateRunHistory, updateRunRecord } from '..
 import { defaultImageSize, resolveSettings, type ResolvedSettings } from '../../shared/training-settings.js';
 import { loadLatestCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { initialiseFromRun } from './init-from-run.js';
+import { removeStaleTemporaryFiles, writeSkippedList } from '../core/run-maintenance.js';
+import { describeRunWriteError } from '../core/write-errors.js';
 import { makePreview } from './previews.js';
 import { loadTrainingImages, type TrainingImages } from './training-images.js';
 import { storeSizeFor, toTrainingConfig } from './training-config.js';
@@ -70,6 +72,10 @@ export class TrainingRun {
       void appendFile(paths.log, `${new Date().toISOString()} WARNING ${message}\n`).catch(() => undefined);
     };
 
+    // No other trainer writes to this run now: what a kill left mid-write is garbage (issue 13).
+    const stale = await removeStaleTemporaryFiles(runDirectory);
+    if (stale.length > 0) log(`removed ${stale.length} temporary file(s) left by an interrupted write`);
+
     this.emit({ type: 'state', state: 'loading' });
     const backendWanted = (command.resume ? record.settings?.backend : undefined) ?? command.userSettings.backend ?? 'auto';
     const order = await preferredBackendOrder(command.backendReport);
@@ -84,7 +90,11 @@ export class TrainingRun {
       this.emit({ type: 'loading', done, total });
     });
     this.emit({ type: 'dataset', found: data.found, used: data.images.length, fromCache: data.fromCache, skipped: [...data.skipped], classes: [...data.classes] });
-    if (data.skipped.length > 0) warn(`${data.skipped.length} file(s) skipped; see the dataset report`);
+    if (data.skipped.length > 0) {
+      // The terminal shows 20 of them; the whole list stays with the run.
+      const listed = await writeSkippedList(runDirectory, data.skipped).catch(() => null);
+      warn(`${data.skipped.length} file(s) skipped${listed ? `; every one with its reason: ${listed}` : ''}`);
+    }
     if (data.images.length === 0) throw new Error(`No usable image in ${command.folder} (${data.found} file(s) found, ${data.skipped.length} skipped)`);
 
     let settings: ResolvedSettings;
@@ -132,6 +142,16 @@ export class TrainingRun {
     const stepsPerEpoch = trainer.stepsPerEpoch(images.length);
     const totalSteps = stepsPerEpoch * settings.epochs;
     const metricsFile: WriteStream = createWriteStream(paths.metrics, { flags: 'a' });
+    // Without a listener a failed append (full disk) is an uncaught error (issue 13): stop instead, saying why.
+    const writeFailure: { message: string | null } = { message: null };
+    metricsFile.on('error', (error) => {
+      if (writeFailure.message !== null) return;
+      writeFailure.message = describeRunWriteError(paths.metrics, error, runDirectory);
+      this.emit({ type: 'error', code: 'write-failed', message: writeFailure.message });
+      this.stopRequested = true;
+    });
+    const checkpointEveryMs = settings.checkpointMinutes * 60_000;
+    let lastCheckpointAt = performance.now();
     const startStep = trainer.globalStep;
     const started = performance.now();
     let lastLoss: number | null = null;
@@ -151,7 +171,15 @@ export class TrainingRun {
         this.emit({ type: 'error', code: 'non-finite-weights', message: `The weights became NaN/Inf (${broken.name}) at step ${trainer.globalStep}; training stopped and the last good checkpoint is kept. Try a lower learning rate.` });
         return false;
       }
-      saved.path = await saveCheckpoint(paths.checkpoints, settings, state);
+      try {
+        saved.path = await saveCheckpoint(paths.checkpoints, settings, state);
+      } catch (error) {
+        const message = describeRunWriteError(paths.checkpoints, error, runDirectory);
+        if (writeFailure.message === null) this.emit({ type: 'error', code: 'write-failed', message });
+        writeFailure.message ??= message;
+        return false;
+      }
+      lastCheckpointAt = performance.now();
       this.emit({ type: 'checkpoint', path: saved.path, globalStep: trainer.globalStep, epoch: trainer.epoch });
       return true;
     };
@@ -198,39 +226,55 @@ export class TrainingRun {
           epochStarted = performance.now();
           epochLossSum = 0;
           epochSteps = 0;
+        } else if (performance.now() - lastCheckpointAt >= checkpointEveryMs) {
+          // Time-based too: an epoch of a large folder takes hours; a crash must lose minutes at most (issue 13).
+          if (!(await checkpoint())) {
+            failed = true;
+            break;
+          }
         }
         // Let pause/stop messages in between steps.
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
       if (this.stopRequested && !failed && trainer.stepInEpoch > 0 && !(await checkpoint())) failed = true;
     } finally {
-      await new Promise<void>((resolve) => metricsFile.end(resolve));
+      await new Promise<void>((resolve) => {
+        if (metricsFile.destroyed) resolve(); // failed (full disk): nothing left to flush
+        else metricsFile.end(() => { resolve(); });
+      });
     }
+    if (writeFailure.message !== null) failed = true;
 
     const finished = trainer.finished && !failed;
     this.finished = finished;
     this.failed = failed;
-    if (finished) {
-      log('embedding every image with the trained encoder');
-      await writeRunEmbeddings(trainer.moco.queryEncoder, data, settings.imageSize, paths.embeddings, saved.path ?? '');
-    }
     const stepsRun = trainer.globalStep - startStep;
     const seconds = (performance.now() - started) / 1000;
+    // A resume with no step left (killed during the final embedding) keeps what the training measured (issue 13).
+    const before = stepsRun === 0 ? (await readRunRecord(runDirectory)).summary as Partial<RunSummary> | null : null;
     const summary: RunSummary = {
       imagesUsed: images.length,
       imagesSkipped: data.skipped.length,
       epochs: trainer.epoch,
       steps: trainer.globalStep,
-      imagesPerSecond: seconds > 0 ? (stepsRun * settings.batchSize) / seconds : 0,
-      finalLoss: lastLoss,
-      knnTop1: lastKnn,
-      knnTop1AtStart: knnAtStart,
+      imagesPerSecond: before?.imagesPerSecond ?? (seconds > 0 ? (stepsRun * settings.batchSize) / seconds : 0),
+      finalLoss: lastLoss ?? before?.finalLoss ?? null,
+      knnTop1: lastKnn ?? before?.knnTop1 ?? null,
+      knnTop1AtStart: knnAtStart ?? before?.knnTop1AtStart ?? null,
       backend: this.backend?.name ?? 'unknown',
       runDirectory,
-      checkpoint: saved.path,
+      checkpoint: saved.path ?? before?.checkpoint ?? null,
     };
-    await updateRunRecord(runDirectory, { status: failed ? 'failed' : finished ? 'finished' : 'stopped', summary, message: failed ? 'NaN/Inf during training (loss or weights); the last good checkpoint is kept' : null });
-    if (failed) warn('run failed: non-finite loss');
+    if (finished) {
+      // The summary first (status still "training"): a kill during the embedding must not lose it.
+      await updateRunRecord(runDirectory, { summary });
+      log('embedding every image with the trained encoder');
+      await writeRunEmbeddings(trainer.moco.queryEncoder, data, settings.imageSize, paths.embeddings, summary.checkpoint ?? '');
+    }
+    const failure = writeFailure.message ?? 'NaN/Inf during training (loss or weights); the last good checkpoint is kept';
+    await updateRunRecord(runDirectory, { status: failed ? 'failed' : finished ? 'finished' : 'stopped', summary, message: failed ? failure : null })
+      .catch((error: unknown) => { if (writeFailure.message === null) throw error; }); // the disk that filled up may refuse run.json too
+    if (failed) warn(writeFailure.message === null ? 'run failed: non-finite loss' : 'run failed: a file of the run could not be written');
     return summary;
   }
 

@@ -22,10 +22,11 @@
  *   <sharp's message>". A half JPEG would otherwise decode with a grey lower half that the
  *   encoder would learn as content. Benign libjpeg warnings (extraneous bytes) are tolerated.
  */
-import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import type { RgbImage } from '../../ml/augment.js';
+import { FileReadError, MAX_IMAGE_FILE_BYTES, openRegularFile, readHead, readOpenedFile } from '../safe-read.js';
 import { describeFsError } from './scan.js';
+import { hasImageSignature, SIGNATURE_BYTES } from './signatures.js';
 
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 export const DEFAULT_MIN_SIDE = 8;
@@ -39,6 +40,8 @@ export interface DecodeOptions {
   readonly maxPixels?: number;
   /** Smallest accepted shorter side of the source (after orientation), in pixels. */
   readonly minSide?: number;
+  /** Largest file read (default MAX_IMAGE_FILE_BYTES, 512 MiB): it is read into memory whole. */
+  readonly maxFileBytes?: number;
 }
 
 export interface DecodedImage {
@@ -81,9 +84,22 @@ export async function decodeImageFile(path: string, options: DecodeOptions): Pro
   try {
     // Read into memory rather than hand sharp the path: the error is a plain errno, and libvips's
     // operation cache cannot serve a stale decode of a file that changed under the same name.
-    buffer = await readFile(path);
+    // Opened without blocking and fstat'ed (a FIFO swapped in hangs a plain readFile for ever), the
+    // size limit checked and the signature read before the rest (a 1.5 GB junk ".png" was read
+    // whole: issue 13).
+    const file = await openRegularFile(path, options.maxFileBytes ?? MAX_IMAGE_FILE_BYTES);
+    try {
+      if (file.stats.size === 0) throw new ImageDecodeError(path, 'empty file (0 bytes)');
+      if (!hasImageSignature(await readHead(file, SIGNATURE_BYTES, path))) {
+        throw new ImageDecodeError(path, 'not a supported image (unrecognised contents): its first bytes are not those of a JPEG, PNG, GIF, WebP, TIFF or AVIF file');
+      }
+      buffer = await readOpenedFile(file, path);
+    } finally {
+      await file.handle.close().catch(() => undefined);
+    }
   } catch (error) {
-    throw new ImageDecodeError(path, describeFsError(error));
+    if (error instanceof ImageDecodeError) throw error;
+    throw new ImageDecodeError(path, error instanceof FileReadError ? error.reason : describeFsError(error));
   }
   return decodeImageBuffer(buffer, options, path);
 }

@@ -8,7 +8,10 @@
  * - Hidden entries (name starting with ".") are skipped silently, as are cache directories: any
  *   directory in `excludeDirectories` or holding a CACHEDIR.TAG file (our image cache writes one),
  *   so a cache kept inside the folder is never scanned as images.
- * - Symlinks are followed. A directory whose real path is one of its own ancestors is reported as
+ * - Symlinks are followed inside the folder only: a link whose target lies outside it is skipped
+ *   ("outside the folder: not followed"), file or directory (issue 13; the image server refuses
+ *   such files, and a link must not pull outside files into a run). Only links are realpath'ed:
+ *   a realpath per entry made deep trees quadratic. A directory whose real path is one of its own ancestors is reported as
  *   "symlink loop"; one already scanned through another path is reported as a duplicate, so no
  *   image is listed twice. The same holds for two links to one file.
  * - Problems below the root (EACCES, a dangling link, a FIFO) are reported, never thrown. Problems
@@ -21,8 +24,25 @@
  *   labelled data set, and a partial labelling would make kNN accuracy meaningless.
  */
 import { readdir, realpath, stat } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
-import { extname, join, resolve } from 'node:path';
+import type { Dirent, Stats } from 'node:fs';
+import { extname, join, resolve, sep } from 'node:path';
+
+/** stat/realpath calls in flight at once within one directory. */
+const STAT_CONCURRENCY = 16;
+
+/** `fn` over `items` with at most `limit` in flight; results in item order. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
 
 export const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set([
   '.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif',
@@ -58,6 +78,8 @@ export interface ScanResult {
 export interface ScanOptions {
   /** Directories never scanned and never reported (the image cache, for example). */
   readonly excludeDirectories?: readonly string[];
+  /** Called after each directory with the number of entries seen so far. Must not throw. */
+  readonly onProgress?: (entriesSeen: number) => void;
 }
 
 /** Locale-independent ordering of names: plain UTF-16 code-unit order. */
@@ -122,35 +144,61 @@ export async function scanImageFolder(folder: string, options: ScanOptions = {})
   // Real path -> relative path where it was first met: tells loops and duplicate links apart.
   const seenDirectories = new Map<string, string>([[rootReal, '.']]);
   const seenFiles = new Map<string, string>();
+  // The real paths of the directories being walked, root first: one set, grown and shrunk with the
+  // walk (copying it per directory made deep trees quadratic: issue 13).
+  const ancestors = new Set<string>([rootReal]);
+  const insideRoot = (real: string): boolean => real === rootReal || real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep);
+  let entriesSeen = 0;
 
-  const walk = async (directory: string, relativeDirectory: string, ancestors: ReadonlySet<string>): Promise<void> => {
-    let names: string[];
+  const walk = async (directory: string, directoryReal: string, relativeDirectory: string): Promise<void> => {
+    let entries: Dirent<Buffer>[];
     try {
-      names = await readdir(directory);
+      // Buffers: a name that is not UTF-8 would otherwise come back mangled and "not found" (issue 13).
+      entries = await readdir(directory, { withFileTypes: true, encoding: 'buffer' });
     } catch (error) {
       if (relativeDirectory === '') throw new Error(`Image folder cannot be read: ${root}: ${describeFsError(error)}`, { cause: error });
       skipped.push({ path: directory, relativePath: relativeDirectory, reason: `directory ${describeFsError(error)}` });
       return;
     }
-    if (relativeDirectory !== '' && names.includes(CACHEDIR_TAG)) return;
-    names.sort(compareNames);
-    for (const name of names) {
-      if (name.startsWith('.')) continue;
+    const named = entries.map((entry) => ({ entry, name: entry.name.toString('utf8') }));
+    if (relativeDirectory !== '' && named.some((n) => n.name === CACHEDIR_TAG)) return;
+    named.sort((a, b) => compareNames(a.name, b.name));
+    const visible = named.filter((n) => !n.name.startsWith('.'));
+    // The system calls of one directory, a few at a time; the decisions below stay in name order.
+    const facts = await mapLimited(visible, STAT_CONCURRENCY, async ({ entry, name }) => {
+      if (!Buffer.from(name, 'utf8').equals(entry.name)) return { name, problem: `the name is not valid UTF-8 (bytes ${entry.name.toString('hex')}); rename the file to use it` };
       const path = join(directory, name);
+      if (entry.isDirectory()) return { name, path, directory: true, real: join(directoryReal, name) };
+      if (!entry.isSymbolicLink() && !entry.isFile()) return { name, path, problem: 'not a regular file' };
+      try {
+        const stats = await stat(path); // follows symlinks
+        const real = entry.isSymbolicLink() ? await realpath(path) : join(directoryReal, name);
+        return { name, path, directory: stats.isDirectory(), real, stats, link: entry.isSymbolicLink() };
+      } catch (error) {
+        return { name, path, problem: describeFsError(error) };
+      }
+    });
+    entriesSeen += entries.length;
+    options.onProgress?.(entriesSeen);
+    for (const fact of facts) {
+      const { name } = fact;
+      const path = fact.path ?? join(directory, name);
       const relativePath = relativeDirectory === '' ? name : `${relativeDirectory}/${name}`;
       const skip = (reason: string): void => {
         skipped.push({ path, relativePath, reason });
       };
-      let stats: Stats;
-      let real: string;
-      try {
-        stats = await stat(path); // follows symlinks
-        real = await realpath(path);
-      } catch (error) {
-        skip(describeFsError(error));
+      if (fact.problem !== undefined) {
+        skip(fact.problem);
         continue;
       }
-      if (stats.isDirectory()) {
+      const real = fact.real;
+      if (fact.link === true && !insideRoot(real)) {
+        // Not followed: the image server refuses it, so the UI could never show what was trained on,
+        // and a link must not pull files from elsewhere into a run (README: Symlinks).
+        skip(`symlink to ${real}, outside the folder: not followed`);
+        continue;
+      }
+      if (fact.directory) {
         if (excluded.has(real)) continue;
         if (ancestors.has(real)) {
           skip(`symlink loop: points back to ${seenDirectories.get(real) ?? real}`);
@@ -162,9 +210,12 @@ export async function scanImageFolder(folder: string, options: ScanOptions = {})
           continue;
         }
         seenDirectories.set(real, relativePath);
-        await walk(path, relativePath, new Set([...ancestors, real]));
+        ancestors.add(real);
+        await walk(path, real, relativePath);
+        ancestors.delete(real);
         continue;
       }
+      const stats = fact.stats!;
       if (!stats.isFile()) {
         // FIFOs, sockets and devices: reading one could block forever or never end.
         skip('not a regular file');
@@ -191,7 +242,7 @@ export async function scanImageFolder(folder: string, options: ScanOptions = {})
       });
     }
   };
-  await walk(root, '', new Set([rootReal]));
+  await walk(root, rootReal, '');
 
   // The walk already visits in this order; sorting again makes the contract independent of it.
   images.sort((a, b) => compareRelativePaths(a.relativePath, b.relativePath));

@@ -130,7 +130,7 @@ describe('decodeImageBuffer: refusals', () => {
     await writeFile(text, 'plain text');
     const notImage = await decodeError(decodeImageFile(text, { storeSize: 32 }));
     expect(notImage.path).toBe(text);
-    expect(notImage.message).toBe(`${text}: not a supported image (unrecognised contents): Input buffer contains unsupported image format`);
+    expect(notImage.message).toBe(`${text}: not a supported image (unrecognised contents): its first bytes are not those of a JPEG, PNG, GIF, WebP, TIFF or AVIF file`);
     const missing = await decodeError(decodeImageFile(join(dir, 'missing.png'), { storeSize: 32 }));
     expect(missing.message).toMatch(/missing\.png: not found \(ENOENT\)/);
     await mkdir(join(dir, 'folder.png'));

@@ -1,0 +1,50 @@
+/**
+ * Housekeeping of a run directory that keeps "nothing lost" true across crashes (issue 13):
+ * - stale temporary files: a kill during an atomic write (main/core/atomic-file.ts) leaves its
+ *   `.<name>.<12 hex>.tmp` behind (a checkpoint's worth of bytes each); they are removed when a
+ *   run is opened or resumed, when no writer of ours can still be using them;
+ * - the full list of skipped files (`skipped.json`): the terminal shows only the first 20.
+ */
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from './atomic-file.js';
+import { runPaths } from './run-store.js';
+
+/** Exactly the names writeChunksAtomic gives its temporary files. */
+const TEMPORARY_FILE = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
+/** The file holding every skipped file of a run's folder, with its reason. */
+export function skippedListPath(runDirectory: string): string {
+  return join(runDirectory, 'skipped.json');
+}
+
+export async function writeSkippedList(runDirectory: string, skipped: readonly { path: string; reason: string }[]): Promise<string> {
+  const path = skippedListPath(runDirectory);
+  await writeFileAtomic(path, `${JSON.stringify({ count: skipped.length, skipped }, null, 2)}\n`);
+  return path;
+}
+
+/**
+ * Removes leftover temporary files of interrupted atomic writes in the run directory and the
+ * folders it writes into. Call only while no trainer writes to this run. Returns what was removed.
+ */
+export async function removeStaleTemporaryFiles(runDirectory: string): Promise<string[]> {
+  const paths = runPaths(runDirectory);
+  const removed: string[] = [];
+  const byCheckpoint = join(paths.embeddings, 'by-checkpoint');
+  const checkpointFolders = await readdir(byCheckpoint).then((names) => names.map((n) => join(byCheckpoint, n)), () => []);
+  for (const directory of [runDirectory, paths.checkpoints, paths.embeddings, byCheckpoint, ...checkpointFolders]) {
+    let names: string[];
+    try {
+      names = await readdir(directory);
+    } catch {
+      continue; // not made yet
+    }
+    for (const name of names) {
+      if (!TEMPORARY_FILE.test(name)) continue;
+      const path = join(directory, name);
+      await rm(path, { force: true }).then(() => { removed.push(path); }, () => undefined);
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,99 @@
+/**
+ * Reading a file the user (or anyone who can write to the user's folder) controls, without
+ * hanging or running out of memory (issue 13, items 3 and 4):
+ * - opened with O_NONBLOCK, so a FIFO swapped in after the scan cannot block the open; then the
+ *   open descriptor is fstat'ed (not the path, which can change between a stat and a read) and
+ *   anything but a regular file is refused;
+ * - a size limit, checked on the descriptor, before a byte is read;
+ * - a time limit on the whole read (a hung network mount must not stop a load for ever).
+ * Callers read the head first where it can decide (image signatures), and the server streams.
+ */
+import { constants, type Stats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+
+/** Largest image file read for decoding: 512 MiB, above any 100-megapixel image a camera or scanner writes compressed. */
+export const MAX_IMAGE_FILE_BYTES = 512 * 1024 * 1024;
+/** A read that takes longer is abandoned (a local disk reads 512 MiB in well under this). */
+export const READ_TIMEOUT_MS = 60_000;
+
+/** A file refused before or while reading; `reason` is for the user ("not a regular file (a FIFO)"). */
+export class FileReadError extends Error {
+  constructor(readonly path: string, readonly reason: string, readonly code: string) {
+    super(`${path}: ${reason}`);
+    this.name = 'FileReadError';
+  }
+}
+
+function kindOf(info: Stats): string {
+  if (info.isFIFO()) return 'a FIFO (named pipe)';
+  if (info.isSocket()) return 'a socket';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device';
+  return 'not a plain file';
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${bytes} bytes`;
+}
+
+export interface OpenedFile {
+  readonly handle: FileHandle;
+  readonly stats: Stats;
+}
+
+/** Opens `path` without blocking and returns it only if it is a regular file (within `maxBytes`, when given). */
+export async function openRegularFile(path: string, maxBytes?: number): Promise<OpenedFile> {
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer for ever. (0 where it does not exist.)
+  const handle = await open(path, constants.O_RDONLY | ((constants as Partial<typeof constants>).O_NONBLOCK ?? 0));
+  try {
+    const stats = await handle.stat();
+    if (stats.isDirectory()) throw new FileReadError(path, 'is a directory (EISDIR)', 'not-regular');
+    if (!stats.isFile()) throw new FileReadError(path, `not a regular file: ${kindOf(stats)}`, 'not-regular');
+    if (maxBytes !== undefined && stats.size > maxBytes) {
+      throw new FileReadError(path, `too large: the file is ${formatBytes(stats.size)}, the limit is ${formatBytes(maxBytes)}`, 'too-large');
+    }
+    return { handle, stats };
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function withTimeout<T>(path: string, timeoutMs: number, work: Promise<T>, onTimeout: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(new FileReadError(path, `read timed out after ${Math.round(timeoutMs / 1000)} s (a hung network drive?)`, 'timeout'));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Reads up to `bytes` from the start of an opened file. */
+export async function readHead(file: OpenedFile, bytes: number, path: string, timeoutMs = READ_TIMEOUT_MS): Promise<Buffer> {
+  const buffer = Buffer.alloc(Math.min(bytes, file.stats.size));
+  const { bytesRead } = await withTimeout(path, timeoutMs, file.handle.read(buffer, 0, buffer.length, 0), () => undefined);
+  return buffer.subarray(0, bytesRead);
+}
+
+/** The whole of an opened regular file (its size was checked at open), within the time limit. */
+export async function readOpenedFile(file: OpenedFile, path: string, timeoutMs = READ_TIMEOUT_MS): Promise<Buffer> {
+  const size = file.stats.size;
+  const buffer = Buffer.alloc(size);
+  const work = (async () => {
+    let offset = 0;
+    while (offset < size) {
+      const { bytesRead } = await file.handle.read(buffer, offset, Math.min(size - offset, 64 * 1024 * 1024), offset);
+      if (bytesRead === 0) break; // shrank while reading: the decoder reports the truncation
+      offset += bytesRead;
+    }
+    return buffer.subarray(0, offset);
+  })();
+  return withTimeout(path, timeoutMs, work, () => undefined);
+}
