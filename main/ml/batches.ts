@@ -52,7 +52,23 @@ export function makeEvalBatch(images: readonly RgbImage[], size: number): tf.Ten
  * output (what the CIFAR demo's kNN monitor uses). On the sample set the backbone was as good or
  * better, and it does not depend on the head being linear or an MLP.
  */
-export type Representation = 'backbone' | 'head';
+export type Representation = 'backbone' | 'head' | 'multistage';
+
+/** Channels of an embedding of `representation` from `encoder`. */
+export function representationChannels(encoder: Encoder, representation: Representation): number {
+  if (representation === 'head') return encoder.config.dim;
+  if (representation === 'backbone') return encoder.featureChannels;
+  return tf.tidy(() => encoder.stageFeatures(tf.zeros([1, 8, 8, 3]), 'eval').reduce((sum, f) => sum + f.shape[1], 0));
+}
+
+/**
+ * Multi-stage embedding [N, sum C_s]: each stage's pooled features L2-normalised and scaled by
+ * 1/sqrt(stages), so every stage weighs the same in a cosine and the row has unit norm.
+ */
+function multiStageEmbedding(encoder: Encoder, x: tf.Tensor4D): tf.Tensor2D {
+  const stages = encoder.stageFeatures(x, 'eval');
+  return tf.mul(tf.concat(stages.map((s) => l2Normalize(s)), 1), 1 / Math.sqrt(stages.length));
+}
 
 /**
  * L2-normalised embeddings [M, C] of all images with the encoder in eval mode (running BN
@@ -65,6 +81,7 @@ export function embedImages(encoder: Encoder, images: readonly RgbImage[], size:
       const chunk = images.slice(start, start + batchSize);
       parts.push(tf.tidy(() => {
         const x = makeEvalBatch(chunk, size);
+        if (representation === 'multistage') return multiStageEmbedding(encoder, x);
         return l2Normalize(representation === 'backbone' ? encoder.features(x, 'eval') : encoder.apply(x, 'eval'));
       }));
     }

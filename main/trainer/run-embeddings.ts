@@ -1,9 +1,12 @@
 /** Embeds every image of the run's folder with the trained query encoder and stores the matrix. */
 import { basename } from 'node:path';
 import { writeEmbeddings } from '../core/embeddings/embedding-store.js';
-import { embedImages } from '../ml/batches.js';
+import { embedImages, type Representation } from '../ml/batches.js';
 import type { Encoder } from '../ml/resnet.js';
 import type { TrainingImages } from './training-images.js';
+
+/** What the product embeds, searches and monitors: the query encoder's features of this kind. */
+export const EMBEDDING_REPRESENTATION: Representation = 'backbone';
 
 export async function writeRunEmbeddings(encoder: Encoder, data: TrainingImages, imageSize: number, directory: string, checkpointPath: string): Promise<void> {
   // eval mode (running BN statistics), resize + centre crop, L2-normalised: as the reference's evaluation
