@@ -25,7 +25,7 @@ export function pixelStatistics(bank: readonly RgbImage[], size: number): PixelS
   return tf.tidy(() => {
     const x = flatPixels(bank, size);
     const { mean, variance } = tf.moments(x, 0, true);
-    return { mean: tf.keep(mean as tf.Tensor2D), std: tf.keep(tf.maximum(tf.sqrt(variance), 1e-3) as tf.Tensor2D) };
+    return { mean: tf.keep(mean as tf.Tensor2D), std: tf.keep(tf.maximum<tf.Tensor2D>(tf.sqrt(variance), 1e-3)) };
   });
 }
 

@@ -139,7 +139,7 @@ export const EVAL_FOLDERS: readonly FolderSpec[] = [
   { name: 'digits', description: 'scikit-learn handwritten digits (grayscale 8x8 scans shown at 32 px), 10 classes', packages: ['python3-sklearn'], collect: collectDigits },
 ];
 
-async function collectionPresent(spec: FolderSpec): Promise<boolean> {
+function collectionPresent(spec: FolderSpec): boolean {
   const probe = spec.name === 'papirus' ? '/usr/share/icons/Papirus/64x64' : spec.name === 'digits' ? DIGITS_CSV : '/usr/share/icons/Adwaita/48x48';
   return existsSync(probe);
 }
@@ -148,7 +148,7 @@ async function collectionPresent(spec: FolderSpec): Promise<boolean> {
 export async function buildEvalFolder(root: string, name: string, limit?: number): Promise<EvalFolder> {
   const spec = EVAL_FOLDERS.find((s) => s.name === name);
   if (!spec) throw new Error(`--folders: unknown folder "${name}"; known: ${EVAL_FOLDERS.map((s) => s.name).join(', ')}`);
-  if (!(await collectionPresent(spec))) throw new Error(`Folder "${name}" needs the Debian package ${spec.packages.join(', ')}: apt-get install -y ${spec.packages.join(' ')}`);
+  if (!collectionPresent(spec)) throw new Error(`Folder "${name}" needs the Debian package ${spec.packages.join(', ')}: apt-get install -y ${spec.packages.join(' ')}`);
   const directory = join(root, limit === undefined ? name : `${name}-${limit}`);
   const marker = join(directory, '.complete');
   const stamp = JSON.stringify({ version: BUILD_VERSION, limit: limit ?? null });
