@@ -71,6 +71,35 @@ function multiStageEmbedding(encoder: Encoder, x: tf.Tensor4D): tf.Tensor2D {
 }
 
 /**
+ * Several representations from one forward pass per batch (the eval harness scores them all):
+ * L2-normalised [M, C_r] per representation, eval mode. Caller owns the results.
+ */
+export function embedImagesAs(encoder: Encoder, images: readonly RgbImage[], size: number, representations: readonly Representation[], batchSize = 64): Map<Representation, tf.Tensor2D> {
+  const parts = new Map<Representation, tf.Tensor2D[]>(representations.map((r) => [r, []]));
+  try {
+    for (let start = 0; start < images.length; start += batchSize) {
+      const chunk = images.slice(start, start + batchSize);
+      const outputs = tf.tidy(() => {
+        const stages = encoder.stageFeatures(makeEvalBatch(chunk, size), 'eval');
+        const last = stages[stages.length - 1]!;
+        const made: tf.Tensor2D[] = representations.map((r) => {
+          if (r === 'backbone') return l2Normalize(last);
+          if (r === 'head') return l2Normalize(encoder.applyHead(last));
+          return tf.mul(tf.concat(stages.map((s) => l2Normalize(s)), 1), 1 / Math.sqrt(stages.length));
+        });
+        return made;
+      });
+      representations.forEach((r, i) => parts.get(r)!.push(outputs[i]!));
+    }
+    const result = new Map<Representation, tf.Tensor2D>();
+    for (const [r, list] of parts) result.set(r, list.length === 1 ? list[0]! : tf.concat(list, 0));
+    return result;
+  } finally {
+    for (const list of parts.values()) if (list.length > 1) list.forEach((p) => { p.dispose(); });
+  }
+}
+
+/**
  * L2-normalised embeddings [M, C] of all images with the encoder in eval mode (running BN
  * statistics), computed in batches to bound memory. Caller owns the result.
  */

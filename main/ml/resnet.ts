@@ -198,7 +198,12 @@ export class Encoder {
 
   /** Full encoder before L2 normalisation: x [N, H, W, 3] -> [N, dim]. */
   apply(x: tf.Tensor4D, mode: EncoderMode): tf.Tensor2D {
-    let h = this.features(x, mode);
+    return this.applyHead(this.features(x, mode));
+  }
+
+  /** The head alone: pooled features [N, F] -> [N, dim]. */
+  applyHead(features: tf.Tensor2D): tf.Tensor2D {
+    let h = features;
     if (this.config.head === 'mlp') h = tf.relu(this.dense(h, 'head.hidden'));
     return this.dense(h, 'head.fc');
   }

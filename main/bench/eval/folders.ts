@@ -70,6 +70,27 @@ function capGroups(items: Item[], limit: number): Item[] {
 
 const WHITE = { r: 255, g: 255, b: 255, alpha: 1 };
 
+/**
+ * Oxygen: glossy, colourful, shaded PNG icons (clip-art with depth), classed by context; one
+ * icon name at 32 to 128 px is one variant group.
+ */
+async function collectOxygen(): Promise<Item[]> {
+  const root = '/usr/share/icons/oxygen/base';
+  const sizes = ['32x32', '48x48', '64x64', '128x128'];
+  const contexts = ['actions', 'apps', 'devices', 'mimetypes', 'places', 'status'];
+  const items: Item[] = [];
+  for (const context of contexts) {
+    for (const size of sizes) {
+      for (const file of await listFiles(join(root, size, context))) {
+        if (!file.endsWith('.png')) continue;
+        const name = basename(file, '.png');
+        items.push({ group: `oxygen/${name}`, className: context, fileName: `${name}-${size}.png`, render: () => sharp(file).flatten({ background: WHITE }).png().toBuffer() });
+      }
+    }
+  }
+  return capGroups(items, 150);
+}
+
 /** Papirus: flat, colourful SVG icons (clip-art-like), classed by context, rendered at 64 px. */
 async function collectPapirus(): Promise<Item[]> {
   const root = '/usr/share/icons/Papirus/64x64';
@@ -134,13 +155,15 @@ async function collectDigits(): Promise<Item[]> {
 }
 
 export const EVAL_FOLDERS: readonly FolderSpec[] = [
+  { name: 'oxygen', description: 'Oxygen PNG icons (glossy, colourful, shaded), 6 contexts, 32-128 px, sizes of one icon on one side', packages: ['oxygen-icon-theme'], collect: collectOxygen },
   { name: 'papirus', description: 'Papirus SVG icons (flat, colourful clip-art), 8 contexts, 64 px', packages: ['papirus-icon-theme'], collect: collectPapirus },
   { name: 'adwaita-symbolic', description: 'Adwaita symbolic icons (grayscale line drawings, 16-96 px), 4 context classes, sizes of one icon on one side', packages: ['adwaita-icon-theme'], collect: collectAdwaitaSymbolic },
   { name: 'digits', description: 'scikit-learn handwritten digits (grayscale 8x8 scans shown at 32 px), 10 classes', packages: ['python3-sklearn'], collect: collectDigits },
 ];
 
 function collectionPresent(spec: FolderSpec): boolean {
-  const probe = spec.name === 'papirus' ? '/usr/share/icons/Papirus/64x64' : spec.name === 'digits' ? DIGITS_CSV : '/usr/share/icons/Adwaita/48x48';
+  const probes: Record<string, string> = { papirus: '/usr/share/icons/Papirus/64x64', oxygen: '/usr/share/icons/oxygen/base/48x48', digits: DIGITS_CSV, 'adwaita-symbolic': '/usr/share/icons/Adwaita/48x48' };
+  const probe = probes[spec.name] ?? '/nonexistent';
   return existsSync(probe);
 }
 

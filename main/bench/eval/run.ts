@@ -35,6 +35,9 @@ const { values } = parseArgs({
     markdown: { type: 'string' },
     ci: { type: 'boolean', default: false },
     representations: { type: 'string', default: 'backbone,multistage,head' },
+    /** Score the existing run again without training (after changing what is scored). */
+    rescore: { type: 'boolean', default: false },
+    'key-encoder': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -47,7 +50,9 @@ if (values.help) {
 const CI_FOLDER = { name: 'adwaita-symbolic', limit: 400, budgetMinutes: 0.4 };
 const budgetMinutes = values.budget === undefined ? (values.ci ? CI_FOLDER.budgetMinutes : 10) : Number(values.budget);
 if (!(budgetMinutes > 0 && budgetMinutes <= 600)) throw new Error(`--budget: expected minutes in (0, 600], got "${values.budget}"`);
-const folderNames = values.ci ? [CI_FOLDER.name] : (values.folders?.split(',').map((s) => s.trim()).filter(Boolean) ?? EVAL_FOLDERS.map((f) => f.name));
+const DEFAULT_FOLDERS = ['oxygen', 'adwaita-symbolic', 'digits'];
+const folderNames = values.ci ? [CI_FOLDER.name] : (values.folders?.split(',').map((s) => s.trim()).filter(Boolean) ?? DEFAULT_FOLDERS);
+for (const n of folderNames) if (!EVAL_FOLDERS.some((f) => f.name === n)) throw new Error(`--folders: unknown folder "${n}"; known: ${EVAL_FOLDERS.map((f) => f.name).join(', ')}`);
 const representations = values.representations.split(',').map((s) => s.trim()) as Representation[];
 for (const r of representations) if (!['backbone', 'multistage', 'head'].includes(r)) throw new Error(`--representations: unknown "${r}" (backbone, multistage, head)`);
 if (!representations.includes(EMBEDDING_REPRESENTATION)) representations.unshift(EMBEDDING_REPRESENTATION);
@@ -61,11 +66,17 @@ for (const name of folderNames) {
   const folder = await buildEvalFolder(folderRoot, name, values.ci ? CI_FOLDER.limit : undefined);
   log(`${name}: ${folder.trainImages} train / ${folder.testImages} test images, ${folder.classes.length} classes; training ${budgetMinutes} min`);
   const runDirectory = join(home, 'runs', name);
-  await rm(runDirectory, { recursive: true, force: true });
-  await mkdir(join(home, 'runs'), { recursive: true });
   const loadBefore = loadavg()[0]!;
-  const run = await trainUnderBudget({ folder: folder.train, runDirectory, dataDirectory: home, budgetSeconds: budgetMinutes * 60, extraFlags: trainFlags, onLine: (l) => { log(`  ${l}`); } });
-  const scores = await scoreRun({ runDirectory, trainFolder: folder.train, testFolder: folder.test, cacheDirectory: cacheDirectory(home), representations, encoders: ['query', 'key'] });
+  let run: { seconds: number; stoppedByBudget: boolean; summary: Record<string, unknown> };
+  if (values.rescore) {
+    const record = JSON.parse(await readFile(join(runDirectory, 'run.json'), 'utf8')) as { status: string; summary: Record<string, unknown> | null };
+    run = { seconds: Number.NaN, stoppedByBudget: record.status === 'stopped', summary: record.summary ?? {} };
+  } else {
+    await rm(runDirectory, { recursive: true, force: true });
+    await mkdir(join(home, 'runs'), { recursive: true });
+    run = await trainUnderBudget({ folder: folder.train, runDirectory, dataDirectory: home, budgetSeconds: budgetMinutes * 60, extraFlags: trainFlags, onLine: (l) => { log(`  ${l}`); } });
+  }
+  const scores = await scoreRun({ runDirectory, trainFolder: folder.train, testFolder: folder.test, cacheDirectory: cacheDirectory(home), representations, encoders: values['key-encoder'] ? ['query', 'key'] : ['query'] });
   const record = JSON.parse(await readFile(join(runDirectory, 'run.json'), 'utf8')) as { settings: Record<string, unknown> };
   const epochLines = (await readFile(join(runDirectory, 'epochs.jsonl'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
   const curve = epochLines.map((l) => JSON.parse(l) as { epoch: number; meanLoss: number; knnTop1: number | null; seconds: number });

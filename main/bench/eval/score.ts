@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { readRunRecord, runPaths } from '../../core/run-store.js';
 import { chooseBackend } from '../../ml/backend.js';
-import { embedImages, type Representation } from '../../ml/batches.js';
+import { embedImagesAs, type Representation } from '../../ml/batches.js';
 import { weightedKnn } from '../../ml/knn.js';
 import { pixelFeatures, pixelStatistics } from '../../ml/pixel-baseline.js';
 import type { Encoder } from '../../ml/resnet.js';
@@ -56,25 +56,21 @@ export async function scoreRun(options: { runDirectory: string; trainFolder: str
   const queries = testLabelsInTrainClasses(train, test);
   const numClasses = train.classes.length;
 
-  const score = (features: (images: TrainingImages['images']) => tf.Tensor2D): KnnScores => {
-    const bank = features(train.images);
-    const probe = features(queries.images);
-    try {
-      return knnScores(bank, bankLabels, probe, queries.labels, numClasses);
-    } finally {
-      bank.dispose();
-      probe.dispose();
-    }
-  };
-
   const statistics = pixelStatistics(train.images, size);
-  const pixels = score((images) => pixelFeatures(images, size, statistics));
-  statistics.mean.dispose();
-  statistics.std.dispose();
+  const bankPixels = pixelFeatures(train.images, size, statistics);
+  const probePixels = pixelFeatures(queries.images, size, statistics);
+  const pixels = knnScores(bankPixels, bankLabels, probePixels, queries.labels, numClasses);
+  for (const t of [statistics.mean, statistics.std, bankPixels, probePixels]) t.dispose();
 
   const embeddings: Record<string, KnnScores> = {};
   const scoreEncoder = (label: string, encoder: Encoder): void => {
-    for (const representation of options.representations) embeddings[`${label}/${representation}`] = score((images) => embedImages(encoder, images, size, representation));
+    const bank = embedImagesAs(encoder, train.images, size, options.representations);
+    const probe = embedImagesAs(encoder, queries.images, size, options.representations);
+    try {
+      for (const r of options.representations) embeddings[`${label}/${r}`] = knnScores(bank.get(r)!, bankLabels, probe.get(r)!, queries.labels, numClasses);
+    } finally {
+      for (const t of [...bank.values(), ...probe.values()]) t.dispose();
+    }
   };
   // Same config and seed as the run: the weights it started from.
   const initial = new MocoTrainer(toTrainingConfig(settings));

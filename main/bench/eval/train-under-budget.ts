@@ -30,7 +30,7 @@ export async function trainUnderBudget(options: { folder: string; runDirectory: 
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     stderrTail = (stderrTail + chunk).slice(-4000);
-    for (const line of chunk.split(/[\r\n]+/)) if (line.startsWith('epoch ') || line.startsWith('Settings:')) options.onLine?.(line);
+    for (const line of chunk.split(/[\r\n]+/)) if (/^(epoch \d+:|Settings:|kNN top-1 baselines)/.test(line)) options.onLine?.(line);
   });
   let stoppedByBudget = false;
   const timer = setTimeout(() => {
