@@ -37,6 +37,10 @@ export const trainingSettingsSchema = z.strictObject({
   backend: z.enum(BACKEND_CHOICES).optional(),
   /** Steps between augmentation previews sent to the UI. */
   previewEvery: positiveInt(100_000).optional(),
+  /** RandomResizedCrop's smallest crop, as a fraction of the image area (v2: 0.2). */
+  cropScale: z.number().gt(0).max(1).optional(),
+  /** Multiplies ColorJitter's brightness/contrast/saturation/hue strengths (v2: 1). */
+  jitterStrength: z.number().min(0).max(2).optional(),
 });
 export type TrainingSettings = z.infer<typeof trainingSettingsSchema>;
 
@@ -59,6 +63,9 @@ export const resolvedSettingsSchema = z.strictObject({
   seed: z.number().int(),
   backend: z.enum(BACKEND_CHOICES),
   previewEvery: z.number().int(),
+  // Optional: runs recorded before issue 10 have neither; they trained with v2's 0.2 and 1.
+  cropScale: z.number().optional(),
+  jitterStrength: z.number().optional(),
 });
 export type ResolvedSettings = z.infer<typeof resolvedSettingsSchema>;
 
@@ -201,6 +208,8 @@ export function resolveSettings(user: TrainingSettings, imageCount: number, back
     epochs, batchSize, imageSize, architecture, widthMultiplier, smallImageStem, queueSize, keyMomentum, temperature,
     learningRate, weightDecay, preset, head, bnSplits, dim: user.dim ?? 128, seed: user.seed ?? 1, backend: user.backend ?? 'auto',
     previewEvery: user.previewEvery ?? 20,
+    cropScale: user.cropScale ?? 0.2,
+    jitterStrength: user.jitterStrength ?? 1,
   };
   return { settings, reasons, adjustments, warnings };
 }

@@ -27,6 +27,8 @@ Options:
   --lr RATE             learning rate
   --preset v1|v2        MoCo v1 or v2 (MLP head, blur, cosine schedule)
   --bn-splits G         BatchNorm groups (Shuffle BN emulation)
+  --crop-scale S        smallest random crop, as a fraction of the image area (v2: 0.2)
+  --jitter X            colour-jitter strength, a multiple of v2's (0 = none)
   --seed N              random seed
   --backend NAME        auto | tensorflow | wasm | cpu
   --run-dir DIR         put the run in DIR (default: <data>/runs/<time>-<folder>)
@@ -40,6 +42,7 @@ Ctrl-C stops cleanly after the current step and writes a checkpoint; press it tw
 const NUMBER_FLAGS: Record<string, keyof TrainingSettings> = {
   epochs: 'epochs', batch: 'batchSize', 'image-size': 'imageSize', width: 'widthMultiplier', 'queue-size': 'queueSize',
   momentum: 'keyMomentum', temperature: 'temperature', lr: 'learningRate', 'bn-splits': 'bnSplits', seed: 'seed',
+  'crop-scale': 'cropScale', jitter: 'jitterStrength',
 };
 
 export function settingsFromFlags(values: Record<string, string | boolean | undefined>): TrainingSettings {

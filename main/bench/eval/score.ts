@@ -10,6 +10,7 @@ import { readRunRecord, runPaths } from '../../core/run-store.js';
 import { chooseBackend } from '../../ml/backend.js';
 import { embedImagesAs, type Representation } from '../../ml/batches.js';
 import { weightedKnn } from '../../ml/knn.js';
+import { l2Normalize } from '../../ml/moco.js';
 import { pixelFeatures, pixelStatistics } from '../../ml/pixel-baseline.js';
 import type { Encoder } from '../../ml/resnet.js';
 import { importTrainingState } from '../../ml/training-state.js';
@@ -41,6 +42,16 @@ function testLabelsInTrainClasses(train: TrainingImages, test: TrainingImages): 
   return { images: keep.map((i) => test.images[i]!), labels: Int32Array.from(keep.map((i) => train.classes.indexOf(test.classes[test.labels[i]!]!))) };
 }
 
+/** z-scores both sets per dimension with the bank's mean and std, then L2-normalises each row. */
+function standardised(bank: tf.Tensor2D, probe: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
+  return tf.tidy(() => {
+    const { mean, variance } = tf.moments(bank, 0, true);
+    const std = tf.maximum(tf.sqrt(variance), 1e-6);
+    const z = (x: tf.Tensor2D): tf.Tensor2D => l2Normalize(tf.div(tf.sub(x, mean), std));
+    return [z(bank), z(probe)];
+  });
+}
+
 export async function scoreRun(options: { runDirectory: string; trainFolder: string; testFolder: string; cacheDirectory: string; representations: readonly Representation[]; encoders: readonly ('query' | 'key')[] }): Promise<RunScores> {
   const record = await readRunRecord(options.runDirectory);
   const settings = record.settings;
@@ -67,7 +78,14 @@ export async function scoreRun(options: { runDirectory: string; trainFolder: str
     const bank = embedImagesAs(encoder, train.images, size, options.representations);
     const probe = embedImagesAs(encoder, queries.images, size, options.representations);
     try {
-      for (const r of options.representations) embeddings[`${label}/${r}`] = knnScores(bank.get(r)!, bankLabels, probe.get(r)!, queries.labels, numClasses);
+      for (const r of options.representations) {
+        embeddings[`${label}/${r}`] = knnScores(bank.get(r)!, bankLabels, probe.get(r)!, queries.labels, numClasses);
+        // The same features standardised per dimension with the bank's statistics, as the pixels are.
+        const [b, p] = standardised(bank.get(r)!, probe.get(r)!);
+        embeddings[`${label}/${r}+std`] = knnScores(b, bankLabels, p, queries.labels, numClasses);
+        b.dispose();
+        p.dispose();
+      }
     } finally {
       for (const t of [...bank.values(), ...probe.values()]) t.dispose();
     }
