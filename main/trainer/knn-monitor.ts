@@ -6,11 +6,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { RgbImage } from '../ml/augment.js';
-import { embedImages } from '../ml/batches.js';
 import { weightedKnn } from '../ml/knn.js';
 import { pixelFeatures, pixelStatistics } from '../ml/pixel-baseline.js';
 import type { Encoder } from '../ml/resnet.js';
-import { EMBEDDING_REPRESENTATION } from './run-embeddings.js';
+import { embedStandardised } from './run-embeddings.js';
 import type { TrainingImages } from './training-images.js';
 
 /** Images scored by the per-epoch kNN monitor at most (a fixed, evenly spread subset beyond that). */
@@ -50,10 +49,15 @@ export class KnnMonitor {
     return { top1: result.top1, top5: result.top5 };
   }
 
-  /** The encoder's embedding (the one the product stores and searches), eval mode. */
+  /** The encoder's embedding (the one the product stores and searches: standardised), eval mode. */
   encoder(encoder: Encoder): KnnScore {
     if (!this.usable) return { top1: 0, top5: 0 };
-    return tf.tidy(() => this.score(embedImages(encoder, this.rows, this.imageSize, EMBEDDING_REPRESENTATION)));
+    const { features } = embedStandardised(encoder, this.rows, this.imageSize);
+    try {
+      return this.score(features);
+    } finally {
+      features.dispose();
+    }
   }
 
   /** Standardised raw pixels at the training size, the baseline an embedding has to beat. */

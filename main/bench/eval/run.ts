@@ -86,7 +86,8 @@ for (const name of folderNames) {
   const record = JSON.parse(await readFile(join(runDirectory, 'run.json'), 'utf8')) as { settings: Record<string, unknown> };
   const epochLines = (await readFile(join(runDirectory, 'epochs.jsonl'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
   const curve = epochLines.map((l) => JSON.parse(l) as { epoch: number; meanLoss: number; knnTop1: number | null; seconds: number });
-  const product = `query/${EMBEDDING_REPRESENTATION}`;
+  // The product's embedding: standardised with the folder's statistics (run-embeddings.ts).
+  const product = `query/${EMBEDDING_REPRESENTATION}+std`;
   results.push({
     folder: name,
     description: folder.description,
@@ -101,7 +102,7 @@ for (const name of folderNames) {
     epochs: Number(run.summary.epochs ?? 0),
     load: { before: loadBefore, after: loadavg()[0]!, cores: cpus().length },
     pixels: scores.pixels,
-    randomInit: scores.embeddings[`random/${EMBEDDING_REPRESENTATION}`]!,
+    randomInit: scores.embeddings[`random/${EMBEDDING_REPRESENTATION}+std`]!,
     trained: scores.embeddings[product]!,
     embedding: product,
     alternatives: scores.embeddings,

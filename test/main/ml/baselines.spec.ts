@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RgbImage } from '../../../main/ml/augment.js';
 import { embedImages } from '../../../main/ml/batches.js';
+import { applyStandardisation, fitStandardisation } from '../../../main/ml/feature-standardisation.js';
 import { pixelFeatures, pixelStatistics } from '../../../main/ml/pixel-baseline.js';
 import { Encoder } from '../../../main/ml/resnet.js';
 import { useBackend } from '../../helpers/backend.js';
@@ -60,5 +61,24 @@ describe('raw-pixel baseline and multi-stage embeddings (issue 10)', () => {
     statistics.mean.dispose();
     statistics.std.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('standardises features so a shared offset no longer decides the cosine, without leaking tensors', () => {
+    // Two classes that differ in a small coordinate on top of a large common one (pooled ReLU features)
+    const raw = tf.tensor2d([[10, 1, 0], [10, 1.1, 0.05], [10, 0, 1], [10, 0.05, 1.1]]);
+    const before = tf.memory().numTensors;
+    const fitted = fitStandardisation(raw);
+    expect(fitted.mean[0]).toBeCloseTo(10, 5);
+    const z = applyStandardisation(raw, fitted);
+    const sim = tf.tidy(() => tf.matMul(z, z, false, true).arraySync() as number[][]);
+    expect(sim[0]![1]!).toBeGreaterThan(0.9);
+    expect(sim[0]![2]!).toBeLessThan(-0.5);
+    // raw cosines are all near 1: the reason for standardising
+    const rawSim = tf.tidy(() => tf.matMul(tf.div(raw, tf.norm(raw, 'euclidean', 1, true)), tf.div(raw, tf.norm(raw, 'euclidean', 1, true)), false, true).arraySync() as number[][]);
+    expect(rawSim[0]![2]!).toBeGreaterThan(0.98);
+    z.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => applyStandardisation(raw, { mean: [0], std: [1] })).toThrow(/statistics for 1 dimensions, features have 3/);
+    raw.dispose();
   });
 });
