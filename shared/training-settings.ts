@@ -199,6 +199,15 @@ export function resolveSettings(user: TrainingSettings, imageCount: number, back
     warnings.push(`K=${queueSize} is more than half of the ${imageCount} images: an image's own older keys will come back as its negatives; use a smaller batch so K can stay well below the folder size`);
   }
 
+  // Deviation (issue 10, docs/moco.md): at <= 32 px a v2 crop of 20 % of the area is a 14-px
+  // patch blown up to the full size, and full-strength jitter repaints a small icon entirely;
+  // short runs learn more from milder views. Larger images keep v2's values.
+  const smallCrops = imageSize <= 32;
+  const cropScale = user.cropScale ?? (smallCrops ? 0.35 : 0.2);
+  if (user.cropScale === undefined) reasons.cropScale = smallCrops ? 'crops of 35-100 % of the image: at <= 32 px v2\'s 20 % crops leave too little of the image' : 'crops of 20-100 % of the image (v2)';
+  const jitterStrength = user.jitterStrength ?? (smallCrops ? 0.5 : 1);
+  if (user.jitterStrength === undefined) reasons.jitterStrength = smallCrops ? 'half of v2\'s colour jitter: small images lose their identity under the full strength' : 'v2\'s colour jitter';
+
   const stepsPerEpoch = Math.max(1, Math.floor(imageCount / batchSize));
   const targetSteps = fast ? 5000 : 480;
   const epochs = user.epochs ?? Math.max(5, Math.min(200, Math.round(targetSteps / stepsPerEpoch)));
@@ -208,8 +217,8 @@ export function resolveSettings(user: TrainingSettings, imageCount: number, back
     epochs, batchSize, imageSize, architecture, widthMultiplier, smallImageStem, queueSize, keyMomentum, temperature,
     learningRate, weightDecay, preset, head, bnSplits, dim: user.dim ?? 128, seed: user.seed ?? 1, backend: user.backend ?? 'auto',
     previewEvery: user.previewEvery ?? 20,
-    cropScale: user.cropScale ?? 0.2,
-    jitterStrength: user.jitterStrength ?? 1,
+    cropScale,
+    jitterStrength,
   };
   return { settings, reasons, adjustments, warnings };
 }
