@@ -165,6 +165,8 @@ export const trainerEventSchema = z.discriminatedUnion('type', [
       key: cropParamsSchema,
     })),
   }),
+  /** The progress signal stopped improving (shared/plateau.ts); the UI offers to stop. Sent once per run. */
+  z.strictObject({ type: z.literal('plateau'), metric: z.enum(['knn', 'loss']), epoch: z.number().int(), best: z.number(), message: z.string() }),
   /** The kNN monitor's baselines on the same images, before the first step (random init: null on resume). */
   z.strictObject({ type: z.literal('baselines'), knnTop1RandomInit: z.number().nullable(), knnTop1Pixels: z.number() }),
   z.strictObject({ type: z.literal('checkpoint'), path: z.string(), globalStep: z.number().int(), epoch: z.number().int() }),

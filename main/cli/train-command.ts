@@ -124,6 +124,9 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
       case 'progress':
         out.update({ ...event, loss: outcome.lastLoss });
         break;
+      case 'plateau':
+        say(`${event.message} Press Ctrl-C to stop.`);
+        break;
       case 'baselines':
         say(`kNN top-1 baselines on these images: raw pixels ${(event.knnTop1Pixels * 100).toFixed(1)} %${event.knnTop1RandomInit === null ? '' : `, random init ${(event.knnTop1RandomInit * 100).toFixed(1)} %`}`);
         break;

@@ -10,6 +10,7 @@ import type { TrainerCommand, TrainerEvent, RunSummary } from '../../shared/trai
 import { chooseBackend, type BackendChoice } from '../ml/backend.js';
 import { preferredBackendOrder } from './doctor.js';
 import { KnnMonitor } from './knn-monitor.js';
+import { detectPlateau } from '../../shared/plateau.js';
 import { exportTrainingState, importTrainingState } from '../ml/training-state.js';
 import { MocoTrainer, type StepReport } from '../ml/trainer.js';
 import { readRunRecord, runPaths, truncateRunHistory, updateRunRecord } from '../core/run-store.js';
@@ -133,6 +134,9 @@ export class TrainingRun {
     let epochStarted = performance.now();
     let epochLossSum = 0;
     let epochSteps = 0;
+    // Per-epoch progress signal for plateau detection: kNN with classes, else the mean loss.
+    const signal: number[] = [];
+    let plateauReported = false;
     let failed = false;
 
     /** Writes a checkpoint unless the weights went non-finite (then the last good one stays). */
@@ -188,6 +192,13 @@ export class TrainingRun {
           await appendFile(paths.epochs, `${JSON.stringify(epochEvent)}\n`);
           this.emit(epochEvent);
           log(`epoch ${report.epoch + 1}/${settings.epochs}: loss ${epochEvent.meanLoss.toFixed(4)}${knn ? `, kNN top-1 ${knn.top1.toFixed(3)}` : ''}`);
+          signal.push(knn ? knn.top1 : epochEvent.meanLoss);
+          const plateau = plateauReported ? null : detectPlateau(knn ? 'knn' : 'loss', signal);
+          if (plateau) {
+            plateauReported = true;
+            this.emit({ type: 'plateau', metric: plateau.metric, epoch: report.epoch, best: plateau.best, message: plateau.message });
+            log(plateau.message);
+          }
           if (!(await checkpoint())) {
             failed = true;
             break;

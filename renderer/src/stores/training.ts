@@ -49,6 +49,8 @@ export const useTrainingStore = defineStore('training', () => {
   const summary = ref<TrainerEventOf<'done'>['summary'] | null>(null);
   /** kNN of raw pixels and of the random-init encoder on the monitor's images (issue 10). */
   const baselines = ref<TrainerEventOf<'baselines'> | null>(null);
+  /** Set when the progress signal stopped improving; the view offers to stop. */
+  const plateau = ref<TrainerEventOf<'plateau'> | null>(null);
   const lastCheckpoint = ref<TrainerEventOf<'checkpoint'> | null>(null);
   const history = shallowRef<MetricHistory>(emptyHistory());
   /** Bumped whenever `history` changes; charts watch it. */
@@ -73,6 +75,7 @@ export const useTrainingStore = defineStore('training', () => {
     errors.value = [];
     summary.value = null;
     baselines.value = null;
+    plateau.value = null;
     lastCheckpoint.value = null;
     history.value = emptyHistory();
     revision.value++;
@@ -112,6 +115,7 @@ export const useTrainingStore = defineStore('training', () => {
       case 'preview': previews.value = markRaw(event); break;
       case 'checkpoint': lastCheckpoint.value = event; break;
       case 'baselines': baselines.value = event; break;
+      case 'plateau': plateau.value = event; break;
       case 'state': state.value = event.state; break;
       case 'warning': warnings.value = [...warnings.value.slice(-19), event.message]; break;
       case 'error': {
@@ -204,7 +208,7 @@ export const useTrainingStore = defineStore('training', () => {
   }
 
   return {
-    runId, state, backend, settings, dataset, loadingProgress, progress, epochs, previews, warnings, errors, summary, baselines,
+    runId, state, backend, settings, dataset, loadingProgress, progress, epochs, previews, warnings, errors, summary, baselines, plateau,
     lastCheckpoint, history, revision, busy, active, chanceLoss, stdReference, hasClasses,
     subscribe, start, pause, resume, stop, resumeRun, showDetails,
   };
