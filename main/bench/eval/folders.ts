@@ -40,7 +40,7 @@ interface FolderSpec {
 }
 
 /** Bumped when a builder changes, so cached folders are rebuilt. */
-const BUILD_VERSION = 1;
+const BUILD_VERSION = 2;
 
 /** Deterministic side of the split: about one group in three goes to test. */
 export function isTestGroup(group: string): boolean {
@@ -167,7 +167,7 @@ function collectionPresent(spec: FolderSpec): boolean {
   return existsSync(probe);
 }
 
-/** Builds (or reuses) the named folder under `root`; `limit` keeps at most that many images (the CI form). */
+/** Builds (or reuses) the named folder under `root`; `limit` keeps that many variant groups per class (the CI form). */
 export async function buildEvalFolder(root: string, name: string, limit?: number): Promise<EvalFolder> {
   const spec = EVAL_FOLDERS.find((s) => s.name === name);
   if (!spec) throw new Error(`--folders: unknown folder "${name}"; known: ${EVAL_FOLDERS.map((s) => s.name).join(', ')}`);
@@ -184,13 +184,8 @@ export async function buildEvalFolder(root: string, name: string, limit?: number
 
   await rm(directory, { recursive: true, force: true });
   let items = await spec.collect();
-  if (limit !== undefined) {
-    // The CI form: an evenly spread subset of groups, still split by group.
-    const groups = [...new Set(items.map((i) => i.group))];
-    const step = Math.max(1, Math.ceil(items.length / limit));
-    const keep = new Set(groups.filter((_, i) => i % step === 0));
-    items = items.filter((i) => keep.has(i.group));
-  }
+  // The CI form: the same number of groups in every class, still split by group.
+  if (limit !== undefined) items = capGroups(items, limit);
   for (const item of items) {
     const side = isTestGroup(item.group) ? 'test' : 'train';
     const target = join(directory, side, item.className);
