@@ -32,5 +32,10 @@ export function applyStandardisation(features: tf.Tensor2D, standardisation: Fea
   if (standardisation.mean.length !== dim || standardisation.std.length !== dim) {
     throw new Error(`applyStandardisation: statistics for ${standardisation.mean.length} dimensions, features have ${dim}`);
   }
-  return tf.tidy(() => l2Normalize(tf.div(tf.sub(features, tf.tensor2d([...standardisation.mean], [1, dim])), tf.tensor2d([...standardisation.std], [1, dim]))));
+  return tf.tidy(() => {
+    const z = tf.div(tf.sub(features, tf.tensor2d([...standardisation.mean], [1, dim])), tf.tensor2d([...standardisation.std], [1, dim]));
+    // A row equal to the mean (a folder of identical images) would standardise to zero and have
+    // no direction; a trace of the raw direction keeps every row unit-length, negligible otherwise.
+    return l2Normalize(tf.add(z, tf.mul(l2Normalize(features), 1e-3)));
+  });
 }

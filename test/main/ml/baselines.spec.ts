@@ -78,6 +78,12 @@ describe('raw-pixel baseline and multi-stage embeddings (issue 10)', () => {
     expect(rawSim[0]![2]!).toBeGreaterThan(0.98);
     z.dispose();
     expect(tf.memory().numTensors).toBe(before);
+    // identical rows (a folder of copies) still come out unit-length
+    const same = tf.tensor2d([[1, 2, 3], [1, 2, 3]]);
+    const sameZ = applyStandardisation(same, fitStandardisation(same));
+    for (const row of sameZ.arraySync()) expect(Math.hypot(...row)).toBeCloseTo(1, 4);
+    same.dispose();
+    sameZ.dispose();
     expect(() => applyStandardisation(raw, { mean: [0], std: [1] })).toThrow(/statistics for 1 dimensions, features have 3/);
     raw.dispose();
   });
