@@ -10,7 +10,7 @@ import { readRunRecord, runPaths } from '../../core/run-store.js';
 import { chooseBackend } from '../../ml/backend.js';
 import { embedImagesAs, type Representation } from '../../ml/batches.js';
 import { weightedKnn } from '../../ml/knn.js';
-import { l2Normalize } from '../../ml/moco.js';
+import { applyStandardisation, fitStandardisation } from '../../ml/feature-standardisation.js';
 import { pixelFeatures, pixelStatistics } from '../../ml/pixel-baseline.js';
 import type { Encoder } from '../../ml/resnet.js';
 import { importTrainingState } from '../../ml/training-state.js';
@@ -42,14 +42,10 @@ function testLabelsInTrainClasses(train: TrainingImages, test: TrainingImages): 
   return { images: keep.map((i) => test.images[i]!), labels: Int32Array.from(keep.map((i) => train.classes.indexOf(test.classes[test.labels[i]!]!))) };
 }
 
-/** z-scores both sets per dimension with the bank's mean and std, then L2-normalises each row. */
+/** Both sets standardised with the bank's statistics, exactly as the product embeds (feature-standardisation.ts). */
 function standardised(bank: tf.Tensor2D, probe: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
-  return tf.tidy(() => {
-    const { mean, variance } = tf.moments(bank, 0, true);
-    const std = tf.maximum(tf.sqrt(variance), 1e-6);
-    const z = (x: tf.Tensor2D): tf.Tensor2D => l2Normalize(tf.div(tf.sub(x, mean), std));
-    return [z(bank), z(probe)];
-  });
+  const statistics = fitStandardisation(bank);
+  return [applyStandardisation(bank, statistics), applyStandardisation(probe, statistics)];
 }
 
 export async function scoreRun(options: { runDirectory: string; trainFolder: string; testFolder: string; cacheDirectory: string; representations: readonly Representation[]; encoders: readonly ('query' | 'key')[] }): Promise<RunScores> {
