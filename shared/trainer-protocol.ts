@@ -167,6 +167,10 @@ export const trainerEventSchema = z.discriminatedUnion('type', [
       key: cropParamsSchema,
     })),
   }),
+  /** The progress signal stopped improving (shared/plateau.ts); the UI offers to stop. Sent once per run. */
+  z.strictObject({ type: z.literal('plateau'), metric: z.enum(['knn', 'loss']), epoch: z.number().int(), best: z.number(), message: z.string() }),
+  /** The kNN monitor's baselines on the same images, before the first step (random init: null on resume). */
+  z.strictObject({ type: z.literal('baselines'), knnTop1RandomInit: z.number().nullable(), knnTop1Pixels: z.number() }),
   z.strictObject({ type: z.literal('checkpoint'), path: z.string(), globalStep: z.number().int(), epoch: z.number().int() }),
   z.strictObject({ type: z.literal('state'), state: z.enum(['loading', 'training', 'paused', 'stopping']) }),
   z.strictObject({ type: z.literal('embedded'), directory: z.string(), rows: z.number().int(), dim: z.number().int(), checkpoint: z.string() }),
@@ -200,6 +204,8 @@ export const trainerEventSchema = z.discriminatedUnion('type', [
       knnTop1: z.number().nullable(),
       /** kNN top-1 of the encoder before this run's first step (random init), for comparison. */
       knnTop1AtStart: z.number().nullable(),
+      /** kNN top-1 of standardised raw pixels on the same images: what training must beat (issue 10). */
+      knnTop1Pixels: z.number().nullable().optional(),
       backend: z.string(),
       runDirectory: z.string(),
       checkpoint: z.string().nullable(),

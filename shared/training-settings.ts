@@ -46,6 +46,10 @@ export const trainingSettingsSchema = z.strictObject({
   previewEvery: positiveInt(100_000).optional(),
   /** Minutes between time-based checkpoints (besides one per epoch): bounds the work a crash loses (issue 13). */
   checkpointMinutes: z.number().min(MIN_CHECKPOINT_MINUTES).max(1440).optional(),
+  /** RandomResizedCrop's smallest crop, as a fraction of the image area (v2: 0.2). */
+  cropScale: z.number().gt(0).max(1).optional(),
+  /** Multiplies ColorJitter's brightness/contrast/saturation/hue strengths (v2: 1). */
+  jitterStrength: z.number().min(0).max(2).optional(),
 });
 export type TrainingSettings = z.infer<typeof trainingSettingsSchema>;
 
@@ -70,6 +74,9 @@ export const resolvedSettingsSchema = z.strictObject({
   previewEvery: z.number().int(),
   /** Absent from runs recorded before it existed: they get the default. */
   checkpointMinutes: z.number().default(DEFAULT_CHECKPOINT_MINUTES),
+  // Optional: runs recorded before issue 10 have neither; they trained with v2's 0.2 and 1.
+  cropScale: z.number().optional(),
+  jitterStrength: z.number().optional(),
 });
 export type ResolvedSettings = z.infer<typeof resolvedSettingsSchema>;
 
@@ -203,6 +210,15 @@ export function resolveSettings(user: TrainingSettings, imageCount: number, back
     warnings.push(`K=${queueSize} is more than half of the ${imageCount} images: an image's own older keys will come back as its negatives; use a smaller batch so K can stay well below the folder size`);
   }
 
+  // Deviation (issue 10, docs/moco.md): at <= 32 px a v2 crop of 20 % of the area is a 14-px
+  // patch blown up to the full size, and full-strength jitter repaints a small icon entirely;
+  // short runs learn more from milder views. Larger images keep v2's values.
+  const smallCrops = imageSize <= 32;
+  const cropScale = user.cropScale ?? (smallCrops ? 0.35 : 0.2);
+  if (user.cropScale === undefined) reasons.cropScale = smallCrops ? 'crops of 35-100 % of the image: at <= 32 px v2\'s 20 % crops leave too little of the image' : 'crops of 20-100 % of the image (v2)';
+  const jitterStrength = user.jitterStrength ?? (smallCrops ? 0.5 : 1);
+  if (user.jitterStrength === undefined) reasons.jitterStrength = smallCrops ? 'half of v2\'s colour jitter: small images lose their identity under the full strength' : 'v2\'s colour jitter';
+
   const stepsPerEpoch = Math.max(1, Math.floor(imageCount / batchSize));
   const targetSteps = fast ? 5000 : 480;
   const epochs = user.epochs ?? Math.max(5, Math.min(200, Math.round(targetSteps / stepsPerEpoch)));
@@ -213,6 +229,8 @@ export function resolveSettings(user: TrainingSettings, imageCount: number, back
     learningRate, weightDecay, preset, head, bnSplits, dim: user.dim ?? 128, seed: user.seed ?? 1, backend: user.backend ?? 'auto',
     previewEvery: user.previewEvery ?? 20,
     checkpointMinutes: user.checkpointMinutes ?? DEFAULT_CHECKPOINT_MINUTES,
+    cropScale,
+    jitterStrength,
   };
   if (user.checkpointMinutes === undefined) reasons.checkpointMinutes = `every ${DEFAULT_CHECKPOINT_MINUTES} minutes as well as every epoch: a crash loses at most ${DEFAULT_CHECKPOINT_MINUTES} minutes of training, however long an epoch is`;
   return { settings, reasons, adjustments, warnings };

@@ -30,6 +30,8 @@ Options:
   --lr RATE             learning rate
   --preset v1|v2        MoCo v1 or v2 (MLP head, blur, cosine schedule)
   --bn-splits G         BatchNorm groups (Shuffle BN emulation)
+  --crop-scale S        smallest random crop, as a fraction of the image area (v2: 0.2)
+  --jitter X            colour-jitter strength, a multiple of v2's (0 = none)
   --seed N              random seed
   --checkpoint-minutes M  checkpoint every M minutes too, not only every epoch (default 5)
   --backend NAME        auto | tensorflow | wasm | cpu
@@ -114,6 +116,12 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
       case 'progress':
         out.update({ ...event, loss: outcome.lastLoss });
         break;
+      case 'plateau':
+        say(`${event.message} Press Ctrl-C to stop.`);
+        break;
+      case 'baselines':
+        say(`kNN top-1 baselines on these images: raw pixels ${(event.knnTop1Pixels * 100).toFixed(1)} %${event.knnTop1RandomInit === null ? '' : `, random init ${(event.knnTop1RandomInit * 100).toFixed(1)} %`}`);
+        break;
       case 'epoch':
         say(`epoch ${event.epoch + 1}: loss ${event.meanLoss.toFixed(4)}${event.knnTop1 === null ? '' : `, kNN top-1 ${(event.knnTop1 * 100).toFixed(1)} %`} (${event.seconds.toFixed(1)} s)`);
         break;
@@ -153,7 +161,7 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
 
   const finalSummary = outcome.summary;
   if (finalSummary) {
-    say(`Done: ${finalSummary.steps} steps, ${finalSummary.imagesPerSecond.toFixed(1)} img/s, final loss ${finalSummary.finalLoss?.toFixed(4) ?? '-'}${finalSummary.knnTop1 === null ? '' : `, kNN top-1 ${(finalSummary.knnTop1 * 100).toFixed(1)} %`}${finalSummary.knnTop1AtStart === null ? '' : ` (${(finalSummary.knnTop1AtStart * 100).toFixed(1)} % at random init)`}`);
+    say(`Done: ${finalSummary.steps} steps, ${finalSummary.imagesPerSecond.toFixed(1)} img/s, final loss ${finalSummary.finalLoss?.toFixed(4) ?? '-'}${finalSummary.knnTop1 === null ? '' : `, kNN top-1 ${(finalSummary.knnTop1 * 100).toFixed(1)} %`}${finalSummary.knnTop1AtStart === null ? '' : ` (${(finalSummary.knnTop1AtStart * 100).toFixed(1)} % at random init)`}${typeof finalSummary.knnTop1Pixels === 'number' ? `, raw pixels ${(finalSummary.knnTop1Pixels * 100).toFixed(1)} %` : ''}`);
     say(`Run: ${finalSummary.runDirectory}`);
   }
   if (json) process.stdout.write(`${JSON.stringify({ ok: !exit.crashed && outcome.failedMessage === null, error: outcome.failedMessage, ...(finalSummary ?? { runDirectory }) }, null, 2)}\n`);

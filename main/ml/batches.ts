@@ -52,7 +52,52 @@ export function makeEvalBatch(images: readonly RgbImage[], size: number): tf.Ten
  * output (what the CIFAR demo's kNN monitor uses). On the sample set the backbone was as good or
  * better, and it does not depend on the head being linear or an MLP.
  */
-export type Representation = 'backbone' | 'head';
+export type Representation = 'backbone' | 'head' | 'multistage';
+
+/** Channels of an embedding of `representation` from `encoder`. */
+export function representationChannels(encoder: Encoder, representation: Representation): number {
+  if (representation === 'head') return encoder.config.dim;
+  if (representation === 'backbone') return encoder.featureChannels;
+  return tf.tidy(() => encoder.stageFeatures(tf.zeros([1, 8, 8, 3]), 'eval').reduce((sum, f) => sum + f.shape[1], 0));
+}
+
+/**
+ * Multi-stage embedding [N, sum C_s]: each stage's pooled features L2-normalised and scaled by
+ * 1/sqrt(stages), so every stage weighs the same in a cosine and the row has unit norm.
+ */
+function multiStageEmbedding(encoder: Encoder, x: tf.Tensor4D): tf.Tensor2D {
+  const stages = encoder.stageFeatures(x, 'eval');
+  return tf.mul(tf.concat(stages.map((s) => l2Normalize(s)), 1), 1 / Math.sqrt(stages.length));
+}
+
+/**
+ * Several representations from one forward pass per batch (the eval harness scores them all):
+ * L2-normalised [M, C_r] per representation, eval mode. Caller owns the results.
+ */
+export function embedImagesAs(encoder: Encoder, images: readonly RgbImage[], size: number, representations: readonly Representation[], batchSize = 64): Map<Representation, tf.Tensor2D> {
+  const parts = new Map<Representation, tf.Tensor2D[]>(representations.map((r) => [r, []]));
+  try {
+    for (let start = 0; start < images.length; start += batchSize) {
+      const chunk = images.slice(start, start + batchSize);
+      const outputs = tf.tidy(() => {
+        const stages = encoder.stageFeatures(makeEvalBatch(chunk, size), 'eval');
+        const last = stages[stages.length - 1]!;
+        const made: tf.Tensor2D[] = representations.map((r) => {
+          if (r === 'backbone') return l2Normalize(last);
+          if (r === 'head') return l2Normalize(encoder.applyHead(last));
+          return tf.mul(tf.concat(stages.map((s) => l2Normalize(s)), 1), 1 / Math.sqrt(stages.length));
+        });
+        return made;
+      });
+      representations.forEach((r, i) => parts.get(r)!.push(outputs[i]!));
+    }
+    const result = new Map<Representation, tf.Tensor2D>();
+    for (const [r, list] of parts) result.set(r, list.length === 1 ? list[0]! : tf.concat(list, 0));
+    return result;
+  } finally {
+    for (const list of parts.values()) if (list.length > 1) list.forEach((p) => { p.dispose(); });
+  }
+}
 
 /**
  * L2-normalised embeddings [M, C] of all images with the encoder in eval mode (running BN
@@ -65,6 +110,7 @@ export function embedImages(encoder: Encoder, images: readonly RgbImage[], size:
       const chunk = images.slice(start, start + batchSize);
       parts.push(tf.tidy(() => {
         const x = makeEvalBatch(chunk, size);
+        if (representation === 'multistage') return multiStageEmbedding(encoder, x);
         return l2Normalize(representation === 'backbone' ? encoder.features(x, 'eval') : encoder.apply(x, 'eval'));
       }));
     }

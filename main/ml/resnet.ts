@@ -174,9 +174,36 @@ export class Encoder {
     return tf.mean(h, [1, 2]); // global average pool: [N, F]
   }
 
+  /**
+   * Global-average-pooled output of each of the four stages: [N, C_1] ... [N, C_4] (the last is
+   * `features`). Early stages keep colour and texture statistics that a short run has not yet
+   * folded into the last stage; their concatenation is the 'multistage' embedding (issue 10).
+   */
+  stageFeatures(x: tf.Tensor4D, mode: EncoderMode): tf.Tensor2D[] {
+    let h: tf.Tensor4D;
+    if (this.config.smallImageStem) {
+      h = this.convBnRelu(x, 'stem.conv', 'stem.bn', 1, 1, mode);
+    } else {
+      h = this.convBnRelu(x, 'stem.conv', 'stem.bn', 2, 3, mode);
+      h = tf.maxPool(h, 3, 2, 1);
+    }
+    const pooled: tf.Tensor2D[] = [];
+    this.blocks.forEach((b, i) => {
+      h = this.block(h, b, mode);
+      const next = this.blocks[i + 1];
+      if (!next || next.name.split('.')[0] !== b.name.split('.')[0]) pooled.push(tf.mean(h, [1, 2]));
+    });
+    return pooled;
+  }
+
   /** Full encoder before L2 normalisation: x [N, H, W, 3] -> [N, dim]. */
   apply(x: tf.Tensor4D, mode: EncoderMode): tf.Tensor2D {
-    let h = this.features(x, mode);
+    return this.applyHead(this.features(x, mode));
+  }
+
+  /** The head alone: pooled features [N, F] -> [N, dim]. */
+  applyHead(features: tf.Tensor2D): tf.Tensor2D {
+    let h = features;
     if (this.config.head === 'mlp') h = tf.relu(this.dense(h, 'head.hidden'));
     return this.dense(h, 'head.fc');
   }

@@ -20,7 +20,8 @@ import type { Encoder } from '../ml/resnet.js';
 import { importTrainingState } from '../ml/training-state.js';
 import { MocoTrainer } from '../ml/trainer.js';
 import { decodeCheckpoint, loadLatestCheckpoint, type Checkpoint } from './checkpoint.js';
-import { writeRunEmbeddings } from './run-embeddings.js';
+import { embedStandardised, readStandardisation, writeRunEmbeddings } from './run-embeddings.js';
+import { applyStandardisation } from '../ml/feature-standardisation.js';
 import { storeSizeFor, toTrainingConfig } from './training-config.js';
 import { loadTrainingImages } from './training-images.js';
 import type { ResolvedSettings } from '../../shared/training-settings.js';
@@ -102,7 +103,13 @@ export async function embedFiles(command: Command<'embed-files'>, warn: (message
     }
     const vectors: number[][] = command.files.map(() => []);
     if (images.length > 0) {
-      const matrix = tf.tidy(() => embedImages(run.encoder, images, run.settings.imageSize).arraySync());
+      // Standardised with the statistics stored beside the run's embeddings, so outside images
+      // land in the same space as the folder's rows (issue 10).
+      const standardisation = await readStandardisation(runPaths(command.runDirectory).embeddings, run.checkpoint);
+      const matrix = tf.tidy(() => {
+        const raw = embedImages(run.encoder, images, run.settings.imageSize);
+        return (standardisation ? applyStandardisation(raw, standardisation) : raw).arraySync();
+      });
       kept.forEach((fileIndex, row) => { vectors[fileIndex] = matrix[row]!; });
     }
     return { type: 'vectors', dim: run.encoder.featureChannels, vectors, failures };
@@ -124,8 +131,9 @@ export async function knnEvaluation(command: Command<'knn'>, warn: (message: str
     const testLabels = test.labels.map((l) => train.classes.indexOf(test.classes[l] ?? ''));
     const keep = test.labels.map((l, i) => (l >= 0 ? i : -1)).filter((i) => i >= 0);
     if (keep.length === 0) throw new Error(`--test ${command.testFolder}: no image in a class subfolder`);
-    const bank = embedImages(run.encoder, train.images, run.settings.imageSize);
-    const queries = embedImages(run.encoder, keep.map((i) => test.images[i]!), run.settings.imageSize);
+    // Standardised with the training folder's statistics, as the run's stored embeddings (issue 10).
+    const { features: bank, standardisation } = embedStandardised(run.encoder, train.images, run.settings.imageSize);
+    const queries = tf.tidy(() => applyStandardisation(embedImages(run.encoder, keep.map((i) => test.images[i]!), run.settings.imageSize), standardisation));
     const result = weightedKnn(bank, Int32Array.from(train.labels), queries, Int32Array.from(keep.map((i) => testLabels[i]!)), { k: command.k, temperature: 0.1, numClasses: train.classes.length });
     bank.dispose();
     queries.dispose();

@@ -1,20 +1,64 @@
 /** Embeds every image of the run's folder with the trained query encoder and stores the matrix. */
-import { basename } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { writeFileAtomic } from '../core/atomic-file.js';
 import { writeEmbeddings } from '../core/embeddings/embedding-store.js';
-import { embedImages } from '../ml/batches.js';
+import type { RgbImage } from '../ml/augment.js';
+import { embedImages, type Representation } from '../ml/batches.js';
+import { applyStandardisation, fitStandardisation, type FeatureStandardisation } from '../ml/feature-standardisation.js';
 import type { Encoder } from '../ml/resnet.js';
 import type { TrainingImages } from './training-images.js';
 
+/** What the product embeds, searches and monitors: the query encoder's features of this kind. */
+export const EMBEDDING_REPRESENTATION: Representation = 'backbone';
+
+/** Beside the matrix: the folder statistics its rows were standardised with (outside images get the same). */
+export const STANDARDISATION_FILE = 'standardisation.json';
+
+/**
+ * The product's embedding of a set of images [M, C]: the query encoder's pooled features in eval
+ * mode, standardised per dimension with these images' statistics (issue 10, docs/moco.md), and
+ * L2-normalised. Caller owns `features`.
+ */
+export function embedStandardised(encoder: Encoder, images: readonly RgbImage[], imageSize: number): { features: tf.Tensor2D; standardisation: FeatureStandardisation } {
+  const raw = embedImages(encoder, images, imageSize, EMBEDDING_REPRESENTATION);
+  try {
+    const standardisation = fitStandardisation(raw);
+    return { features: applyStandardisation(raw, standardisation), standardisation };
+  } finally {
+    raw.dispose();
+  }
+}
+
 export async function writeRunEmbeddings(encoder: Encoder, data: TrainingImages, imageSize: number, directory: string, checkpointPath: string): Promise<void> {
-  // eval mode (running BN statistics), resize + centre crop, L2-normalised: as the reference's evaluation
-  const features = embedImages(encoder, data.images, imageSize);
+  // eval mode (running BN statistics), resize + centre crop, standardised, L2-normalised
+  const { features, standardisation } = embedStandardised(encoder, data.images, imageSize);
   const matrix = Float32Array.from(features.dataSync());
   const dim = features.shape[1];
   features.dispose();
+  const checkpoint = checkpointPath ? basename(checkpointPath) : 'final';
   await writeEmbeddings(directory, {
     matrix,
     dim,
     items: data.relativePaths.map((relativePath, i) => ({ relativePath, className: data.classes[data.labels[i]!] ?? null })),
-    checkpoint: checkpointPath ? basename(checkpointPath) : 'final',
+    checkpoint,
   });
+  await writeFileAtomic(join(directory, STANDARDISATION_FILE), `${JSON.stringify({ checkpoint, ...standardisation })}\n`);
+}
+
+/**
+ * The statistics stored with a run's embeddings, when they came from `checkpointPath`; null when
+ * there are none (embeddings written before issue 10) or they belong to another checkpoint.
+ */
+export async function readStandardisation(directory: string, checkpointPath: string): Promise<FeatureStandardisation | null> {
+  const text = await readFile(join(directory, STANDARDISATION_FILE), 'utf8').catch(() => null);
+  if (text === null) return null;
+  try {
+    const parsed = JSON.parse(text) as { checkpoint?: unknown; mean?: unknown; std?: unknown };
+    if (parsed.checkpoint !== basename(checkpointPath) || !Array.isArray(parsed.mean) || !Array.isArray(parsed.std)) return null;
+    return { mean: parsed.mean as number[], std: parsed.std as number[] };
+  } catch {
+    return null;
+  }
 }

@@ -6,13 +6,11 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
-import * as tf from '@tensorflow/tfjs-core';
 import type { TrainerCommand, TrainerEvent, RunSummary } from '../../shared/trainer-protocol.js';
-import type { RgbImage } from '../ml/augment.js';
 import { chooseBackend, type BackendChoice } from '../ml/backend.js';
 import { preferredBackendOrder } from './doctor.js';
-import { embedImages } from '../ml/batches.js';
-import { weightedKnn } from '../ml/knn.js';
+import { KnnMonitor } from './knn-monitor.js';
+import { detectPlateau } from '../../shared/plateau.js';
 import { exportTrainingState, importTrainingState } from '../ml/training-state.js';
 import { MocoTrainer, type StepReport } from '../ml/trainer.js';
 import { readRunRecord, runPaths, truncateRunHistory, updateRunRecord } from '../core/run-store.js';
@@ -27,9 +25,6 @@ import { storeSizeFor, toTrainingConfig } from './training-config.js';
 import { writeRunEmbeddings } from './run-embeddings.js';
 
 type StartCommand = Extract<TrainerCommand, { type: 'start' }>;
-
-/** Images scored by the per-epoch kNN monitor at most (a fixed, evenly spread subset beyond that). */
-const KNN_MONITOR_LIMIT = 2000;
 
 export class TrainingRun {
   private paused = false;
@@ -161,6 +156,9 @@ export class TrainingRun {
     let epochStarted = performance.now();
     let epochLossSum = 0;
     let epochSteps = 0;
+    // Per-epoch progress signal for plateau detection: kNN with classes, else the mean loss.
+    const signal: number[] = [];
+    let plateauReported = false;
     let failed = false;
 
     /** Writes a checkpoint unless the weights went non-finite (then the last good one stays). */
@@ -185,9 +183,14 @@ export class TrainingRun {
     };
 
     let knnAtStart: number | null = null;
-    if (data.classes.length >= 2 && trainer.globalStep === 0) {
-      knnAtStart = this.knnMonitor(trainer, data, settings.imageSize).top1;
-      log(`kNN top-1 at random initialisation: ${knnAtStart.toFixed(3)}`);
+    let knnPixels: number | null = null;
+    const monitor = new KnnMonitor(data, settings.imageSize);
+    if (monitor.usable) {
+      // The baselines the trained embedding must beat, on the same images (issue 10).
+      if (trainer.globalStep === 0) knnAtStart = monitor.encoder(trainer.moco.queryEncoder).top1;
+      knnPixels = monitor.pixels().top1;
+      this.emit({ type: 'baselines', knnTop1RandomInit: knnAtStart, knnTop1Pixels: knnPixels });
+      log(`kNN top-1 baselines: raw pixels ${knnPixels.toFixed(3)}${knnAtStart === null ? '' : `, random initialisation ${knnAtStart.toFixed(3)}`}`);
     }
     this.emit({ type: 'state', state: 'training' });
     try {
@@ -213,12 +216,19 @@ export class TrainingRun {
           this.emit(await makePreview(report, data.relativePaths, settings.imageSize));
         }
         if (report.epochEnded) {
-          const knn = data.classes.length >= 2 ? this.knnMonitor(trainer, data, settings.imageSize) : null;
+          const knn = monitor.usable ? monitor.encoder(trainer.moco.queryEncoder) : null;
           lastKnn = knn?.top1 ?? lastKnn;
           const epochEvent = { type: 'epoch' as const, epoch: report.epoch, meanLoss: epochLossSum / Math.max(1, epochSteps), knnTop1: knn?.top1 ?? null, knnTop5: knn?.top5 ?? null, seconds: (performance.now() - epochStarted) / 1000 };
           await appendFile(paths.epochs, `${JSON.stringify(epochEvent)}\n`);
           this.emit(epochEvent);
           log(`epoch ${report.epoch + 1}/${settings.epochs}: loss ${epochEvent.meanLoss.toFixed(4)}${knn ? `, kNN top-1 ${knn.top1.toFixed(3)}` : ''}`);
+          signal.push(knn ? knn.top1 : epochEvent.meanLoss);
+          const plateau = plateauReported ? null : detectPlateau(knn ? 'knn' : 'loss', signal);
+          if (plateau) {
+            plateauReported = true;
+            this.emit({ type: 'plateau', metric: plateau.metric, epoch: report.epoch, best: plateau.best, message: plateau.message });
+            log(plateau.message);
+          }
           if (!(await checkpoint())) {
             failed = true;
             break;
@@ -261,6 +271,7 @@ export class TrainingRun {
       finalLoss: lastLoss ?? before?.finalLoss ?? null,
       knnTop1: lastKnn ?? before?.knnTop1 ?? null,
       knnTop1AtStart: knnAtStart ?? before?.knnTop1AtStart ?? null,
+      knnTop1Pixels: knnPixels ?? before?.knnTop1Pixels ?? null,
       backend: this.backend?.name ?? 'unknown',
       runDirectory,
       checkpoint: saved.path ?? before?.checkpoint ?? null,
@@ -292,29 +303,6 @@ export class TrainingRun {
       totalSteps,
       imagesPerSecond: perStep > 0 ? report.indices.length / perStep : 0,
       etaSeconds: perStep * Math.max(0, totalSteps - report.globalStep),
-    });
-  }
-
-  /** Leave-one-out weighted kNN over the labelled folder (k=200 or fewer, t=0.1), on backbone features. */
-  private knnMonitor(trainer: MocoTrainer, data: TrainingImages, imageSize: number): { top1: number; top5: number } {
-    const count = data.images.length;
-    const stride = Math.max(1, Math.ceil(count / KNN_MONITOR_LIMIT));
-    const rows: RgbImage[] = [];
-    const labels: number[] = [];
-    for (let i = 0; i < count; i += stride) {
-      const label = data.labels[i]!;
-      if (label < 0) continue;
-      rows.push(data.images[i]!);
-      labels.push(label);
-    }
-    if (rows.length < 2) return { top1: 0, top5: 0 };
-    return tf.tidy(() => {
-      const features = embedImages(trainer.moco.queryEncoder, rows, imageSize);
-      // k=200 as the reference, or half the images of an average class when the folder is small:
-      // with 40 images a class, 200 voters would drown the nearest ones.
-      const k = Math.max(5, Math.min(200, Math.floor(rows.length / data.classes.length / 2)));
-      const result = weightedKnn(features, Int32Array.from(labels), features, Int32Array.from(labels), { k, temperature: 0.1, numClasses: data.classes.length, excludeSelf: true });
-      return { top1: result.top1, top5: result.top5 };
     });
   }
 }

@@ -35,6 +35,8 @@ export const SETTING_FIELDS: readonly FieldSpec[] = [
   { field: 'seed', label: 'Seed', kind: 'int', help: 'Random seed.' },
   { field: 'backend', label: 'Backend', kind: 'choice', choices: ['auto', 'tensorflow', 'wasm', 'cpu'], help: 'Where training runs.' },
   { field: 'previewEvery', label: 'Preview every (steps)', kind: 'int', help: 'Steps between augmentation previews.' },
+  { field: 'cropScale', label: 'Smallest crop', kind: 'number', help: 'Smallest random crop, as a fraction of the image area (0–1]; v2: 0.2.' },
+  { field: 'jitterStrength', label: 'Colour jitter', kind: 'number', help: 'Colour-jitter strength, a multiple of v2\'s [0, 2].' },
 ];
 
 export const useFolderStore = defineStore('folder', () => {

@@ -47,6 +47,10 @@ export const useTrainingStore = defineStore('training', () => {
   const warnings = ref<string[]>([]);
   const errors = ref<{ code: string; message: string }[]>([]);
   const summary = ref<TrainerEventOf<'done'>['summary'] | null>(null);
+  /** kNN of raw pixels and of the random-init encoder on the monitor's images (issue 10). */
+  const baselines = ref<TrainerEventOf<'baselines'> | null>(null);
+  /** Set when the progress signal stopped improving; the view offers to stop. */
+  const plateau = ref<TrainerEventOf<'plateau'> | null>(null);
   const lastCheckpoint = ref<TrainerEventOf<'checkpoint'> | null>(null);
   const history = shallowRef<MetricHistory>(emptyHistory());
   /** Bumped whenever `history` changes; charts watch it. */
@@ -70,6 +74,8 @@ export const useTrainingStore = defineStore('training', () => {
     warnings.value = [];
     errors.value = [];
     summary.value = null;
+    baselines.value = null;
+    plateau.value = null;
     lastCheckpoint.value = null;
     history.value = emptyHistory();
     revision.value++;
@@ -108,6 +114,8 @@ export const useTrainingStore = defineStore('training', () => {
       }
       case 'preview': previews.value = markRaw(event); break;
       case 'checkpoint': lastCheckpoint.value = event; break;
+      case 'baselines': baselines.value = event; break;
+      case 'plateau': plateau.value = event; break;
       case 'state': state.value = event.state; break;
       case 'warning': warnings.value = [...warnings.value.slice(-19), event.message]; break;
       case 'error': {
@@ -191,6 +199,8 @@ export const useTrainingStore = defineStore('training', () => {
       if (e.knnTop5 !== null) h.knnTop5.push({ x: e.epoch + 1, y: e.knnTop5 });
     }
     epochs.value = details.epochs.map((e) => ({ type: 'epoch' as const, ...e, seconds: 0 }));
+    const s = details.run.summary;
+    if (s && typeof s.knnTop1Pixels === 'number') baselines.value = { type: 'baselines', knnTop1Pixels: s.knnTop1Pixels, knnTop1RandomInit: typeof s.knnTop1AtStart === 'number' ? s.knnTop1AtStart : null };
     if (details.run.settings) settings.value = { settings: details.run.settings, reasons: {}, adjustments: [] };
     const status = details.run.status;
     state.value = status === 'created' || status === 'training' ? 'idle' : status;
@@ -198,7 +208,7 @@ export const useTrainingStore = defineStore('training', () => {
   }
 
   return {
-    runId, state, backend, settings, dataset, loadingProgress, progress, epochs, previews, warnings, errors, summary,
+    runId, state, backend, settings, dataset, loadingProgress, progress, epochs, previews, warnings, errors, summary, baselines, plateau,
     lastCheckpoint, history, revision, busy, active, chanceLoss, stdReference, hasClasses,
     subscribe, start, pause, resume, stop, resumeRun, showDetails,
   };

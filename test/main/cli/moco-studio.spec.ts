@@ -50,6 +50,9 @@ describe('moco-studio CLI', () => {
     console.log(`CLI run: kNN top-1 ${String(summary.knnTop1)} after ${String(summary.steps)} steps, ${String(summary.knnTop1AtStart)} at random init; ${String(summary.imagesPerSecond)} img/s`);
     expect(summary).toMatchObject({ ok: true, imagesUsed: 160, imagesSkipped: 0, epochs: 12, steps: 120, backend: 'wasm' });
     expect(summary.knnTop1).toBeGreaterThan(summary.knnTop1AtStart as number);
+    // the raw-pixel baseline on the same images sits beside them (issue 10)
+    expect(summary.knnTop1Pixels).toBeGreaterThan(0.1);
+    expect(trained.stderr).toMatch(/kNN top-1 baselines on these images: raw pixels [\d.]+ %, random init [\d.]+ %/);
     const runDirectory = summary.runDirectory as string;
     expect((await readdir(join(runDirectory, 'checkpoints'))).filter((f) => f.endsWith('.ckpt')).length).toBeGreaterThan(0);
     expect(await readdir(join(runDirectory, 'embeddings'))).toEqual(expect.arrayContaining(['embeddings.f32', 'embeddings.json']));

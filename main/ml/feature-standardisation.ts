@@ -1,0 +1,41 @@
+/**
+ * Per-dimension standardisation of embeddings before the cosine (issue 10): z = (f - mean) / std
+ * with the folder's own statistics, then L2 normalisation. Pooled ReLU features share a large
+ * common component (every coordinate is >= 0), so raw cosines between any two images sit near 1
+ * and the kNN vote is decided by small differences; removing the mean and equalising the
+ * dimensions lets every feature vote. The pixel baseline gets the same treatment, so the
+ * comparison stays fair. Deviation from the reference (its kNN monitor uses raw normalised
+ * features): measured in docs/moco.md.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { l2Normalize } from './moco.js';
+
+export interface FeatureStandardisation {
+  /** Per-dimension mean and std of the fitted features, length C each. */
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+}
+
+/** Statistics of features [M, C] (std floored at 1e-6 so constant dimensions do not divide by 0). */
+export function fitStandardisation(features: tf.Tensor2D): FeatureStandardisation {
+  if (features.shape[0] === 0) throw new Error('fitStandardisation: no rows');
+  const [mean, std] = tf.tidy(() => {
+    const moments = tf.moments(features, 0);
+    return [moments.mean.arraySync() as number[], tf.maximum(tf.sqrt(moments.variance), 1e-6).arraySync() as number[]];
+  });
+  return { mean, std };
+}
+
+/** [M, C] -> standardised, L2-normalised [M, C]; caller owns the result. */
+export function applyStandardisation(features: tf.Tensor2D, standardisation: FeatureStandardisation): tf.Tensor2D {
+  const dim = features.shape[1];
+  if (standardisation.mean.length !== dim || standardisation.std.length !== dim) {
+    throw new Error(`applyStandardisation: statistics for ${standardisation.mean.length} dimensions, features have ${dim}`);
+  }
+  return tf.tidy(() => {
+    const z = tf.div(tf.sub(features, tf.tensor2d([...standardisation.mean], [1, dim])), tf.tensor2d([...standardisation.std], [1, dim]));
+    // A row equal to the mean (a folder of identical images) would standardise to zero and have
+    // no direction; a trace of the raw direction keeps every row unit-length, negligible otherwise.
+    return l2Normalize(tf.add(z, tf.mul(l2Normalize(features), 1e-3)));
+  });
+}

@@ -1,0 +1,74 @@
+/**
+ * The per-epoch kNN monitor of a labelled folder and its baselines (issue 10): leave-one-out
+ * weighted kNN (t = 0.1) over a fixed, evenly spread subset of the folder, for the encoder being
+ * trained and, once at the start, for standardised raw pixels on the same images, so the user
+ * sees whether training bought anything over the pixels and over the random initialisation.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { RgbImage } from '../ml/augment.js';
+import { weightedKnn } from '../ml/knn.js';
+import { pixelFeatures, pixelStatistics } from '../ml/pixel-baseline.js';
+import type { Encoder } from '../ml/resnet.js';
+import { embedStandardised } from './run-embeddings.js';
+import type { TrainingImages } from './training-images.js';
+
+/** Images scored by the per-epoch kNN monitor at most (a fixed, evenly spread subset beyond that). */
+const KNN_MONITOR_LIMIT = 2000;
+
+// A type alias, not an interface: tf.tidy returns it, and its TensorContainer needs an index signature.
+export type KnnScore = { readonly top1: number; readonly top5: number };
+
+export class KnnMonitor {
+  private readonly rows: RgbImage[] = [];
+  private readonly labels: Int32Array;
+  private readonly k: number;
+
+  constructor(private readonly data: TrainingImages, private readonly imageSize: number) {
+    const count = data.images.length;
+    const stride = Math.max(1, Math.ceil(count / KNN_MONITOR_LIMIT));
+    const labels: number[] = [];
+    for (let i = 0; i < count; i += stride) {
+      const label = data.labels[i]!;
+      if (label < 0) continue;
+      this.rows.push(data.images[i]!);
+      labels.push(label);
+    }
+    this.labels = Int32Array.from(labels);
+    // k=200 as the reference, or half the images of an average class when the folder is small:
+    // with 40 images a class, 200 voters would drown the nearest ones.
+    this.k = Math.max(5, Math.min(200, Math.floor(this.rows.length / Math.max(1, data.classes.length) / 2)));
+  }
+
+  /** Whether the folder has the classes (>= 2) and images (>= 2) a monitor needs. */
+  get usable(): boolean {
+    return this.data.classes.length >= 2 && this.rows.length >= 2;
+  }
+
+  private score(features: tf.Tensor2D): KnnScore {
+    const result = weightedKnn(features, this.labels, features, this.labels, { k: this.k, temperature: 0.1, numClasses: this.data.classes.length, excludeSelf: true });
+    return { top1: result.top1, top5: result.top5 };
+  }
+
+  /** The encoder's embedding (the one the product stores and searches: standardised), eval mode. */
+  encoder(encoder: Encoder): KnnScore {
+    if (!this.usable) return { top1: 0, top5: 0 };
+    const { features } = embedStandardised(encoder, this.rows, this.imageSize);
+    try {
+      return this.score(features);
+    } finally {
+      features.dispose();
+    }
+  }
+
+  /** Standardised raw pixels at the training size, the baseline an embedding has to beat. */
+  pixels(): KnnScore {
+    if (!this.usable) return { top1: 0, top5: 0 };
+    const statistics = pixelStatistics(this.rows, this.imageSize);
+    try {
+      return tf.tidy(() => this.score(pixelFeatures(this.rows, this.imageSize, statistics)));
+    } finally {
+      statistics.mean.dispose();
+      statistics.std.dispose();
+    }
+  }
+}
