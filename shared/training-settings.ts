@@ -6,6 +6,7 @@
  * Names follow the paper's symbols: K = queueSize, m = keyMomentum, T = temperature.
  */
 import { z } from 'zod';
+import { chooseWorkers, MAX_WORKERS } from './workers.js';
 
 export const ARCHITECTURE_NAMES = ['resnet18', 'resnet34', 'resnet50'] as const;
 export const PRESET_NAMES = ['v1', 'v2'] as const;
@@ -37,6 +38,8 @@ export const trainingSettingsSchema = z.strictObject({
   backend: z.enum(BACKEND_CHOICES).optional(),
   /** Steps between augmentation previews sent to the UI. */
   previewEvery: positiveInt(100_000).optional(),
+  /** Worker threads the batch is split over (wasm; shared/workers.ts). */
+  workers: positiveInt(MAX_WORKERS).optional(),
 });
 export type TrainingSettings = z.infer<typeof trainingSettingsSchema>;
 
@@ -59,6 +62,8 @@ export const resolvedSettingsSchema = z.strictObject({
   seed: z.number().int(),
   backend: z.enum(BACKEND_CHOICES),
   previewEvery: z.number().int(),
+  /** Optional: runs recorded before issue 9 have none (they trained on one thread). */
+  workers: z.number().int().optional(),
 });
 export type ResolvedSettings = z.infer<typeof resolvedSettingsSchema>;
 
@@ -103,7 +108,7 @@ export function defaultImageSize(backend: BackendKind): number {
  * Throws when the folder cannot make a single batch (fewer than 2 images, or fewer than an
  * explicitly requested batch size).
  */
-export function resolveSettings(user: TrainingSettings, imageCount: number, backend: BackendKind): SettingsResolution {
+export function resolveSettings(user: TrainingSettings, imageCount: number, backend: BackendKind, cores = 1): SettingsResolution {
   const reasons: SettingsResolution['reasons'] = {};
   const adjustments: { field: keyof ResolvedSettings; from: number; to: number; reason: string }[] = [];
   const fast = backend === 'tensorflow';
@@ -202,5 +207,8 @@ export function resolveSettings(user: TrainingSettings, imageCount: number, back
     learningRate, weightDecay, preset, head, bnSplits, dim: user.dim ?? 128, seed: user.seed ?? 1, backend: user.backend ?? 'auto',
     previewEvery: user.previewEvery ?? 20,
   };
-  return { settings, reasons, adjustments, warnings };
+  const workers = chooseWorkers(user.workers, bnSplits, batchSize, backend, cores);
+  if (workers.adjustedFrom !== null) adjustments.push({ field: 'workers', from: workers.adjustedFrom, to: workers.workers, reason: workers.reason });
+  else if (user.workers === undefined) reasons.workers = workers.reason;
+  return { settings: { ...settings, workers: workers.workers }, reasons, adjustments, warnings };
 }

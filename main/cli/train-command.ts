@@ -29,6 +29,8 @@ Options:
   --bn-splits G         BatchNorm groups (Shuffle BN emulation)
   --seed N              random seed
   --backend NAME        auto | tensorflow | wasm | cpu
+  --workers W           worker threads that split each batch (wasm; default: one per core, at most 4,
+                        dividing the BN groups); a resumed run may change it
   --run-dir DIR         put the run in DIR (default: <data>/runs/<time>-<folder>)
   --resume RUN          continue the run in directory RUN from its last checkpoint
   --sample              train on the bundled sample set (written to <data>/sample on first use)
@@ -40,6 +42,7 @@ Ctrl-C stops cleanly after the current step and writes a checkpoint; press it tw
 const NUMBER_FLAGS: Record<string, keyof TrainingSettings> = {
   epochs: 'epochs', batch: 'batchSize', 'image-size': 'imageSize', width: 'widthMultiplier', 'queue-size': 'queueSize',
   momentum: 'keyMomentum', temperature: 'temperature', lr: 'learningRate', 'bn-splits': 'bnSplits', seed: 'seed',
+  workers: 'workers',
 };
 
 export function settingsFromFlags(values: Record<string, string | boolean | undefined>): TrainingSettings {
@@ -112,7 +115,7 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
         break;
       case 'settings': {
         const s = event.settings;
-        say(`Settings: ${s.architecture} x${s.widthMultiplier}, ${s.imageSize} px, batch ${s.batchSize}, K=${s.queueSize}, m=${s.keyMomentum}, T=${s.temperature}, lr ${s.learningRate}, ${s.preset}, ${s.epochs} epochs, ${s.bnSplits} BN splits`);
+        say(`Settings: ${s.architecture} x${s.widthMultiplier}, ${s.imageSize} px, batch ${s.batchSize}, K=${s.queueSize}, m=${s.keyMomentum}, T=${s.temperature}, lr ${s.learningRate}, ${s.preset}, ${s.epochs} epochs, ${s.bnSplits} BN splits${s.workers && s.workers > 1 ? `, ${s.workers} workers` : ''}`);
         break;
       }
       case 'metrics':

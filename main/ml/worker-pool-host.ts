@@ -165,19 +165,3 @@ export class WorkerPoolHost implements ComputeHost {
     await Promise.all(this.channels.map((c) => c.close()));
   }
 }
-
-/**
- * Default worker count: one per core, capped at MAX_DEFAULT_WORKERS and to a divisor of the
- * BatchNorm groups (no group straddles two workers) and of the batch.
- */
-export const MAX_DEFAULT_WORKERS = 4;
-
-export function defaultWorkers(bnSplits: number, batchSize: number, cores: number): number {
-  return largestCommonDivisorAtMost(bnSplits, batchSize, Math.max(1, Math.min(cores, MAX_DEFAULT_WORKERS)));
-}
-
-export function largestCommonDivisorAtMost(a: number, b: number, limit: number): number {
-  let w = Math.max(1, Math.floor(limit));
-  while (w > 1 && (a % w !== 0 || b % w !== 0)) w--;
-  return w;
-}

@@ -2,6 +2,7 @@
 import { basename } from 'node:path';
 import { writeEmbeddings } from '../core/embeddings/embedding-store.js';
 import { embedImages } from '../ml/batches.js';
+import type { EmbeddingMatrix } from '../ml/compute-host.js';
 import type { Encoder } from '../ml/resnet.js';
 import type { TrainingImages } from './training-images.js';
 
@@ -11,6 +12,11 @@ export async function writeRunEmbeddings(encoder: Encoder, data: TrainingImages,
   const matrix = Float32Array.from(features.dataSync());
   const dim = features.shape[1];
   features.dispose();
+  await writeRunEmbeddingMatrix({ values: matrix, dim }, data, directory, checkpointPath);
+}
+
+/** Stores embeddings [M, dim] computed elsewhere (a compute host), one row per image of the run's folder. */
+export async function writeRunEmbeddingMatrix({ values: matrix, dim }: EmbeddingMatrix, data: TrainingImages, directory: string, checkpointPath: string): Promise<void> {
   await writeEmbeddings(directory, {
     matrix,
     dim,

@@ -11,17 +11,16 @@ import type { TrainerCommand, TrainerEvent, RunSummary } from '../../shared/trai
 import type { RgbImage } from '../ml/augment.js';
 import { chooseBackend, type BackendChoice } from '../ml/backend.js';
 import { preferredBackendOrder } from './doctor.js';
-import { embedImages } from '../ml/batches.js';
 import { weightedKnn } from '../ml/knn.js';
-import { exportTrainingState, importTrainingState } from '../ml/training-state.js';
-import { MocoTrainer, type StepReport } from '../ml/trainer.js';
+import type { StepReport } from '../ml/trainer.js';
+import { coreCount, embedThroughHost, exportTrainingStateOf, openTrainingCompute, restoreTrainingState, workersFor, type TrainingCompute } from './compute-hosts.js';
 import { readRunRecord, runPaths, truncateRunHistory, updateRunRecord } from '../core/run-store.js';
 import { defaultImageSize, resolveSettings, type ResolvedSettings } from '../../shared/training-settings.js';
 import { loadLatestCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { makePreview } from './previews.js';
 import { loadTrainingImages, type TrainingImages } from './training-images.js';
-import { storeSizeFor, toTrainingConfig } from './training-config.js';
-import { writeRunEmbeddings } from './run-embeddings.js';
+import { storeSizeFor } from './training-config.js';
+import { writeRunEmbeddingMatrix } from './run-embeddings.js';
 
 type StartCommand = Extract<TrainerCommand, { type: 'start' }>;
 
@@ -90,7 +89,7 @@ export class TrainingRun {
     if (command.resume && record.settings) {
       settings = record.settings; // a resumed run keeps the settings it started with
     } else {
-      const resolution = resolveSettings(command.userSettings, data.images.length, this.backend.name);
+      const resolution = resolveSettings(command.userSettings, data.images.length, this.backend.name, coreCount());
       settings = resolution.settings;
       this.emit({ type: 'settings', settings, reasons: { ...resolution.reasons }, adjustments: [...resolution.adjustments] });
       for (const a of resolution.adjustments) warn(`${a.field} changed from ${a.from} to ${a.to}: ${a.reason}`);
@@ -101,17 +100,21 @@ export class TrainingRun {
       throw new Error(`The folder has ${data.images.length} usable images, fewer than one batch of ${settings.batchSize}`);
     }
 
-    const trainer = new MocoTrainer(toTrainingConfig(settings));
+    // Worker threads (issue 9): the command's count wins over the recorded one (checkpoints resume across counts).
+    const workers = workersFor(settings, this.backend.name, command.userSettings.workers);
+    const compute = await openTrainingCompute(settings, this.backend.name, workers.workers);
+    log(`compute: ${compute.host.kind}, ${compute.host.replicas} worker${compute.host.replicas === 1 ? '' : 's'} (${workers.reason})`);
     try {
-      if (command.resume) await this.restore(trainer, runDirectory, log, warn);
+      if (command.resume) await this.restore(compute, runDirectory, log, warn);
       await updateRunRecord(runDirectory, { status: 'training', message: null });
-      return await this.trainLoop(trainer, settings, runDirectory, data, log, warn);
+      return await this.trainLoop(compute, settings, runDirectory, data, log, warn);
     } finally {
-      trainer.dispose();
+      await compute.dispose();
     }
   }
 
-  private async restore(trainer: MocoTrainer, runDirectory: string, log: (m: string) => void, warn: (m: string) => void): Promise<void> {
+  private async restore(compute: TrainingCompute, runDirectory: string, log: (m: string) => void, warn: (m: string) => void): Promise<void> {
+    const { trainer } = compute;
     const { checkpoint, rejected } = await loadLatestCheckpoint(runPaths(runDirectory).checkpoints);
     for (const r of rejected) warn(`${r.reason}; using an older checkpoint`);
     if (!checkpoint) {
@@ -119,12 +122,13 @@ export class TrainingRun {
       await truncateRunHistory(runDirectory, 0, 0);
       return;
     }
-    importTrainingState(trainer, checkpoint.state);
+    await restoreTrainingState(compute, checkpoint.state);
     await truncateRunHistory(runDirectory, trainer.globalStep, trainer.epoch);
     log(`resumed from ${checkpoint.path} (epoch ${trainer.epoch + 1}, step ${trainer.globalStep})`);
   }
 
-  private async trainLoop(trainer: MocoTrainer, settings: ResolvedSettings, runDirectory: string, data: TrainingImages, log: (m: string) => void, warn: (m: string) => void): Promise<RunSummary> {
+  private async trainLoop(compute: TrainingCompute, settings: ResolvedSettings, runDirectory: string, data: TrainingImages, log: (m: string) => void, warn: (m: string) => void): Promise<RunSummary> {
+    const { trainer, host } = compute;
     const paths = runPaths(runDirectory);
     const images = data.images;
     const stepsPerEpoch = trainer.stepsPerEpoch(images.length);
@@ -143,7 +147,7 @@ export class TrainingRun {
 
     /** Writes a checkpoint unless the weights went non-finite (then the last good one stays). */
     const checkpoint = async (): Promise<boolean> => {
-      const state = exportTrainingState(trainer);
+      const state = await exportTrainingStateOf(compute);
       const broken = state.tensors.find((t) => !t.values.every(Number.isFinite));
       if (broken) {
         this.emit({ type: 'error', code: 'non-finite-weights', message: `The weights became NaN/Inf (${broken.name}) at step ${trainer.globalStep}; training stopped and the last good checkpoint is kept. Try a lower learning rate.` });
@@ -156,7 +160,7 @@ export class TrainingRun {
 
     let knnAtStart: number | null = null;
     if (data.classes.length >= 2 && trainer.globalStep === 0) {
-      knnAtStart = this.knnMonitor(trainer, data, settings.imageSize).top1;
+      knnAtStart = (await this.knnMonitor(compute, data, settings.imageSize)).top1;
       log(`kNN top-1 at random initialisation: ${knnAtStart.toFixed(3)}`);
     }
     this.emit({ type: 'state', state: 'training' });
@@ -167,7 +171,7 @@ export class TrainingRun {
           this.wake = null;
           continue;
         }
-        const report = trainer.trainStep(images);
+        const report = await trainer.trainStepOn(host, images);
         if (!Number.isFinite(report.metrics.loss)) {
           failed = true;
           this.emit({ type: 'error', code: 'non-finite-loss', message: `The loss became ${report.metrics.loss} at step ${report.globalStep}; training stopped and the last good checkpoint is kept. Try a lower learning rate.` });
@@ -183,7 +187,7 @@ export class TrainingRun {
           this.emit(await makePreview(report, data.relativePaths, settings.imageSize));
         }
         if (report.epochEnded) {
-          const knn = data.classes.length >= 2 ? this.knnMonitor(trainer, data, settings.imageSize) : null;
+          const knn = data.classes.length >= 2 ? await this.knnMonitor(compute, data, settings.imageSize) : null;
           lastKnn = knn?.top1 ?? lastKnn;
           const epochEvent = { type: 'epoch' as const, epoch: report.epoch, meanLoss: epochLossSum / Math.max(1, epochSteps), knnTop1: knn?.top1 ?? null, knnTop5: knn?.top5 ?? null, seconds: (performance.now() - epochStarted) / 1000 };
           await appendFile(paths.epochs, `${JSON.stringify(epochEvent)}\n`);
@@ -210,7 +214,7 @@ export class TrainingRun {
     this.failed = failed;
     if (finished) {
       log('embedding every image with the trained encoder');
-      await writeRunEmbeddings(trainer.moco.queryEncoder, data, settings.imageSize, paths.embeddings, saved.path ?? '');
+      await writeRunEmbeddingMatrix(await embedThroughHost(host, data.images, settings.imageSize), data, paths.embeddings, saved.path ?? '');
     }
     const stepsRun = trainer.globalStep - startStep;
     const seconds = (performance.now() - started) / 1000;
@@ -250,7 +254,7 @@ export class TrainingRun {
   }
 
   /** Leave-one-out weighted kNN over the labelled folder (k=200 or fewer, t=0.1), on backbone features. */
-  private knnMonitor(trainer: MocoTrainer, data: TrainingImages, imageSize: number): { top1: number; top5: number } {
+  private async knnMonitor(compute: TrainingCompute, data: TrainingImages, imageSize: number): Promise<{ top1: number; top5: number }> {
     const count = data.images.length;
     const stride = Math.max(1, Math.ceil(count / KNN_MONITOR_LIMIT));
     const rows: RgbImage[] = [];
@@ -262,8 +266,9 @@ export class TrainingRun {
       labels.push(label);
     }
     if (rows.length < 2) return { top1: 0, top5: 0 };
+    const embedded = await embedThroughHost(compute.host, rows, imageSize);
     return tf.tidy(() => {
-      const features = embedImages(trainer.moco.queryEncoder, rows, imageSize);
+      const features = tf.tensor2d(embedded.values, [rows.length, embedded.dim]);
       // k=200 as the reference, or half the images of an average class when the folder is small:
       // with 40 images a class, 200 voters would drown the nearest ones.
       const k = Math.max(5, Math.min(200, Math.floor(rows.length / data.classes.length / 2)));

@@ -7,7 +7,8 @@ import { InProcessHost } from '../../../main/ml/in-process-host.js';
 import { Encoder, parameterCount } from '../../../main/ml/resnet.js';
 import { exportTrainingState, importTrainerMeta, joinTrainingState, type ModelState } from '../../../main/ml/training-state.js';
 import { MocoTrainer, type StepReport, type TrainingConfig } from '../../../main/ml/trainer.js';
-import { defaultWorkers, type WorkerPoolHost } from '../../../main/ml/worker-pool-host.js';
+import type { WorkerPoolHost } from '../../../main/ml/worker-pool-host.js';
+import { chooseWorkers } from '../../../shared/workers.js';
 import { startWorkerPool } from '../../../main/trainer/worker-channel.js';
 import { useBackend } from '../../helpers/backend.js';
 
@@ -147,9 +148,11 @@ describe('data-parallel MoCo over worker threads', () => {
     expect(heaps).toHaveLength(2);
     expect(heaps[0]).toBeGreaterThan(0);
     await expect(pool(3)).rejects.toThrow(/workers: 3 must divide the 4 BatchNorm groups/);
-    expect(defaultWorkers(4, 32, 16)).toBe(4);
-    expect(defaultWorkers(4, 32, 3)).toBe(2);
-    expect(defaultWorkers(1, 32, 8)).toBe(1);
+    expect(chooseWorkers(undefined, 4, 32, 'wasm', 16).workers).toBe(4); // capped
+    expect(chooseWorkers(undefined, 4, 32, 'wasm', 3).workers).toBe(2); // divides the groups
+    expect(chooseWorkers(undefined, 1, 32, 'wasm', 8).workers).toBe(1);
+    expect(chooseWorkers(3, 4, 32, 'wasm', 8)).toMatchObject({ workers: 2, adjustedFrom: 3 });
+    expect(chooseWorkers(2, 4, 32, 'tensorflow', 8)).toMatchObject({ workers: 1, adjustedFrom: 2 });
     local.dispose();
   });
 });
