@@ -35,6 +35,7 @@ export const SETTING_FIELDS: readonly FieldSpec[] = [
   { field: 'seed', label: 'Seed', kind: 'int', help: 'Random seed.' },
   { field: 'backend', label: 'Backend', kind: 'choice', choices: ['auto', 'tensorflow', 'wasm', 'cpu'], help: 'Where training runs.' },
   { field: 'previewEvery', label: 'Preview every (steps)', kind: 'int', help: 'Steps between augmentation previews.' },
+  { field: 'workers', label: 'Worker threads', kind: 'int', help: 'Threads that split each batch (wasm); must divide the BatchNorm groups. Default: one per core, at most 4.' },
 ];
 
 export const useFolderStore = defineStore('folder', () => {
