@@ -6,6 +6,7 @@
  * Names follow the paper's symbols: K = queueSize, m = keyMomentum, T = temperature.
  */
 import { z } from 'zod';
+import { chooseWorkers, MAX_WORKERS } from './workers.js';
 
 export const ARCHITECTURE_NAMES = ['resnet18', 'resnet34', 'resnet50'] as const;
 export const PRESET_NAMES = ['v1', 'v2'] as const;
@@ -50,6 +51,8 @@ export const trainingSettingsSchema = z.strictObject({
   cropScale: z.number().gt(0).max(1).optional(),
   /** Multiplies ColorJitter's brightness/contrast/saturation/hue strengths (v2: 1). */
   jitterStrength: z.number().min(0).max(2).optional(),
+  /** Worker threads the batch is split over (wasm; shared/workers.ts). */
+  workers: positiveInt(MAX_WORKERS).optional(),
 });
 export type TrainingSettings = z.infer<typeof trainingSettingsSchema>;
 
@@ -77,6 +80,8 @@ export const resolvedSettingsSchema = z.strictObject({
   // Optional: runs recorded before issue 10 have neither; they trained with v2's 0.2 and 1.
   cropScale: z.number().optional(),
   jitterStrength: z.number().optional(),
+  /** Optional: runs recorded before issue 9 have none (they trained on one thread). */
+  workers: z.number().int().optional(),
 });
 export type ResolvedSettings = z.infer<typeof resolvedSettingsSchema>;
 
@@ -121,7 +126,7 @@ export function defaultImageSize(backend: BackendKind): number {
  * Throws when the folder cannot make a single batch (fewer than 2 images, or fewer than an
  * explicitly requested batch size).
  */
-export function resolveSettings(user: TrainingSettings, imageCount: number, backend: BackendKind): SettingsResolution {
+export function resolveSettings(user: TrainingSettings, imageCount: number, backend: BackendKind, cores = 1): SettingsResolution {
   const reasons: SettingsResolution['reasons'] = {};
   const adjustments: { field: keyof ResolvedSettings; from: number; to: number; reason: string }[] = [];
   const fast = backend === 'tensorflow';
@@ -233,5 +238,8 @@ export function resolveSettings(user: TrainingSettings, imageCount: number, back
     jitterStrength,
   };
   if (user.checkpointMinutes === undefined) reasons.checkpointMinutes = `every ${DEFAULT_CHECKPOINT_MINUTES} minutes as well as every epoch: a crash loses at most ${DEFAULT_CHECKPOINT_MINUTES} minutes of training, however long an epoch is`;
-  return { settings, reasons, adjustments, warnings };
+  const workers = chooseWorkers(user.workers, bnSplits, batchSize, backend, cores);
+  if (workers.adjustedFrom !== null) adjustments.push({ field: 'workers', from: workers.adjustedFrom, to: workers.workers, reason: workers.reason });
+  else if (user.workers === undefined) reasons.workers = workers.reason;
+  return { settings: { ...settings, workers: workers.workers }, reasons, adjustments, warnings };
 }

@@ -5,17 +5,27 @@
  * Prints one JSON document on stdout (progress goes to stderr). Compare ratios, not absolute
  * times across runs: the machines are shared and noisy.
  *
- *   npm run bench [-- --quick] [-- --configs r18-32-w1,r18-32-w025] [-- --reps 3] [-- --no-torch]
+ * Ours runs at each worker count W of --workers (default 1,2; W=1 is the in-process step, W>1 the
+ * worker-thread pool, issue 9), PyTorch at the same thread counts, and the JSON gives the ratio at
+ * equal cores, the per-phase milliseconds of every worker, each worker's wasm heap, and the
+ * machine's load (`uptime`) before and after, since the machines are shared.
+ *
+ *   npm run bench [-- --quick] [-- --configs r18-32-w1,r18-32-w025] [-- --reps 3] [-- --workers 1,2] [-- --no-torch]
+ *   --quick: both 32 px configurations, 2 timed steps: the equal-core ratios in about 3 minutes
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { chooseBackend } from '../ml/backend.js';
-import { Moco, type PhaseTimes } from '../ml/moco.js';
-import { SgdMomentum } from '../ml/optimizer.js';
-import type { EncoderConfig } from '../ml/resnet.js';
+import type { ComputeHost } from '../ml/compute-host.js';
+import { InProcessHost } from '../ml/in-process-host.js';
+import { Moco, type MocoConfig, type PhaseTimes } from '../ml/moco.js';
+import { SgdMomentum, type SgdConfig } from '../ml/optimizer.js';
+import { parameterCount, type EncoderConfig } from '../ml/resnet.js';
+import { startWorkerPool } from '../trainer/worker-channel.js';
 
 interface BenchConfig {
   readonly id: string;
@@ -46,45 +56,74 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-function wasmHeapBytes(): number | null {
-  const backend = tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } };
-  return backend.wasm?.HEAPU8?.length ?? null;
+const SGD: SgdConfig = { learningRate: 0.03, momentum: 0.9, weightDecay: 5e-4, schedule: { kind: 'constant' }, warmupEpochs: 0 };
+
+function mocoConfig(config: BenchConfig): MocoConfig {
+  return { encoder: config.encoder, queueSize: QUEUE_SIZE, keyMomentum: 0.99, temperature: 0.2, shuffleKeys: true };
 }
 
-function benchOurs(config: BenchConfig, reps: number): Record<string, unknown> {
-  const moco = new Moco({ encoder: config.encoder, queueSize: QUEUE_SIZE, keyMomentum: 0.99, temperature: 0.2, shuffleKeys: true }, config.batchSize, 0);
-  const sgd = new SgdMomentum({ learningRate: 0.03, momentum: 0.9, weightDecay: 5e-4, schedule: { kind: 'constant' }, warmupEpochs: 0 });
-  const shape: [number, number, number, number] = [config.batchSize, config.imageSize, config.imageSize, 3];
-  const xq = tf.randomUniform<tf.Rank.R4>(shape);
-  const xk = tf.randomUniform<tf.Rank.R4>(shape);
-  const totals: number[] = [];
-  const phaseRuns: PhaseTimes[] = [];
-  for (let rep = 0; rep <= reps; rep++) {
-    const phases: PhaseTimes = {};
-    const started = performance.now();
-    moco.trainStep(xq, xk, sgd, 0.03, phases);
-    const ms = performance.now() - started;
-    process.stderr.write(`  ${config.id} step ${rep}${rep === 0 ? ' (warm-up)' : ''}: ${ms.toFixed(0)} ms\n`);
-    if (rep > 0) {
-      totals.push(ms);
-      phaseRuns.push(phases);
-    }
+function load(): number[] {
+  return loadavg().map((v) => Number(v.toFixed(2)));
+}
+
+/** Random pixels in [0, 1), as tf.randomUniform gave the previous bench. */
+function randomPixels(count: number, seed: number): Float32Array {
+  let x = seed >>> 0 || 1;
+  return Float32Array.from({ length: count }, () => {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  });
+}
+
+/** W=1: the in-process step (this thread); W>1: the worker-thread pool. */
+async function openHost(config: BenchConfig, workers: number): Promise<{ host: ComputeHost; dispose: () => Promise<void> }> {
+  if (workers === 1) {
+    const moco = new Moco(mocoConfig(config), config.batchSize, 0);
+    const sgd = new SgdMomentum(SGD);
+    return { host: new InProcessHost(moco, sgd), dispose: () => { moco.dispose(); sgd.dispose(); return Promise.resolve(); } };
   }
-  const stepMs = median(totals);
-  const phaseNames = Object.keys(phaseRuns[0] ?? {});
-  const result = {
-    stepMs: Math.round(stepMs),
-    imagesPerSecond: Number(((config.batchSize * 1000) / stepMs).toFixed(2)),
-    phasesMs: Object.fromEntries(phaseNames.map((n) => [n, Math.round(median(phaseRuns.map((p) => p[n] ?? 0)))])),
-    parameters: moco.queryEncoder.variables.parameterCount(),
-    tensorBytes: tf.memory().numBytes,
-    wasmHeapBytes: wasmHeapBytes(),
-  };
-  xq.dispose();
-  xk.dispose();
-  sgd.dispose();
-  moco.dispose();
-  return result;
+  const host = await startWorkerPool({ moco: mocoConfig(config), sgd: SGD, seed: 0, batchSize: config.batchSize, workers, backend: 'wasm' });
+  return { host, dispose: () => host.dispose() };
+}
+
+async function benchOurs(config: BenchConfig, reps: number, workers: number): Promise<Record<string, unknown>> {
+  const { host, dispose } = await openHost(config, workers);
+  const per = config.imageSize * config.imageSize * 3 * config.batchSize;
+  const batch = { queryPixels: randomPixels(per, 1), keyPixels: randomPixels(per, 2), count: config.batchSize, imageSize: config.imageSize };
+  const totals: number[] = [];
+  const phaseRuns: (readonly PhaseTimes[])[] = [];
+  try {
+    for (let rep = 0; rep <= reps; rep++) {
+      const started = performance.now();
+      const outcome = await host.step(batch, 0.03, { timePhases: true });
+      const ms = performance.now() - started;
+      process.stderr.write(`  ${config.id} W=${workers} step ${rep}${rep === 0 ? ' (warm-up)' : ''}: ${ms.toFixed(0)} ms\n`);
+      if (rep > 0) {
+        totals.push(ms);
+        phaseRuns.push(outcome.phasesByReplica ?? []);
+      }
+    }
+    const stepMs = median(totals);
+    const phasesByWorker = Array.from({ length: workers }, (_, w) => {
+      const names = Object.keys(phaseRuns[0]?.[w] ?? {});
+      return Object.fromEntries(names.map((n) => [n, Math.round(median(phaseRuns.map((p) => p[w]?.[n] ?? 0)))]));
+    });
+    const heaps = await host.heapBytes();
+    return {
+      workers,
+      stepMs: Math.round(stepMs),
+      bestStepMs: Math.round(Math.min(...totals)),
+      imagesPerSecond: Number(((config.batchSize * 1000) / stepMs).toFixed(2)),
+      bestImagesPerSecond: Number(((config.batchSize * 1000) / Math.min(...totals)).toFixed(2)),
+      phasesMsByWorker: phasesByWorker,
+      parameters: parameterCount(config.encoder),
+      wasmHeapBytesByWorker: heaps,
+      wasmHeapBytesTotal: heaps.includes(null) ? null : (heaps as readonly number[]).reduce((a, h) => a + h, 0),
+      ...(workers === 1 ? { tensorBytes: tf.memory().numBytes } : {}),
+    };
+  } finally {
+    await dispose();
+  }
 }
 
 async function benchTorch(config: BenchConfig, reps: number, threads: number): Promise<Record<string, unknown>> {
@@ -103,15 +142,16 @@ async function benchTorch(config: BenchConfig, reps: number, threads: number): P
   }
 }
 
-function parseArgs(argv: readonly string[]): { reps: number; configs: readonly BenchConfig[]; torch: boolean } {
+function parseArgs(argv: readonly string[]): { reps: number; configs: readonly BenchConfig[]; torch: boolean; workers: readonly number[] } {
   let reps = 3;
   let configs = CONFIGS;
   let torch = true;
+  let workers: readonly number[] = [1, 2];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--quick') {
-      reps = 1;
-      configs = CONFIGS.filter((c) => c.id === 'r18-32-w025');
+      reps = 2;
+      configs = CONFIGS.filter((c) => c.id === 'r18-32-w1' || c.id === 'r18-32-w025');
     } else if (arg === '--reps') {
       reps = Number(argv[++i]);
       if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps: expected a positive integer, got ${argv[i]}`);
@@ -122,42 +162,47 @@ function parseArgs(argv: readonly string[]): { reps: number; configs: readonly B
         if (!c) throw new Error(`--configs: unknown id "${id}"; known: ${CONFIGS.map((x) => x.id).join(', ')}`);
         return c;
       });
+    } else if (arg === '--workers') {
+      workers = (argv[++i] ?? '').split(',').map(Number);
+      if (workers.length === 0 || !workers.every((w) => Number.isInteger(w) && w >= 1 && w <= 64)) throw new Error(`--workers: expected a comma-separated list of worker counts (1-64), got ${argv[i]}`);
     } else if (arg === '--no-torch') {
       torch = false;
     } else {
       throw new Error(`Unknown argument "${arg}"`);
     }
   }
-  return { reps, configs, torch };
+  return { reps, configs, torch, workers };
 }
 
 async function main(): Promise<void> {
-  const { reps, configs, torch } = parseArgs(process.argv.slice(2));
+  const { reps, configs, torch, workers } = parseArgs(process.argv.slice(2));
   const backend = await chooseBackend({ env: process.env });
+  const loadBefore = load();
   const results = [];
   for (const config of configs) {
     process.stderr.write(`${config.id}: ${backend.name}\n`);
-    const ours = benchOurs(config, reps);
+    const ours: Record<string, Record<string, unknown>> = {};
     const reference: Record<string, Record<string, unknown>> = {};
-    if (torch) {
-      for (const threads of [1, 2]) {
-        process.stderr.write(`  ${config.id}: PyTorch, ${threads} thread(s)\n`);
-        reference[`threads${threads}`] = await benchTorch(config, reps, threads);
+    const ratios: Record<string, number | null> = {};
+    for (const w of workers) {
+      if (w > 1 && backend.name !== 'wasm') continue; // the pool is for the wasm backend
+      ours[`workers${w}`] = { loadBefore: load(), ...(await benchOurs(config, reps, w)) };
+      if (torch) {
+        process.stderr.write(`  ${config.id}: PyTorch, ${w} thread(s)\n`);
+        reference[`threads${w}`] = { loadBefore: load(), ...(await benchTorch(config, reps, w)) };
       }
+      // Equal cores: ours on W workers against PyTorch on W threads, measured back to back.
+      const ips = reference[`threads${w}`]?.img_per_s_wall;
+      ratios[`workers${w}VsThreads${w}`] = typeof ips === 'number' ? Number(((ours[`workers${w}`]!.imagesPerSecond as number) / ips).toFixed(3)) : null;
     }
-    const ratio = (key: string): number | null => {
-      const ips = reference[key]?.img_per_s_wall;
-      return typeof ips === 'number' ? Number(((ours.imagesPerSecond as number) / ips).toFixed(3)) : null;
-    };
     results.push({
       config: { id: config.id, imageSize: config.imageSize, batchSize: config.batchSize, queueSize: QUEUE_SIZE, ...config.encoder },
       ours,
       pytorch: reference,
-      speedRatioVsPytorch1Thread: ratio('threads1'),
-      speedRatioVsPytorch2Threads: ratio('threads2'),
+      equalCoreRatios: ratios,
     });
   }
-  const report = { tool: 'moco-studio bench', date: new Date().toISOString(), backend: backend.name, backendAttempts: backend.attempts, customKernels: backend.customKernels, node: process.version, results };
+  const report = { tool: 'moco-studio bench', date: new Date().toISOString(), backend: backend.name, backendAttempts: backend.attempts, customKernels: backend.customKernels, node: process.version, load: { before: loadBefore, after: load(), note: 'load average over 1, 5, 15 min (uptime); ratios are depressed when it exceeds the core count' }, results };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }
 

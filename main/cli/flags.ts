@@ -10,7 +10,7 @@ import { parseTrainingSettings, trainingSettingsSchema, type TrainingSettings } 
 export const NUMBER_FLAGS: Readonly<Record<string, keyof TrainingSettings>> = {
   epochs: 'epochs', batch: 'batchSize', 'image-size': 'imageSize', width: 'widthMultiplier', 'queue-size': 'queueSize',
   momentum: 'keyMomentum', temperature: 'temperature', lr: 'learningRate', 'bn-splits': 'bnSplits', seed: 'seed',
-  'checkpoint-minutes': 'checkpointMinutes', 'crop-scale': 'cropScale', jitter: 'jitterStrength',
+  'checkpoint-minutes': 'checkpointMinutes', 'crop-scale': 'cropScale', jitter: 'jitterStrength', workers: 'workers',
 };
 
 const CHOICE_FLAGS: Readonly<Record<string, keyof TrainingSettings>> = { arch: 'architecture', preset: 'preset', backend: 'backend' };

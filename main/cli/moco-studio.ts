@@ -152,6 +152,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       epochs: { type: 'string' }, batch: { type: 'string' }, 'image-size': { type: 'string' }, arch: { type: 'string' }, width: { type: 'string' },
       'queue-size': { type: 'string' }, momentum: { type: 'string' }, temperature: { type: 'string' }, lr: { type: 'string' }, preset: { type: 'string' },
       'bn-splits': { type: 'string' }, 'crop-scale': { type: 'string' }, jitter: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
+      workers: { type: 'string' },
       k: { type: 'string', short: 'k' }, train: { type: 'string' }, test: { type: 'string' },
       'per-class': { type: 'string' }, size: { type: 'string' }, sample: { type: 'boolean' },
       port: { type: 'string' }, host: { type: 'string' }, 'no-open': { type: 'boolean' },

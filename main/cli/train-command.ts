@@ -35,6 +35,8 @@ Options:
   --seed N              random seed
   --checkpoint-minutes M  checkpoint every M minutes too, not only every epoch (default 5)
   --backend NAME        auto | tensorflow | wasm | cpu
+  --workers W           worker threads that split each batch (wasm; default: one per core, at most 4,
+                        dividing the BN groups); a resumed run may change it
   --run-dir DIR         put the run in DIR (default: <data>/runs/<time>-<folder>)
   --resume RUN          continue the run in directory RUN from its last checkpoint
   --init RUN            a new run that starts from the encoders of run RUN (e.g. moco-studio import's):
@@ -107,7 +109,7 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
         break;
       case 'settings': {
         const s = event.settings;
-        say(`Settings: ${s.architecture} x${s.widthMultiplier}, ${s.imageSize} px, batch ${s.batchSize}, K=${s.queueSize}, m=${s.keyMomentum}, T=${s.temperature}, lr ${s.learningRate}, ${s.preset}, ${s.epochs} epochs, ${s.bnSplits} BN splits`);
+        say(`Settings: ${s.architecture} x${s.widthMultiplier}, ${s.imageSize} px, batch ${s.batchSize}, K=${s.queueSize}, m=${s.keyMomentum}, T=${s.temperature}, lr ${s.learningRate}, ${s.preset}, ${s.epochs} epochs, ${s.bnSplits} BN splits${s.workers && s.workers > 1 ? `, ${s.workers} workers` : ''}`);
         break;
       }
       case 'metrics':

@@ -5,7 +5,7 @@
  * exactly as in the CLI (main/cli/train-command.ts); one training at a time.
  */
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import {
   INVOKE_CHANNELS,
@@ -429,7 +429,7 @@ export class AppCore {
     let problem: string | null = null;
     const backend = guessBackend();
     try {
-      const resolution = resolveSettings({}, scan.images.length, backend);
+      const resolution = resolveSettings({}, scan.images.length, backend, availableParallelism());
       const reasons: Record<string, string> = {};
       for (const [field, reason] of Object.entries(resolution.reasons)) if (typeof reason === 'string') reasons[field] = reason;
       suggestion = { backend, settings: resolution.settings, reasons };

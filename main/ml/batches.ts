@@ -18,7 +18,17 @@ export interface TwoCropBatch {
   readonly keyPixels: Float32Array;
 }
 
+/** The pixels of a two-crop batch without tensors (what a compute host is sent). */
+export type TwoCropPixels = Omit<TwoCropBatch, 'queries' | 'keys'>;
+
 export function makeTwoCropBatch(images: readonly RgbImage[], indices: ArrayLike<number>, config: AugmentationConfig, rng: Rng): TwoCropBatch {
+  const pixels = makeTwoCropPixels(images, indices, config, rng);
+  const n = indices.length;
+  const s = config.outputSize;
+  return { ...pixels, queries: tf.tensor4d(pixels.queryPixels, [n, s, s, 3]), keys: tf.tensor4d(pixels.keyPixels, [n, s, s, 3]) };
+}
+
+export function makeTwoCropPixels(images: readonly RgbImage[], indices: ArrayLike<number>, config: AugmentationConfig, rng: Rng): TwoCropPixels {
   const n = indices.length;
   const s = config.outputSize;
   const perImage = s * s * 3;
@@ -30,20 +40,19 @@ export function makeTwoCropBatch(images: readonly RgbImage[], indices: ArrayLike
     if (!image) throw new Error(`makeTwoCropBatch: no image at index ${indices[i]}`);
     params.push(twoCropsTransform(image, config, rng, queryPixels, keyPixels, i * perImage));
   }
-  return {
-    queries: tf.tensor4d(queryPixels, [n, s, s, 3]),
-    keys: tf.tensor4d(keyPixels, [n, s, s, 3]),
-    params,
-    queryPixels,
-    keyPixels,
-  };
+  return { params, queryPixels, keyPixels };
 }
 
 export function makeEvalBatch(images: readonly RgbImage[], size: number): tf.Tensor4D {
+  return tf.tensor4d(makeEvalPixels(images, size), [images.length, size, size, 3]);
+}
+
+/** Eval-transformed pixels [M, S, S, 3] of images (resize + centre crop, normalised). */
+export function makeEvalPixels(images: readonly RgbImage[], size: number): Float32Array {
   const perImage = size * size * 3;
   const pixels = new Float32Array(images.length * perImage);
   images.forEach((image, i) => evalTransform(image, size, pixels, i * perImage));
-  return tf.tensor4d(pixels, [images.length, size, size, 3]);
+  return pixels;
 }
 
 /**
@@ -99,6 +108,14 @@ export function embedImagesAs(encoder: Encoder, images: readonly RgbImage[], siz
   }
 }
 
+/** L2-normalised embeddings [M, C] of an eval batch x [M, S, S, 3] (eval-mode BN). Caller owns the result. */
+export function embedPixels(encoder: Encoder, x: tf.Tensor4D, representation: Representation = 'backbone'): tf.Tensor2D {
+  return tf.tidy(() => {
+    if (representation === 'multistage') return multiStageEmbedding(encoder, x);
+    return l2Normalize(representation === 'backbone' ? encoder.features(x, 'eval') : encoder.apply(x, 'eval'));
+  });
+}
+
 /**
  * L2-normalised embeddings [M, C] of all images with the encoder in eval mode (running BN
  * statistics), computed in batches to bound memory. Caller owns the result.
@@ -109,9 +126,7 @@ export function embedImages(encoder: Encoder, images: readonly RgbImage[], size:
     for (let start = 0; start < images.length; start += batchSize) {
       const chunk = images.slice(start, start + batchSize);
       parts.push(tf.tidy(() => {
-        const x = makeEvalBatch(chunk, size);
-        if (representation === 'multistage') return multiStageEmbedding(encoder, x);
-        return l2Normalize(representation === 'backbone' ? encoder.features(x, 'eval') : encoder.apply(x, 'eval'));
+        return embedPixels(encoder, makeEvalBatch(chunk, size), representation);
       }));
     }
     if (parts.length === 0) throw new Error('embedImages: no images');

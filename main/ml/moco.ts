@@ -23,6 +23,7 @@ import { effectiveSplits } from './batch-norm.js';
 import { Encoder, type EncoderConfig } from './resnet.js';
 import { Rng, type RngState } from './rng.js';
 import type { SgdMomentum } from './optimizer.js';
+import { combineMetrics, metricPartial } from './step-metrics.js';
 
 export interface MocoConfig {
   readonly encoder: EncoderConfig;
@@ -78,6 +79,22 @@ function phaseTimer(phases: PhaseTimes | undefined): (name: string) => void {
   };
 }
 
+/** What queryGradients returns; every tensor is the caller's (disposeQueryGradients). */
+export interface QueryGradients {
+  readonly loss: tf.Scalar;
+  /** d loss / d theta_q by our parameter names. */
+  readonly gradients: Readonly<Record<string, tf.Tensor>>;
+  readonly logits: tf.Tensor2D; // [n, 1+K]
+  readonly queries: tf.Tensor2D; // [n, C]
+}
+
+export function disposeQueryGradients(pass: QueryGradients): void {
+  pass.loss.dispose();
+  pass.logits.dispose();
+  pass.queries.dispose();
+  for (const g of Object.values(pass.gradients)) g.dispose();
+}
+
 export interface MocoState {
   readonly queuePointer: number;
   readonly keysEnqueued: number;
@@ -101,28 +118,30 @@ export function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
- * InfoNCE loss: mean cross-entropy of logits [N, 1+K] against label 0.
+ * InfoNCE loss: mean cross-entropy of logits [N, 1+K] against label 0, times `scale` (a slice's
+ * share of the batch when replicas each hold a slice: rows / batch rows).
  * Its gradient is written out, d loss / d logits = (softmax(logits) - onehot(0)) / N: autodiff
  * through tf.logSumExp goes back through its max with an Equal and broadcast ops over all
  * [N, 1+K] logits (~9 ms per step on wasm), the closed form is one Softmax kernel.
  */
-export function infoNceLoss(logits: tf.Tensor2D): tf.Scalar {
+export function infoNceLoss(logits: tf.Tensor2D, scale = 1): tf.Scalar {
   const [n, width] = logits.shape;
   const op = tf.customGrad((input, save) => {
     const l = input as tf.Tensor2D;
     const positive = tf.slice(l, [0, 0], [-1, 1]);
-    const value = tf.mean<tf.Scalar>(tf.sub(tf.logSumExp(l, 1, true), positive));
+    const mean = tf.mean<tf.Scalar>(tf.sub(tf.logSumExp(l, 1, true), positive));
+    const value = scale === 1 ? mean : tf.mul<tf.Scalar>(mean, scale);
     (save as tf.GradSaveFunc)([l]);
     return {
       value,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const scale = tf.div(dy as tf.Tensor, n);
+        const factor = tf.div(dy as tf.Tensor, n / scale);
         // Built in JavaScript, not with tf.oneHot: the wasm OneHot kernel ignores its dtype and
         // writes int32 bits into a float32 tensor (1 reads as 1.4e-45).
         const onehot = new Float32Array(n * width);
         for (let i = 0; i < n; i++) onehot[i * width] = 1;
         const target = tf.tensor2d(onehot, [n, width]);
-        return tf.mul(tf.sub(tf.softmax(saved[0]!), target), scale);
+        return tf.mul(tf.sub(tf.softmax(saved[0]!), target), factor);
       },
     };
   });
@@ -145,6 +164,11 @@ export function inversePermutation(permutation: Int32Array): Int32Array {
   return inverse;
 }
 
+/** The Shuffle BN permutations' RNG of a run (a data-parallel coordinator draws them itself). */
+export function shuffleRngFor(seed: number): Rng {
+  return new Rng(seed ^ 0x5bf1e);
+}
+
 export class Moco {
   readonly queryEncoder: Encoder;
   readonly keyEncoder: Encoder;
@@ -164,7 +188,7 @@ export class Moco {
     // f_k starts as an exact copy of f_q (param_k.data.copy_(param_q.data)) and is never trained by SGD.
     this.keyEncoder = this.queryEncoder.cloneFrozen();
     const initRng = new Rng(seed ^ 0x5eed);
-    this.shuffleRng = new Rng(seed ^ 0x5bf1e);
+    this.shuffleRng = shuffleRngFor(seed);
     this.queue = tf.tidy(() => {
       const values = new Float32Array(dim * config.queueSize);
       for (let i = 0; i < values.length; i++) values[i] = initRng.normal();
@@ -188,12 +212,12 @@ export class Moco {
   /** k = normalize(f_k(x_k)) with Shuffle BN; returns [N, C]. Caller owns the result. */
   encodeKeys(xk: tf.Tensor4D): tf.Tensor2D {
     return tf.tidy(() => {
-      if (!this.config.shuffleKeys) return l2Normalize(this.keyEncoder.apply(xk, 'train'));
+      if (!this.config.shuffleKeys) return this.keyForward(xk);
       // Shuffle BN: permute the batch so each BN group sees different images than the queries' groups.
-      const idxShuffle = this.shuffleRng.permutation(xk.shape[0]);
+      const idxShuffle = this.nextShufflePermutation(xk.shape[0]);
       const idxUnshuffle = inversePermutation(idxShuffle);
       const shuffled = tf.gather(xk, tf.tensor1d(idxShuffle, 'int32'));
-      const k = l2Normalize(this.keyEncoder.apply(shuffled, 'train')); // [N, C], shuffled order
+      const k = this.keyForward(shuffled); // [N, C], shuffled order
       return tf.gather(k, tf.tensor1d(idxUnshuffle, 'int32')); // un-shuffled: k[i] matches q[i]
     });
   }
@@ -216,46 +240,77 @@ export class Moco {
     this.keysEnqueued = Math.min(K, this.keysEnqueued + n);
   }
 
+  /**
+   * k = normalize(f_k(x_k)) of a batch already in the order its BN groups should see (Shuffle BN
+   * permutes before, un-permutes after: encodeKeys here, the coordinator of a data-parallel host
+   * across replicas). Returns [n, C]; caller owns it.
+   */
+  keyForward(xk: tf.Tensor4D): tf.Tensor2D {
+    return tf.tidy(() => l2Normalize(this.keyEncoder.apply(xk, 'train')));
+  }
+
+  /** The next Shuffle BN permutation (idx_shuffle), from the run's shuffle RNG. */
+  nextShufflePermutation(n: number): Int32Array {
+    return this.shuffleRng.permutation(n);
+  }
+
+  /** Fraction of the queue holding real keys (before this step's enqueue). */
+  get queueFill(): number {
+    return this.keysEnqueued / this.config.queueSize;
+  }
+
+  /**
+   * Queries of a slice of the batch, their logits against their own positive keys and the whole
+   * queue, the InfoNCE loss and the gradients of f_q. A slice's rows need nothing of the other
+   * slices (each query's logits are its positive and the queue), so replicas holding slices of
+   * the batch compute this independently; `lossScale` = slice rows / batch rows makes the
+   * gradients of all slices add up to the batch-mean gradient.
+   * xq: [n, S, S, 3]; positiveKeys: [n, C], constant. Caller disposes the returned tensors.
+   */
+  queryGradients(xq: tf.Tensor4D, positiveKeys: tf.Tensor2D, lossScale = 1): QueryGradients {
+    const parameters = this.queryEncoder.variables.parameters;
+    let logitsKept: tf.Tensor2D | undefined;
+    let queriesKept: tf.Tensor2D | undefined;
+    const { value: loss, grads } = tf.variableGrads(() => {
+      const q = l2Normalize(this.queryEncoder.apply(xq, 'train')); // [n, C]
+      const logits = contrastiveLogits(q, positiveKeys, this.queue as tf.Tensor2D, this.config.temperature); // [n, 1+K]
+      logitsKept = tf.keep(logits);
+      queriesKept = tf.keep(q);
+      return infoNceLoss(logits, lossScale);
+    }, [...parameters.values()]);
+    // variableGrads keys gradients by the engine's variable names; the optimiser uses ours.
+    const gradients: Record<string, tf.Tensor> = {};
+    for (const [name, variable] of parameters) gradients[name] = grads[variable.name]!;
+    return { loss, gradients, logits: logitsKept!, queries: queriesKept! };
+  }
+
+  /** The end of a step: enqueue the whole batch's keys [N, C], then one SGD step with the batch's gradients. */
+  finishStep(keys: tf.Tensor2D, gradients: Readonly<Record<string, tf.Tensor>>, optimizer: SgdMomentum, learningRate: number): void {
+    this.dequeueAndEnqueue(keys);
+    optimizer.apply(this.queryEncoder.variables.parameters, gradients, learningRate);
+  }
+
   /** One full MoCo training step; returns the step's metrics. Leaves no tensors behind. */
   trainStep(xq: tf.Tensor4D, xk: tf.Tensor4D, optimizer: SgdMomentum, learningRate: number, phases?: PhaseTimes): StepMetrics {
     const lap = phaseTimer(phases);
     if (xq.shape[0] !== this.batchSize || xk.shape[0] !== this.batchSize) {
       throw new Error(`trainStep: expected batches of ${this.batchSize}, got ${xq.shape[0]} queries and ${xk.shape[0]} keys (drop the last partial batch)`);
     }
-    const queueFill = (this.keysEnqueued) / this.config.queueSize;
+    const queueFill = this.queueFill;
     this.momentumUpdateKeyEncoder();
     lap('momentumUpdate');
     const keys = this.encodeKeys(xk); // [N, C], treated as constant: computed outside the gradient tape
     lap('keyForward');
-
-    const parameters = this.queryEncoder.variables.parameters;
-    let logitsKept: tf.Tensor2D | undefined;
-    let queriesKept: tf.Tensor2D | undefined;
-    const { value: loss, grads } = tf.variableGrads(() => {
-      const q = l2Normalize(this.queryEncoder.apply(xq, 'train')); // [N, C]
-      const logits = contrastiveLogits(q, keys, this.queue as tf.Tensor2D, this.config.temperature); // [N, 1+K]
-      logitsKept = tf.keep(logits);
-      queriesKept = tf.keep(q);
-      return infoNceLoss(logits);
-    }, [...parameters.values()]);
+    const pass = this.queryGradients(xq, keys);
     lap('queryForwardBackward');
-
-    // variableGrads keys gradients by the engine's variable names; the optimiser uses ours.
-    const gradsByName: Record<string, tf.Tensor> = {};
-    for (const [name, variable] of parameters) gradsByName[name] = grads[variable.name]!;
-
-    const metrics = this.readMetrics(loss, logitsKept!, queriesKept!, queueFill, learningRate);
+    const metrics = this.readMetrics(pass.loss, pass.logits, pass.queries, queueFill, learningRate);
     lap('metrics');
     this.dequeueAndEnqueue(keys);
     lap('enqueue');
-    optimizer.apply(parameters, gradsByName, learningRate);
+    optimizer.apply(this.queryEncoder.variables.parameters, pass.gradients, learningRate);
     lap('sgd');
-
-    loss.dispose();
     keys.dispose();
-    logitsKept!.dispose();
-    queriesKept!.dispose();
-    for (const g of Object.values(grads)) g.dispose();
+    disposeQueryGradients(pass);
     return metrics;
   }
 
@@ -279,54 +334,9 @@ export class Moco {
     this.queue.dispose();
   }
 
-  /**
-   * Metrics from one read of the logits and queries, reduced in JavaScript: [N, 1+K] is small to
-   * copy, while the same reductions as tfjs ops cost ~10 ms on wasm (its Greater with a
-   * broadcast [N, 1] operand is a scalar C++ loop).
-   */
+  /** Metrics of a whole batch from one read of its logits [N, 1+K] and queries [N, C] (see step-metrics.ts). */
   private readMetrics(loss: tf.Scalar, logits: tf.Tensor2D, q: tf.Tensor2D, queueFill: number, learningRate: number): StepMetrics {
-    const T = this.config.temperature;
-    const [n, width] = logits.shape;
-    const values = logits.dataSync();
-    let top1 = 0;
-    let top5 = 0;
-    let positiveSum = 0;
-    let negativeSum = 0;
-    for (let i = 0; i < n; i++) {
-      const row = i * width;
-      const positive = values[row]!;
-      positiveSum += positive;
-      // rank of the positive = number of negatives scoring strictly higher
-      let rank = 0;
-      for (let j = 1; j < width; j++) {
-        const v = values[row + j]!;
-        negativeSum += v;
-        if (v > positive) rank++;
-      }
-      if (rank < 1) top1++;
-      if (rank < 5) top5++;
-    }
-    // Mean over dimensions of the unbiased std over the batch (torch.std in the reference).
-    const [, dim] = q.shape;
-    const qs = q.dataSync();
-    let stdSum = 0;
-    for (let d = 0; d < dim; d++) {
-      let mean = 0;
-      for (let i = 0; i < n; i++) mean += qs[i * dim + d]!;
-      mean /= n;
-      let ss = 0;
-      for (let i = 0; i < n; i++) ss += (qs[i * dim + d]! - mean) ** 2;
-      stdSum += Math.sqrt(ss / (n - 1));
-    }
-    return {
-      loss: loss.dataSync()[0]!,
-      top1: top1 / n,
-      top5: top5 / n,
-      positiveLogit: (positiveSum / n) * T,
-      negativeLogit: (negativeSum / (n * (width - 1))) * T,
-      embeddingStd: stdSum / dim,
-      queueFill,
-      learningRate,
-    };
+    const partial = metricPartial(loss.dataSync()[0]!, logits.dataSync(), logits.shape[1], q.dataSync() as Float32Array, q.shape[1]);
+    return combineMetrics([partial], this.config.temperature, queueFill, learningRate);
   }
 }

@@ -94,6 +94,19 @@ function planBlocks(config: EncoderConfig): { stemChannels: number; blocks: Bloc
   return { stemChannels: stem, blocks, featureChannels: inChannels };
 }
 
+/** Trainable scalars of an encoder, from its plan alone (mirrors Encoder.create; tested against it). */
+export function parameterCount(config: EncoderConfig): number {
+  const { stemChannels, blocks, featureChannels } = planBlocks(config);
+  let n = (config.smallImageStem ? 9 : 49) * 3 * stemChannels + 2 * stemChannels;
+  for (const b of blocks) {
+    if (b.kind === 'basic') n += 9 * b.inChannels * b.midChannels + 2 * b.midChannels + 9 * b.midChannels * b.outChannels + 2 * b.outChannels;
+    else n += b.inChannels * b.midChannels + 9 * b.midChannels * b.midChannels + b.midChannels * b.outChannels + 4 * b.midChannels + 2 * b.outChannels;
+    if (b.projectShortcut) n += b.inChannels * b.outChannels + 2 * b.outChannels;
+  }
+  if (config.head === 'mlp') n += featureChannels * featureChannels + featureChannels;
+  return n + featureChannels * config.dim + config.dim;
+}
+
 export class Encoder {
   readonly variables: VariableStore;
   readonly featureChannels: number;

@@ -4,11 +4,13 @@
  * those around it). Batches are full: the last partial batch of an epoch is dropped, as the
  * reference's DataLoader(drop_last=True), so K % N == 0 holds for every enqueue.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { validateAugmentationConfig, type AugmentationConfig, type RgbImage } from './augment.js';
-import { makeTwoCropBatch, type TwoCropBatch } from './batches.js';
+import { makeTwoCropPixels, type TwoCropBatch, type TwoCropPixels } from './batches.js';
+import type { ComputeHost, StepOutcome } from './compute-host.js';
 import { Moco, type MocoConfig, type PhaseTimes, type StepMetrics } from './moco.js';
 import { learningRateAt, SgdMomentum, type SgdConfig } from './optimizer.js';
-import { Rng } from './rng.js';
+import { Rng, type RngState } from './rng.js';
 
 export interface TrainingConfig {
   readonly moco: MocoConfig;
@@ -32,11 +34,31 @@ export interface StepReport {
   readonly batch: Omit<TwoCropBatch, 'queries' | 'keys'>;
   readonly indices: Int32Array;
   readonly milliseconds: number;
+  /** Per-replica phase times, when the host was asked for them. */
+  readonly phasesByReplica?: StepOutcome['phasesByReplica'];
+}
+
+/** A batch drawn and augmented, not yet trained on. */
+interface PreparedStep {
+  readonly images: readonly RgbImage[];
+  readonly step: number;
+  readonly steps: number;
+  readonly indices: Int32Array;
+  readonly pixels: TwoCropPixels;
+  readonly learningRate: number;
+}
+
+/** The data side before a step was prepared ahead (what a checkpoint taken meanwhile must record). */
+export interface DataSideState {
+  readonly dataRng: RngState;
+  readonly epochOrder: Int32Array | null;
+  readonly stepInEpoch: number;
 }
 
 export class MocoTrainer {
-  readonly moco: Moco;
-  readonly optimizer: SgdMomentum;
+  private readonly local: { readonly moco: Moco; readonly optimizer: SgdMomentum } | null;
+  /** The next step, augmented while the current one computed on a host (trainStepOn). */
+  private ahead: { readonly prepared: PreparedStep; readonly before: DataSideState } | null = null;
   /** Draws the epoch order and every augmentation. */
   readonly dataRng: Rng;
   epoch = 0;
@@ -45,12 +67,40 @@ export class MocoTrainer {
   stepInEpoch = 0;
   epochOrder: Int32Array | null = null;
 
-  constructor(readonly config: TrainingConfig) {
+  /**
+   * `localModel: false` when the steps run in a compute host that holds its own model (a worker
+   * pool): then this trainer is only the data side, and `moco` / `optimizer` are not available.
+   */
+  constructor(readonly config: TrainingConfig, options: { readonly localModel?: boolean } = {}) {
     validateAugmentationConfig(config.augmentation);
     if (!Number.isInteger(config.epochs) || config.epochs < 1) throw new Error(`epochs: must be an integer >= 1, got ${config.epochs}`);
-    this.moco = new Moco(config.moco, config.batchSize, config.seed);
-    this.optimizer = new SgdMomentum(config.sgd);
+    this.local = options.localModel === false ? null : { moco: new Moco(config.moco, config.batchSize, config.seed), optimizer: new SgdMomentum(config.sgd) };
     this.dataRng = new Rng(config.seed ^ 0xda7a);
+  }
+
+  get moco(): Moco {
+    if (!this.local) throw new Error('this trainer has no model in this thread: its steps run in a compute host (ask the host)');
+    return this.local.moco;
+  }
+
+  get optimizer(): SgdMomentum {
+    if (!this.local) throw new Error('this trainer has no model in this thread: its steps run in a compute host (ask the host)');
+    return this.local.optimizer;
+  }
+
+  /** Epoch order, position and data RNG as of the last completed step (a step prepared ahead is not yet counted). */
+  dataSideState(): DataSideState {
+    return this.ahead?.before ?? { dataRng: this.dataRng.getState(), epochOrder: this.epochOrder, stepInEpoch: this.stepInEpoch };
+  }
+
+  /** Forgets a step prepared ahead, rewinding the data RNG (before a resume, or a change of images). */
+  discardPrepared(): void {
+    if (!this.ahead) return;
+    const { before } = this.ahead;
+    this.dataRng.setState(before.dataRng);
+    this.epochOrder = before.epochOrder;
+    this.stepInEpoch = before.stepInEpoch;
+    this.ahead = null;
   }
 
   stepsPerEpoch(datasetSize: number): number {
@@ -61,8 +111,54 @@ export class MocoTrainer {
     return this.epoch >= this.config.epochs;
   }
 
-  /** One MoCo step on the next batch of the current epoch (drawing the epoch's order first if needed). */
+  /** One MoCo step on the next batch of the current epoch (drawing the epoch's order first if needed), in this thread. */
   trainStep(images: readonly RgbImage[], phases?: PhaseTimes): StepReport {
+    this.discardPrepared();
+    const started = performance.now();
+    const prepared = this.prepareStep(images);
+    const { queryPixels, keyPixels } = prepared.pixels;
+    const n = this.config.batchSize;
+    const s = this.config.augmentation.outputSize;
+    const queries = tf.tensor4d(queryPixels, [n, s, s, 3]);
+    const keys = tf.tensor4d(keyPixels, [n, s, s, 3]);
+    let metrics: StepMetrics;
+    try {
+      metrics = this.moco.trainStep(queries, keys, this.optimizer, prepared.learningRate, phases);
+    } finally {
+      queries.dispose();
+      keys.dispose();
+    }
+    return this.report(prepared, this.completeStep(prepared), { metrics }, started);
+  }
+
+  /**
+   * One MoCo step run by a compute host. While the host computes, the next batch is drawn and
+   * augmented here (issue 9: the input pipeline overlaps compute), in the same RNG order as
+   * sequential steps, so a run is the same whichever way it is stepped.
+   */
+  async trainStepOn(host: ComputeHost, images: readonly RgbImage[], options: { readonly timePhases?: boolean } = {}): Promise<StepReport> {
+    if (this.ahead && this.ahead.prepared.images !== images) this.discardPrepared();
+    const started = performance.now();
+    const prepared = this.ahead?.prepared ?? this.prepareStep(images);
+    this.ahead = null;
+    const { queryPixels, keyPixels } = prepared.pixels;
+    const outcome = host.step({ queryPixels, keyPixels, count: this.config.batchSize, imageSize: this.config.augmentation.outputSize }, prepared.learningRate, options);
+    const completed = this.completeStep(prepared);
+    if (!this.finished) {
+      const before: DataSideState = { dataRng: this.dataRng.getState(), epochOrder: this.epochOrder, stepInEpoch: this.stepInEpoch };
+      this.ahead = { prepared: this.prepareStep(images), before };
+    }
+    let result: StepOutcome;
+    try {
+      result = await outcome;
+    } catch (error) {
+      this.discardPrepared();
+      throw error;
+    }
+    return this.report(prepared, completed, result, started);
+  }
+
+  private prepareStep(images: readonly RgbImage[]): PreparedStep {
     const steps = this.stepsPerEpoch(images.length);
     if (steps < 1) throw new Error(`Need at least one full batch: ${images.length} images for batch size ${this.config.batchSize}`);
     if (this.epochOrder?.length !== images.length) {
@@ -70,30 +166,35 @@ export class MocoTrainer {
       this.epochOrder = this.dataRng.permutation(images.length);
       this.stepInEpoch = 0;
     }
-    const started = performance.now();
     const step = this.stepInEpoch;
     const n = this.config.batchSize;
     const indices = this.epochOrder.slice(step * n, (step + 1) * n);
-    const batch = makeTwoCropBatch(images, indices, this.config.augmentation, this.dataRng);
-    const lr = learningRateAt(this.config.sgd, this.config.epochs, this.epoch, step, steps);
-    let metrics: StepMetrics;
-    try {
-      metrics = this.moco.trainStep(batch.queries, batch.keys, this.optimizer, lr, phases);
-    } finally {
-      batch.queries.dispose();
-      batch.keys.dispose();
-    }
+    const pixels = makeTwoCropPixels(images, indices, this.config.augmentation, this.dataRng);
+    const learningRate = learningRateAt(this.config.sgd, this.config.epochs, this.epoch, step, steps);
+    return { images, step, steps, indices, pixels, learningRate };
+  }
+
+  /** Counts a step as done: position, epoch and global step move on. */
+  private completeStep(prepared: PreparedStep): { epoch: number; globalStep: number; epochEnded: boolean } {
     const epoch = this.epoch;
     this.globalStep++;
     this.stepInEpoch++;
-    const epochEnded = this.stepInEpoch >= steps;
+    const epochEnded = this.stepInEpoch >= prepared.steps;
     if (epochEnded) {
       this.epoch++;
       this.stepInEpoch = 0;
       this.epochOrder = null;
     }
-    const { params, queryPixels, keyPixels } = batch;
-    return { epoch, step, globalStep: this.globalStep, stepsPerEpoch: steps, epochEnded, metrics, batch: { params, queryPixels, keyPixels }, indices, milliseconds: performance.now() - started };
+    return { epoch, globalStep: this.globalStep, epochEnded };
+  }
+
+  private report(prepared: PreparedStep, done: { epoch: number; globalStep: number; epochEnded: boolean }, outcome: StepOutcome, started: number): StepReport {
+    const { params, queryPixels, keyPixels } = prepared.pixels;
+    return {
+      epoch: done.epoch, step: prepared.step, globalStep: done.globalStep, stepsPerEpoch: prepared.steps, epochEnded: done.epochEnded,
+      metrics: outcome.metrics, batch: { params, queryPixels, keyPixels }, indices: prepared.indices, milliseconds: performance.now() - started,
+      ...(outcome.phasesByReplica ? { phasesByReplica: outcome.phasesByReplica } : {}),
+    };
   }
 
   /** Trains to the end of the current epoch; `onStep` sees every step. Returns the mean loss of the steps run. */
@@ -110,7 +211,7 @@ export class MocoTrainer {
   }
 
   dispose(): void {
-    this.moco.dispose();
-    this.optimizer.dispose();
+    this.local?.moco.dispose();
+    this.local?.optimizer.dispose();
   }
 }

@@ -8,8 +8,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { RgbImage } from '../ml/augment.js';
 import { weightedKnn } from '../ml/knn.js';
 import { pixelFeatures, pixelStatistics } from '../ml/pixel-baseline.js';
-import type { Encoder } from '../ml/resnet.js';
-import { embedStandardised } from './run-embeddings.js';
+import type { ComputeHost } from '../ml/compute-host.js';
+import { embedThroughHost } from './compute-hosts.js';
+import { EMBEDDING_REPRESENTATION, standardiseMatrix } from './run-embeddings.js';
 import type { TrainingImages } from './training-images.js';
 
 /** Images scored by the per-epoch kNN monitor at most (a fixed, evenly spread subset beyond that). */
@@ -49,10 +50,10 @@ export class KnnMonitor {
     return { top1: result.top1, top5: result.top5 };
   }
 
-  /** The encoder's embedding (the one the product stores and searches: standardised), eval mode. */
-  encoder(encoder: Encoder): KnnScore {
+  /** The query encoder's embedding through the run's compute host (the one the product stores and searches: standardised), eval mode. */
+  async encoder(host: ComputeHost): Promise<KnnScore> {
     if (!this.usable) return { top1: 0, top5: 0 };
-    const { features } = embedStandardised(encoder, this.rows, this.imageSize);
+    const { features } = standardiseMatrix(await embedThroughHost(host, this.rows, this.imageSize, EMBEDDING_REPRESENTATION));
     try {
       return this.score(features);
     } finally {

@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../core/atomic-file.js';
 import { writeEmbeddings } from '../core/embeddings/embedding-store.js';
 import type { RgbImage } from '../ml/augment.js';
 import { embedImages, type Representation } from '../ml/batches.js';
+import type { EmbeddingMatrix } from '../ml/compute-host.js';
 import { applyStandardisation, fitStandardisation, type FeatureStandardisation } from '../ml/feature-standardisation.js';
 import type { Encoder } from '../ml/resnet.js';
 import type { TrainingImages } from './training-images.js';
@@ -31,10 +32,36 @@ export function embedStandardised(encoder: Encoder, images: readonly RgbImage[],
   }
 }
 
+/**
+ * The product's embedding from features the encoder produced elsewhere (a compute host, issue 9):
+ * rows [M, dim] (L2-normalised pooled features) standardised with their own statistics and
+ * L2-normalised again, as embedStandardised does in this thread. Caller owns `features`.
+ */
+export function standardiseMatrix({ values, dim }: EmbeddingMatrix): { features: tf.Tensor2D; standardisation: FeatureStandardisation } {
+  const raw = tf.tensor2d(values, [values.length / dim, dim]);
+  try {
+    const standardisation = fitStandardisation(raw);
+    return { features: applyStandardisation(raw, standardisation), standardisation };
+  } finally {
+    raw.dispose();
+  }
+}
+
 export async function writeRunEmbeddings(encoder: Encoder, data: TrainingImages, imageSize: number, directory: string, checkpointPath: string): Promise<void> {
-  // eval mode (running BN statistics), resize + centre crop, standardised, L2-normalised
-  const { features, standardisation } = embedStandardised(encoder, data.images, imageSize);
-  const matrix = Float32Array.from(features.dataSync());
+  // eval mode (running BN statistics), resize + centre crop
+  const raw = embedImages(encoder, data.images, imageSize, EMBEDDING_REPRESENTATION);
+  const matrix = { values: Float32Array.from(await raw.data()), dim: raw.shape[1] };
+  raw.dispose();
+  await writeRunEmbeddingMatrix(matrix, data, directory, checkpointPath);
+}
+
+/**
+ * Stores embeddings computed elsewhere (a compute host), one row per image of the run's folder:
+ * standardised, L2-normalised, with the statistics beside them for outside images.
+ */
+export async function writeRunEmbeddingMatrix(raw: EmbeddingMatrix, data: TrainingImages, directory: string, checkpointPath: string): Promise<void> {
+  const { features, standardisation } = standardiseMatrix(raw);
+  const matrix = Float32Array.from(await features.data());
   const dim = features.shape[1];
   features.dispose();
   const checkpoint = checkpointPath ? basename(checkpointPath) : 'final';

@@ -11,8 +11,8 @@ import { chooseBackend, type BackendChoice } from '../ml/backend.js';
 import { preferredBackendOrder } from './doctor.js';
 import { KnnMonitor } from './knn-monitor.js';
 import { detectPlateau } from '../../shared/plateau.js';
-import { exportTrainingState, importTrainingState } from '../ml/training-state.js';
-import { MocoTrainer, type StepReport } from '../ml/trainer.js';
+import type { StepReport } from '../ml/trainer.js';
+import { coreCount, embedThroughHost, exportTrainingStateOf, openTrainingCompute, restoreTrainingState, workersFor, type TrainingCompute } from './compute-hosts.js';
 import { readRunRecord, runPaths, truncateRunHistory, updateRunRecord } from '../core/run-store.js';
 import { defaultImageSize, resolveSettings, type ResolvedSettings } from '../../shared/training-settings.js';
 import { loadLatestCheckpoint, saveCheckpoint } from './checkpoint.js';
@@ -21,8 +21,8 @@ import { removeStaleTemporaryFiles, writeSkippedList } from '../core/run-mainten
 import { describeRunWriteError } from '../core/write-errors.js';
 import { makePreview } from './previews.js';
 import { loadTrainingImages, type TrainingImages } from './training-images.js';
-import { storeSizeFor, toTrainingConfig } from './training-config.js';
-import { writeRunEmbeddings } from './run-embeddings.js';
+import { storeSizeFor } from './training-config.js';
+import { writeRunEmbeddingMatrix } from './run-embeddings.js';
 
 type StartCommand = Extract<TrainerCommand, { type: 'start' }>;
 
@@ -96,7 +96,7 @@ export class TrainingRun {
     if (command.resume && record.settings) {
       settings = record.settings; // a resumed run keeps the settings it started with
     } else {
-      const resolution = resolveSettings(command.userSettings, data.images.length, this.backend.name);
+      const resolution = resolveSettings(command.userSettings, data.images.length, this.backend.name, coreCount());
       settings = resolution.settings;
       this.emit({ type: 'settings', settings, reasons: { ...resolution.reasons }, adjustments: [...resolution.adjustments] });
       for (const a of resolution.adjustments) warn(`${a.field} changed from ${a.from} to ${a.to}: ${a.reason}`);
@@ -107,18 +107,22 @@ export class TrainingRun {
       throw new Error(`The folder has ${data.images.length} usable images, fewer than one batch of ${settings.batchSize}`);
     }
 
-    const trainer = new MocoTrainer(toTrainingConfig(settings));
+    // Worker threads (issue 9): the command's count wins over the recorded one (checkpoints resume across counts).
+    const workers = workersFor(settings, this.backend.name, command.userSettings.workers);
+    const compute = await openTrainingCompute(settings, this.backend.name, workers.workers);
+    log(`compute: ${compute.host.kind}, ${compute.host.replicas} worker${compute.host.replicas === 1 ? '' : 's'} (${workers.reason})`);
     try {
-      if (command.resume) await this.restore(trainer, runDirectory, log, warn);
-      else if (command.initFrom) log(await initialiseFromRun(trainer, command.initFrom));
+      if (command.resume) await this.restore(compute, runDirectory, log, warn);
+      else if (command.initFrom) log(await initialiseFromRun(compute, command.initFrom));
       await updateRunRecord(runDirectory, { status: 'training', message: null });
-      return await this.trainLoop(trainer, settings, runDirectory, data, log, warn);
+      return await this.trainLoop(compute, settings, runDirectory, data, log, warn);
     } finally {
-      trainer.dispose();
+      await compute.dispose();
     }
   }
 
-  private async restore(trainer: MocoTrainer, runDirectory: string, log: (m: string) => void, warn: (m: string) => void): Promise<void> {
+  private async restore(compute: TrainingCompute, runDirectory: string, log: (m: string) => void, warn: (m: string) => void): Promise<void> {
+    const { trainer } = compute;
     const { checkpoint, rejected } = await loadLatestCheckpoint(runPaths(runDirectory).checkpoints);
     for (const r of rejected) warn(`${r.reason}; using an older checkpoint`);
     if (!checkpoint) {
@@ -126,12 +130,13 @@ export class TrainingRun {
       await truncateRunHistory(runDirectory, 0, 0);
       return;
     }
-    importTrainingState(trainer, checkpoint.state);
+    await restoreTrainingState(compute, checkpoint.state);
     await truncateRunHistory(runDirectory, trainer.globalStep, trainer.epoch);
     log(`resumed from ${checkpoint.path} (epoch ${trainer.epoch + 1}, step ${trainer.globalStep})`);
   }
 
-  private async trainLoop(trainer: MocoTrainer, settings: ResolvedSettings, runDirectory: string, data: TrainingImages, log: (m: string) => void, warn: (m: string) => void): Promise<RunSummary> {
+  private async trainLoop(compute: TrainingCompute, settings: ResolvedSettings, runDirectory: string, data: TrainingImages, log: (m: string) => void, warn: (m: string) => void): Promise<RunSummary> {
+    const { trainer, host } = compute;
     const paths = runPaths(runDirectory);
     const images = data.images;
     const stepsPerEpoch = trainer.stepsPerEpoch(images.length);
@@ -163,7 +168,7 @@ export class TrainingRun {
 
     /** Writes a checkpoint unless the weights went non-finite (then the last good one stays). */
     const checkpoint = async (): Promise<boolean> => {
-      const state = exportTrainingState(trainer);
+      const state = await exportTrainingStateOf(compute);
       const broken = state.tensors.find((t) => !t.values.every(Number.isFinite));
       if (broken) {
         this.emit({ type: 'error', code: 'non-finite-weights', message: `The weights became NaN/Inf (${broken.name}) at step ${trainer.globalStep}; training stopped and the last good checkpoint is kept. Try a lower learning rate.` });
@@ -187,7 +192,7 @@ export class TrainingRun {
     const monitor = new KnnMonitor(data, settings.imageSize);
     if (monitor.usable) {
       // The baselines the trained embedding must beat, on the same images (issue 10).
-      if (trainer.globalStep === 0) knnAtStart = monitor.encoder(trainer.moco.queryEncoder).top1;
+      if (trainer.globalStep === 0) knnAtStart = (await monitor.encoder(host)).top1;
       knnPixels = monitor.pixels().top1;
       this.emit({ type: 'baselines', knnTop1RandomInit: knnAtStart, knnTop1Pixels: knnPixels });
       log(`kNN top-1 baselines: raw pixels ${knnPixels.toFixed(3)}${knnAtStart === null ? '' : `, random initialisation ${knnAtStart.toFixed(3)}`}`);
@@ -200,7 +205,7 @@ export class TrainingRun {
           this.wake = null;
           continue;
         }
-        const report = trainer.trainStep(images);
+        const report = await trainer.trainStepOn(host, images);
         if (!Number.isFinite(report.metrics.loss)) {
           failed = true;
           this.emit({ type: 'error', code: 'non-finite-loss', message: `The loss became ${report.metrics.loss} at step ${report.globalStep}; training stopped and the last good checkpoint is kept. Try a lower learning rate.` });
@@ -216,7 +221,7 @@ export class TrainingRun {
           this.emit(await makePreview(report, data.relativePaths, settings.imageSize));
         }
         if (report.epochEnded) {
-          const knn = monitor.usable ? monitor.encoder(trainer.moco.queryEncoder) : null;
+          const knn = monitor.usable ? await monitor.encoder(host) : null;
           lastKnn = knn?.top1 ?? lastKnn;
           const epochEvent = { type: 'epoch' as const, epoch: report.epoch, meanLoss: epochLossSum / Math.max(1, epochSteps), knnTop1: knn?.top1 ?? null, knnTop5: knn?.top5 ?? null, seconds: (performance.now() - epochStarted) / 1000 };
           await appendFile(paths.epochs, `${JSON.stringify(epochEvent)}\n`);
@@ -280,7 +285,7 @@ export class TrainingRun {
       // The summary first (status still "training"): a kill during the embedding must not lose it.
       await updateRunRecord(runDirectory, { summary });
       log('embedding every image with the trained encoder');
-      await writeRunEmbeddings(trainer.moco.queryEncoder, data, settings.imageSize, paths.embeddings, summary.checkpoint ?? '');
+      await writeRunEmbeddingMatrix(await embedThroughHost(host, data.images, settings.imageSize), data, paths.embeddings, summary.checkpoint ?? '');
     }
     const failure = writeFailure.message ?? 'NaN/Inf during training (loss or weights); the last good checkpoint is kept';
     await updateRunRecord(runDirectory, { status: failed ? 'failed' : finished ? 'finished' : 'stopped', summary, message: failed ? failure : null })
