@@ -1,7 +1,8 @@
 /**
  * One training run inside the trainer process: choose the backend, load the folder, build or
  * resume the model, train step by step (listening for pause/stop between steps), stream
- * metrics, progress and previews, checkpoint every epoch and on stop, refuse NaN/Inf losses.
+ * metrics, progress and previews, checkpoint every epoch, every `checkpointMinutes` and on stop,
+ * refuse NaN/Inf losses, and stop with a clear message when a run file cannot be written.
  * Everything leaves through `emit`; nothing here knows which process transport carries it.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
