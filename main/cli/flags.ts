@@ -17,13 +17,15 @@ const CHOICE_FLAGS: Readonly<Record<string, keyof TrainingSettings>> = { arch: '
 
 /** Which flags each command takes (besides --help); everything else is refused with the command's name. */
 export const COMMAND_FLAGS: Readonly<Record<string, readonly string[]>> = {
-  train: [...Object.keys(NUMBER_FLAGS), ...Object.keys(CHOICE_FLAGS), 'run-dir', 'resume', 'sample', 'json'],
+  train: [...Object.keys(NUMBER_FLAGS), ...Object.keys(CHOICE_FLAGS), 'run-dir', 'resume', 'sample', 'init', 'json'],
   embed: ['json'],
   neighbours: ['k', 'json'],
   knn: ['train', 'test', 'k', 'json'],
   sample: ['per-class', 'size', 'seed'],
   serve: ['port', 'host', 'no-open'],
   doctor: ['seconds', 'quick', 'cpu', 'json'],
+  import: ['folder', 'name', 'image-size', 'no-embed', 'json'],
+  export: ['format', 'out', 'layout', 'for', 'nodes', 'gpus-per-node', 'json'],
 };
 
 /**

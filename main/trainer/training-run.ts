@@ -21,6 +21,7 @@ import { defaultImageSize, resolveSettings, type ResolvedSettings } from '../../
 import { loadLatestCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { removeStaleTemporaryFiles, writeSkippedList } from '../core/run-maintenance.js';
 import { describeRunWriteError } from '../core/write-errors.js';
+import { initialiseFromRun } from './init-from-run.js';
 import { makePreview } from './previews.js';
 import { loadTrainingImages, type TrainingImages } from './training-images.js';
 import { storeSizeFor, toTrainingConfig } from './training-config.js';
@@ -115,6 +116,7 @@ export class TrainingRun {
     const trainer = new MocoTrainer(toTrainingConfig(settings));
     try {
       if (command.resume) await this.restore(trainer, runDirectory, log, warn);
+      else if (command.initFrom) log(await initialiseFromRun(trainer, command.initFrom));
       await updateRunRecord(runDirectory, { status: 'training', message: null });
       return await this.trainLoop(trainer, settings, runDirectory, data, log, warn);
     } finally {
