@@ -5,7 +5,7 @@
  *
  * The header holds the run's config, the training-state meta (epoch, step, queue pointer, RNG
  * states) and the tensor manifest (name, shape, byte offset). Files are written atomically
- * (main/core/atomic-file.ts) as `step-000000123.ckpt`, every epoch and on stop; loading verifies magic, version, lengths and
+ * (main/core/atomic-file.ts) as `step-000000123.ckpt`, every epoch, every `checkpointMinutes` and on stop; loading verifies magic, version, lengths and
  * the digest, so a truncated or corrupted file is refused with a clear error and the previous
  * good checkpoint is used instead (`loadLatestCheckpoint`).
  */
