@@ -102,6 +102,14 @@ export const invokeContract = {
     response: z.strictObject({ path: z.string() }),
   },
   /**
+   * Import a PyTorch checkpoint (official MoCo, torchvision ResNet; issue 11) as a new run that
+   * embeds the chosen folder `folderId` at once, so Neighbours and Map work without training.
+   */
+  'runs:import': {
+    request: z.strictObject({ path: z.string().min(1).max(4096), folderId: z.string() }),
+    response: z.strictObject({ runId, architecture: z.string(), layout: z.string(), format: z.string() }),
+  },
+  /**
    * Top-k neighbours of an image of the run's folder (row) or of an outside image file, in the
    * run's stored embeddings or, with `checkpoint`, in the embeddings of that checkpoint of the run.
    */

@@ -66,6 +66,8 @@ export const trainerCommandSchema = z.discriminatedUnion('type', [
     resume: z.boolean(),
     /** The backend doctor's report (`<data>/backend-report.json`): when fresh, 'auto' prefers its fastest backend. */
     backendReport: z.string().min(1).optional(),
+    /** A new run only: start from the encoders (and the queue, when it fits) of this run's newest checkpoint, e.g. an imported PyTorch model (issue 11). */
+    initFrom: z.string().min(1).optional(),
   }),
   /**
    * Embed every image of the run's folder with its newest checkpoint (or the named `checkpoint`)

@@ -31,6 +31,8 @@ export const trainingSettingsSchema = z.strictObject({
   preset: z.enum(PRESET_NAMES).optional(),
   /** Projection head: 'linear' (v1, CIFAR demo) or 'mlp' (v2). */
   head: z.enum(HEAD_NAMES).optional(),
+  /** 3x3 stride-1 stem without max-pool; unset: for images <= 64 px. Set when fine-tuning an imported encoder (issue 11). */
+  smallImageStem: z.boolean().optional(),
   bnSplits: positiveInt(256).optional(),
   dim: z.number().int().min(2).max(4096).optional(),
   seed: z.number().int().min(0).max(0xffffffff).optional(),
@@ -137,8 +139,8 @@ export function resolveSettings(user: TrainingSettings, imageCount: number, back
 
   const imageSize = user.imageSize ?? defaultImageSize(backend);
   if (user.imageSize === undefined) reasons.imageSize = fast ? '64 px: GPU-friendly and enough for most folders' : '32 px: the CPU backends train about 4x faster than at 64 px (the CIFAR setting)';
-  const smallImageStem = imageSize <= 64;
-  reasons.smallImageStem = smallImageStem ? 'images <= 64 px: 3x3 stride-1 stem without max-pool (CIFAR demo)' : 'images > 64 px: ImageNet stem (7x7 stride 2 + max-pool)';
+  const smallImageStem = user.smallImageStem ?? imageSize <= 64;
+  if (user.smallImageStem === undefined) reasons.smallImageStem = smallImageStem ? 'images <= 64 px: 3x3 stride-1 stem without max-pool (CIFAR demo)' : 'images > 64 px: ImageNet stem (7x7 stride 2 + max-pool)';
 
   const architecture = user.architecture ?? 'resnet18';
   if (!user.architecture) reasons.architecture = 'ResNet-18: the reference single-GPU setting; deeper nets need far more data and time';

@@ -1,5 +1,5 @@
 /**
- * The `moco-studio` command: train, embed, neighbours, knn, sample, serve, doctor. Wiring only: the work
+ * The `moco-studio` command: train, embed, neighbours, knn, sample, serve, doctor, import, export. Wiring only: the work
  * happens in the app core and the trainer process, exactly as for the desktop app.
  */
 import { spawn } from 'node:child_process';
@@ -16,6 +16,7 @@ import { writeSampleDataset } from '../core/sample-dataset.js';
 import { runTrainerJob } from '../core/trainer-jobs.js';
 import { formatBackendReport } from '../ml/doctor.js';
 import { isLoopback, startServer } from '../server/http-server.js';
+import { INTEROP_HELP, INTEROP_OPTIONS, runExportCommand, runImportCommand } from './interop-commands.js';
 import { runTrainCommand, TRAIN_HELP } from './train-command.js';
 
 const MAIN_HELP = `Usage: moco-studio <command> [options]
@@ -30,6 +31,8 @@ Commands:
   sample <dir>                 write the bundled sample data set (10 classes of shapes and textures)
   serve                        the app in a browser: headless server on 127.0.0.1 (see moco-studio serve --help)
   doctor                       which TensorFlow.js backends work here, why not, what to do, and how fast each trains
+  import <file>                a PyTorch checkpoint (official MoCo, torchvision ResNet) as a run, without training
+  export <run>                 the run as a PyTorch .pth (--format torch), or a main_moco.py DDP job (--for torchrun)
 
 Data and runs live in ${defaultDataDirectory()} (set MOCO_STUDIO_HOME to change).
 Run any command with --help for its options.`;
@@ -41,6 +44,7 @@ const HELP: Record<string, string> = {
   knn: 'Usage: moco-studio knn <run> --train <folder> --test <folder> [--k 200] [--json]\n\nWeighted kNN (t=0.1, cosine) accuracy of the run\'s encoder: test images classified\nagainst train images; classes are the names of the subfolders.',
   serve: 'Usage: moco-studio serve [--port 0|N] [--host 127.0.0.1] [--no-open]\n\nServes the app (built renderer) and its API over a WebSocket, for a browser.\nPrints http://<host>:<port>/?token=<token>: the token is needed for every request.\n--port 0 (the default) picks a free port. Loopback only unless --host says otherwise\n(anyone who can reach the port and has the token can read your chosen folders).\nCtrl-C stops a training with a checkpoint first, then the server.',
   doctor: 'Usage: moco-studio doctor [--seconds 10] [--quick] [--cpu] [--json]\n\nChecks each TensorFlow.js backend (tensorflow = @tensorflow/tfjs-node-gpu, wasm, cpu):\nwhether it loads, why not and what to do (install, CUDA 11.2 / cuDNN 8.1, platform,\nrebuild), then times a full MoCo training step of a tiny ResNet-18 (width 1/8, 32 px,\nbatch 16) on each that loads for about --seconds in all (--quick: 2 s). The pure-JavaScript\ncpu backend is not timed (one step takes ~30 s); --cpu times one step. The report is stored in the data directory\n(backend-report.json): training with --backend auto then prefers the fastest backend.\n--json prints the report as JSON on stdout (progress goes to stderr).',
+  ...INTEROP_HELP,
   sample: 'Usage: moco-studio sample <dir> [--per-class 40] [--size 64] [--seed 2020]\n\nWrites the generated sample data set: one subfolder per class, PNG images.',
 };
 
@@ -154,6 +158,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       'per-class': { type: 'string' }, size: { type: 'string' }, sample: { type: 'boolean' },
       port: { type: 'string' }, host: { type: 'string' }, 'no-open': { type: 'boolean' },
       seconds: { type: 'string' }, quick: { type: 'boolean' }, cpu: { type: 'boolean' },
+      ...INTEROP_OPTIONS,
     },
   });
   if (!(command in HELP)) fail(`Unknown command "${command}"\n\n${MAIN_HELP}`);
@@ -200,6 +205,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     case 'serve':
       return serve(dataDirectory, values);
+    case 'import':
+      return runImportCommand(positionals, values, dataDirectory);
+    case 'export':
+      return runExportCommand(positionals, values);
     case 'doctor': {
       const seconds = typeof values.seconds === 'string' ? Number(values.seconds) : values.quick === true ? 2 : 10;
       if (!Number.isFinite(seconds) || seconds < 0.5 || seconds > 300) fail(`--seconds: expected a number of seconds from 0.5 to 300, got ${String(values.seconds)}`);

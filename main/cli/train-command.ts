@@ -7,6 +7,7 @@ import { backendReportPath, cacheDirectory, defaultDataDirectory, runsDirectory 
 import { createRun, readRunRecord } from '../core/run-store.js';
 import { writeSampleDataset } from '../core/sample-dataset.js';
 import { TrainerHost } from '../core/trainer-host.js';
+import { settingsForInit } from './init-settings.js';
 import { ProgressReporter } from './progress.js';
 
 export const TRAIN_HELP = `Usage: moco-studio train <folder> [options]
@@ -33,6 +34,8 @@ Options:
   --backend NAME        auto | tensorflow | wasm | cpu
   --run-dir DIR         put the run in DIR (default: <data>/runs/<time>-<folder>)
   --resume RUN          continue the run in directory RUN from its last checkpoint
+  --init RUN            a new run that starts from the encoders of run RUN (e.g. moco-studio import's):
+                        its architecture, width, stem, head and dim; the queue too when its shape fits
   --sample              train on the bundled sample set (written to <data>/sample on first use)
   --json                print a JSON summary on stdout when done
   -h, --help            this help
@@ -71,7 +74,8 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
   const out = new ProgressReporter(process.stderr);
   const say = (text: string): void => { out.line(text); };
   const dataDirectory = defaultDataDirectory();
-  const userSettings = settingsFromFlags(values);
+  const initFrom = typeof values.init === 'string' ? resolve(values.init) : undefined;
+  const userSettings = initFrom ? await settingsForInit(settingsFromFlags(values), initFrom) : settingsFromFlags(values);
 
   let runDirectory: string;
   let folder: string;
@@ -80,7 +84,7 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
     runDirectory = resolve(values.resume as string);
     const record = await readRunRecord(runDirectory);
     folder = record.folder;
-    if (Object.keys(userSettings).length > 0 || values.sample === true || typeof values['run-dir'] === 'string') {
+    if (Object.keys(userSettings).length > 0 || values.sample === true || typeof values['run-dir'] === 'string' || initFrom) {
       throw new Error('--resume continues a run with the settings it started with; drop the other options (or start a new run)');
     }
     if (folderArgument && resolve(folderArgument) !== folder) throw new Error(`--resume: run ${runDirectory} trained on ${folder}, not ${resolve(folderArgument)}`);
@@ -160,7 +164,7 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
     }
   };
   process.on('SIGINT', onSigint);
-  host.send({ type: 'start', folder, runDirectory, cacheDirectory: cacheDirectory(dataDirectory), userSettings, resume, backendReport: backendReportPath(dataDirectory) });
+  host.send({ type: 'start', folder, runDirectory, cacheDirectory: cacheDirectory(dataDirectory), userSettings, resume, backendReport: backendReportPath(dataDirectory), ...(initFrom ? { initFrom } : {}) });
   const exit = await host.exited;
   process.off('SIGINT', onSigint);
   out.finish();

@@ -18,6 +18,7 @@ import { backendReportPath, cacheDirectory, runsDirectory } from './data-directo
 import { MANIFEST_FILE, readEmbeddings, type StoredEmbeddings } from './embeddings/embedding-store.js';
 import { NeighbourIndex } from './embeddings/neighbour-index.js';
 import { FolderRegistry } from './folder-registry.js';
+import { importTorchRun } from '../interop/import-run.js';
 import { scanImageFolder, SUPPORTED_EXTENSIONS } from './images/scan.js';
 import { pca, PCA_MAX_DIM } from './pca.js';
 import { checkpointNames, exportEmbeddings, exportsDirectory, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
@@ -177,6 +178,15 @@ export class AppCore {
       }
       const { embeddings } = await this.neighbourIndex(runId);
       return { path: await exportEmbeddings(directory, embeddings, format) };
+    },
+    'runs:import': async ({ path, folderId }) => {
+      const folder = this.folders.folderOf(folderId);
+      if (folder === undefined) throw new CoreError('unknown-folder', 'Unknown folder id: choose the folder again');
+      const result = await importTorchRun({ file: absolutePath(path), runsRoot: runsDirectory(this.options.dataDirectory), folder });
+      this.emit('runs:changed', {});
+      await runTrainerJob({ type: 'embed', runDirectory: result.runDirectory, cacheDirectory: cacheDirectory(this.options.dataDirectory) }, undefined, this.spawn);
+      this.emit('runs:changed', {});
+      return { runId: result.runId, architecture: `${result.architecture} ×${result.widthMultiplier}, ${result.head === 'mlp' ? 'MLP' : 'fc'} head`, layout: result.layout, format: result.format };
     },
     'neighbours:query': async ({ runId, row, imagePath, k, checkpoint }) => {
       if ((row === undefined) === (imagePath === undefined)) throw new CoreError('invalid-request', 'neighbours:query: give exactly one of row or imagePath');

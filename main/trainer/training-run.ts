@@ -16,6 +16,7 @@ import { MocoTrainer, type StepReport } from '../ml/trainer.js';
 import { readRunRecord, runPaths, truncateRunHistory, updateRunRecord } from '../core/run-store.js';
 import { defaultImageSize, resolveSettings, type ResolvedSettings } from '../../shared/training-settings.js';
 import { loadLatestCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { initialiseFromRun } from './init-from-run.js';
 import { makePreview } from './previews.js';
 import { loadTrainingImages, type TrainingImages } from './training-images.js';
 import { storeSizeFor, toTrainingConfig } from './training-config.js';
@@ -99,6 +100,7 @@ export class TrainingRun {
     const trainer = new MocoTrainer(toTrainingConfig(settings));
     try {
       if (command.resume) await this.restore(trainer, runDirectory, log, warn);
+      else if (command.initFrom) log(await initialiseFromRun(trainer, command.initFrom));
       await updateRunRecord(runDirectory, { status: 'training', message: null });
       return await this.trainLoop(trainer, settings, runDirectory, data, log, warn);
     } finally {

@@ -2,6 +2,10 @@
  * The app end to end: the real server and trainer, the built renderer in Chromium. One short
  * run on the sample set drives every view; screenshots land in test-artifacts/e2e/.
  */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactPath, chromiumAvailable, ensureRendererBuilt, launchBrowser, startStudioServer, type StudioServer } from './harness.js';
@@ -138,6 +142,25 @@ describe.skipIf(!chromiumAvailable)('MoCo Studio in Chromium against moco-studio
     expect(await page.textContent('[data-testid="runs-table"] tbody tr')).toContain('finished');
     await page.screenshot({ path: artifactPath('runs.png'), fullPage: true });
   });
+
+  it('imports a PyTorch checkpoint (official MoCo layout) and shows the imported model\'s neighbours', async () => {
+    const checkpoint = join(mkdtempSync(join(tmpdir(), 'moco-e2e-import-')), 'moco_v2.pth.tar');
+    writeFileSync(checkpoint, gunzipSync(readFileSync(join(import.meta.dirname, '../fixtures/torch/moco-v2-legacy.pth.tar.gz'))));
+    await page.fill('#import-path', checkpoint);
+    await page.click('[data-testid="import-button"]');
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="runs-table"] tbody tr')].some((row) => row.textContent.includes('imported-moco_v2')), null, { timeout: 120_000 });
+    // Done when the import (and the embedding of the folder) has answered: the button is back.
+    await page.waitForFunction(() => document.querySelector('[data-testid="import-button"]')?.textContent.trim() === 'Import', null, { timeout: 120_000 });
+    await page.screenshot({ path: artifactPath('runs-imported.png'), fullPage: true });
+    await nav('neighbours');
+    const importedRun = await page.locator('[data-testid="run-picker"]').inputValue();
+    expect(importedRun).toMatch(/imported-moco_v2$/); // the import became the explored run
+    await page.waitForSelector('[data-testid="neighbours-grid"] .thumb', { timeout: 120_000 });
+    await page.click('[data-testid="neighbours-grid"] .thumb[data-row="5"]');
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="neighbour-results"]')?.getAttribute('data-count')) > 0, null, { timeout: 60_000 });
+    await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('.neighbour-list img')].every((img) => img.complete && img.naturalWidth > 0));
+    await page.screenshot({ path: artifactPath('neighbours-imported.png'), fullPage: true });
+  }, 180_000);
 
   it('refuses an image path outside the chosen folder', async () => {
     const src = await page.evaluate(async () => {

@@ -84,5 +84,24 @@ export const useRunsStore = defineStore('runs', () => {
     }
   }
 
-  return { runs, loading, loaded, selectedRunId, selectedRun, explorable, exports, exporting, refresh, subscribe, select, open, remove, exportRun };
+  const importing = ref(false);
+
+  /** A PyTorch checkpoint as a new run embedding `folderId` (issue 11); it becomes the explored run. */
+  async function importCheckpoint(path: string, folderId: string): Promise<boolean> {
+    importing.value = true;
+    try {
+      const result = await getApi().invoke('runs:import', { path, folderId });
+      await refresh();
+      select(result.runId);
+      ui.show({ kind: 'info', title: `Imported ${result.architecture}`, message: `${result.layout} layout, ${result.format} format: run ${result.runId}` });
+      return true;
+    } catch (error) {
+      ui.reportError('Import failed', error);
+      return false;
+    } finally {
+      importing.value = false;
+    }
+  }
+
+  return { runs, loading, loaded, selectedRunId, selectedRun, explorable, exports, exporting, importing, refresh, subscribe, select, open, remove, exportRun, importCheckpoint };
 });
