@@ -5,14 +5,18 @@
  * Prints one JSON document on stdout (progress goes to stderr). Compare ratios, not absolute
  * times across runs: the machines are shared and noisy.
  *
- *   npm run bench [-- --quick] [-- --configs r18-32-w1,r18-32-w025] [-- --reps 3] [-- --no-torch]
+ *   npm run bench [-- --quick] [-- --configs r18-32-w1,r18-32-w025] [-- --reps 3] [-- --no-torch] [-- --backend webgpu]
+ *
+ * --backend (default: auto, or MOCO_BACKEND) picks the backend as training does; on any backend
+ * other than wasm each row also times the same step on wasm (`wasm`, `speedRatioVsWasm`), so a
+ * GPU's img/s stands beside the CPU path's (issue 8).
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { chooseBackend } from '../ml/backend.js';
+import { chooseBackend, initialiseBackend, parseBackendName, type BackendName } from '../ml/backend.js';
 import { Moco, type PhaseTimes } from '../ml/moco.js';
 import { SgdMomentum } from '../ml/optimizer.js';
 import type { EncoderConfig } from '../ml/resnet.js';
@@ -51,7 +55,7 @@ function wasmHeapBytes(): number | null {
   return backend.wasm?.HEAPU8?.length ?? null;
 }
 
-function benchOurs(config: BenchConfig, reps: number): Record<string, unknown> {
+async function benchOurs(config: BenchConfig, reps: number): Promise<Record<string, unknown>> {
   const moco = new Moco({ encoder: config.encoder, queueSize: QUEUE_SIZE, keyMomentum: 0.99, temperature: 0.2, shuffleKeys: true }, config.batchSize, 0);
   const sgd = new SgdMomentum({ learningRate: 0.03, momentum: 0.9, weightDecay: 5e-4, schedule: { kind: 'constant' }, warmupEpochs: 0 });
   const shape: [number, number, number, number] = [config.batchSize, config.imageSize, config.imageSize, 3];
@@ -62,7 +66,8 @@ function benchOurs(config: BenchConfig, reps: number): Record<string, unknown> {
   for (let rep = 0; rep <= reps; rep++) {
     const phases: PhaseTimes = {};
     const started = performance.now();
-    moco.trainStep(xq, xk, sgd, 0.03, phases);
+    // trainStep awaits its metrics' read-back, so the step has finished on a GPU too.
+    await moco.trainStep(xq, xk, sgd, 0.03, phases);
     const ms = performance.now() - started;
     process.stderr.write(`  ${config.id} step ${rep}${rep === 0 ? ' (warm-up)' : ''}: ${ms.toFixed(0)} ms\n`);
     if (rep > 0) {
@@ -103,10 +108,11 @@ async function benchTorch(config: BenchConfig, reps: number, threads: number): P
   }
 }
 
-function parseArgs(argv: readonly string[]): { reps: number; configs: readonly BenchConfig[]; torch: boolean } {
+function parseArgs(argv: readonly string[]): { reps: number; configs: readonly BenchConfig[]; torch: boolean; backend: BackendName | 'auto' | undefined } {
   let reps = 3;
   let configs = CONFIGS;
   let torch = true;
+  let backend: BackendName | 'auto' | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--quick') {
@@ -124,20 +130,29 @@ function parseArgs(argv: readonly string[]): { reps: number; configs: readonly B
       });
     } else if (arg === '--no-torch') {
       torch = false;
+    } else if (arg === '--backend') {
+      backend = parseBackendName(argv[++i] ?? '', '--backend');
     } else {
       throw new Error(`Unknown argument "${arg}"`);
     }
   }
-  return { reps, configs, torch };
+  return { reps, configs, torch, backend };
 }
 
 async function main(): Promise<void> {
-  const { reps, configs, torch } = parseArgs(process.argv.slice(2));
-  const backend = await chooseBackend({ env: process.env });
+  const { reps, configs, torch, backend: wanted } = parseArgs(process.argv.slice(2));
+  const backend = await chooseBackend({ env: process.env, ...(wanted ? { preferred: wanted } : {}) });
   const results = [];
   for (const config of configs) {
     process.stderr.write(`${config.id}: ${backend.name}\n`);
-    const ours = benchOurs(config, reps);
+    const ours = await benchOurs(config, reps);
+    let wasm: Record<string, unknown> | null = null;
+    if (backend.name !== 'wasm') {
+      process.stderr.write(`  ${config.id}: wasm, for comparison\n`);
+      await initialiseBackend('wasm');
+      wasm = await benchOurs(config, reps);
+      await initialiseBackend(backend.name, { env: process.env });
+    }
     const reference: Record<string, Record<string, unknown>> = {};
     if (torch) {
       for (const threads of [1, 2]) {
@@ -152,12 +167,14 @@ async function main(): Promise<void> {
     results.push({
       config: { id: config.id, imageSize: config.imageSize, batchSize: config.batchSize, queueSize: QUEUE_SIZE, ...config.encoder },
       ours,
+      wasm,
+      speedRatioVsWasm: wasm ? Number(((ours.imagesPerSecond as number) / (wasm.imagesPerSecond as number)).toFixed(3)) : null,
       pytorch: reference,
       speedRatioVsPytorch1Thread: ratio('threads1'),
       speedRatioVsPytorch2Threads: ratio('threads2'),
     });
   }
-  const report = { tool: 'moco-studio bench', date: new Date().toISOString(), backend: backend.name, backendAttempts: backend.attempts, customKernels: backend.customKernels, node: process.version, results };
+  const report = { tool: 'moco-studio bench', date: new Date().toISOString(), backend: backend.name, backendAttempts: backend.attempts, backendAdapter: backend.adapter, customKernels: backend.customKernels, node: process.version, results };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }
 

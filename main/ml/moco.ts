@@ -216,8 +216,12 @@ export class Moco {
     this.keysEnqueued = Math.min(K, this.keysEnqueued + n);
   }
 
-  /** One full MoCo training step; returns the step's metrics. Leaves no tensors behind. */
-  trainStep(xq: tf.Tensor4D, xk: tf.Tensor4D, optimizer: SgdMomentum, learningRate: number, phases?: PhaseTimes): StepMetrics {
+  /**
+   * One full MoCo training step; returns the step's metrics. Leaves no tensors behind.
+   * Asynchronous because its metrics are read with `await data()`: the only read a GPU tensor
+   * allows in Node (dataSync throws on webgpu, issue 8); on wasm it resolves at once.
+   */
+  async trainStep(xq: tf.Tensor4D, xk: tf.Tensor4D, optimizer: SgdMomentum, learningRate: number, phases?: PhaseTimes): Promise<StepMetrics> {
     const lap = phaseTimer(phases);
     if (xq.shape[0] !== this.batchSize || xk.shape[0] !== this.batchSize) {
       throw new Error(`trainStep: expected batches of ${this.batchSize}, got ${xq.shape[0]} queries and ${xk.shape[0]} keys (drop the last partial batch)`);
@@ -244,7 +248,7 @@ export class Moco {
     const gradsByName: Record<string, tf.Tensor> = {};
     for (const [name, variable] of parameters) gradsByName[name] = grads[variable.name]!;
 
-    const metrics = this.readMetrics(loss, logitsKept!, queriesKept!, queueFill, learningRate);
+    const metrics = await this.readMetrics(loss, logitsKept!, queriesKept!, queueFill, learningRate);
     lap('metrics');
     this.dequeueAndEnqueue(keys);
     lap('enqueue');
@@ -284,10 +288,10 @@ export class Moco {
    * copy, while the same reductions as tfjs ops cost ~10 ms on wasm (its Greater with a
    * broadcast [N, 1] operand is a scalar C++ loop).
    */
-  private readMetrics(loss: tf.Scalar, logits: tf.Tensor2D, q: tf.Tensor2D, queueFill: number, learningRate: number): StepMetrics {
+  private async readMetrics(loss: tf.Scalar, logits: tf.Tensor2D, q: tf.Tensor2D, queueFill: number, learningRate: number): Promise<StepMetrics> {
     const T = this.config.temperature;
     const [n, width] = logits.shape;
-    const values = logits.dataSync();
+    const [values, qs, lossValue] = await Promise.all([logits.data(), q.data(), loss.data()]);
     let top1 = 0;
     let top5 = 0;
     let positiveSum = 0;
@@ -308,7 +312,6 @@ export class Moco {
     }
     // Mean over dimensions of the unbiased std over the batch (torch.std in the reference).
     const [, dim] = q.shape;
-    const qs = q.dataSync();
     let stdSum = 0;
     for (let d = 0; d < dim; d++) {
       let mean = 0;
@@ -319,7 +322,7 @@ export class Moco {
       stdSum += Math.sqrt(ss / (n - 1));
     }
     return {
-      loss: loss.dataSync()[0]!,
+      loss: lossValue[0]!,
       top1: top1 / n,
       top5: top5 / n,
       positiveLogit: (positiveSum / n) * T,

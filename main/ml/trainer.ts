@@ -62,7 +62,7 @@ export class MocoTrainer {
   }
 
   /** One MoCo step on the next batch of the current epoch (drawing the epoch's order first if needed). */
-  trainStep(images: readonly RgbImage[], phases?: PhaseTimes): StepReport {
+  async trainStep(images: readonly RgbImage[], phases?: PhaseTimes): Promise<StepReport> {
     const steps = this.stepsPerEpoch(images.length);
     if (steps < 1) throw new Error(`Need at least one full batch: ${images.length} images for batch size ${this.config.batchSize}`);
     if (this.epochOrder?.length !== images.length) {
@@ -78,7 +78,7 @@ export class MocoTrainer {
     const lr = learningRateAt(this.config.sgd, this.config.epochs, this.epoch, step, steps);
     let metrics: StepMetrics;
     try {
-      metrics = this.moco.trainStep(batch.queries, batch.keys, this.optimizer, lr, phases);
+      metrics = await this.moco.trainStep(batch.queries, batch.keys, this.optimizer, lr, phases);
     } finally {
       batch.queries.dispose();
       batch.keys.dispose();
@@ -97,11 +97,11 @@ export class MocoTrainer {
   }
 
   /** Trains to the end of the current epoch; `onStep` sees every step. Returns the mean loss of the steps run. */
-  trainEpoch(images: readonly RgbImage[], onStep?: (report: StepReport) => void): number {
+  async trainEpoch(images: readonly RgbImage[], onStep?: (report: StepReport) => void): Promise<number> {
     let lossSum = 0;
     let count = 0;
     for (;;) {
-      const report = this.trainStep(images);
+      const report = await this.trainStep(images);
       lossSum += report.metrics.loss;
       count++;
       onStep?.(report);

@@ -42,10 +42,11 @@ function variablesOf(trainer: MocoTrainer): Map<string, tf.Variable> {
   return all;
 }
 
-export function exportTrainingState(trainer: MocoTrainer): TrainingState {
+/** Asynchronous: read with `await data()`, the only read of a GPU tensor in Node (issue 8). */
+export async function exportTrainingState(trainer: MocoTrainer): Promise<TrainingState> {
   const tensors: NamedTensorData[] = [];
   for (const [name, v] of variablesOf(trainer)) {
-    tensors.push({ name, shape: [...v.shape], values: Float32Array.from(v.dataSync()) });
+    tensors.push({ name, shape: [...v.shape], values: Float32Array.from(await v.data()) });
   }
   return {
     meta: { epoch: trainer.epoch, globalStep: trainer.globalStep, stepInEpoch: trainer.stepInEpoch, epochOrder: trainer.epochOrder ? Array.from(trainer.epochOrder) : null, moco: trainer.moco.getState(), dataRng: trainer.dataRng.getState() },

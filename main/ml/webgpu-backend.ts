@@ -39,7 +39,7 @@ export interface WebGpuAdapterReport {
 export type WebGpuUnavailableCode = 'electron-node' | 'glibc' | 'not-installed' | 'no-adapter' | 'fallback-only' | 'device-failed';
 
 export class WebGpuUnavailable extends Error {
-  constructor(readonly code: WebGpuUnavailableCode, readonly reason: string, readonly advice: string | null) {
+  constructor(readonly code: WebGpuUnavailableCode, readonly reason: string, readonly advice: string | null, readonly adapter: WebGpuAdapterReport | null = null) {
     super(reason);
     this.name = 'WebGpuUnavailable';
   }
@@ -119,7 +119,7 @@ function installNavigatorGpu(gpu: GPU): void {
 
 function fallbackRefusal(report: WebGpuAdapterReport): WebGpuUnavailable {
   return new WebGpuUnavailable('fallback-only', `only a software WebGPU adapter was found (${formatAdapter(report)}): it emulates a GPU on the CPU and trains far slower than wasm`,
-    'Install the GPU\'s Vulkan driver for a real adapter. To use the software adapter anyway (tests), set MOCO_WEBGPU_ALLOW_FALLBACK=1.');
+    'Install the GPU\'s Vulkan driver for a real adapter. To use the software adapter anyway (tests), set MOCO_WEBGPU_ALLOW_FALLBACK=1.', report);
 }
 
 async function registerOnce(env: Readonly<Record<string, string | undefined>>): Promise<Registered> {

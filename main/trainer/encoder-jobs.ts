@@ -102,8 +102,11 @@ export async function embedFiles(command: Command<'embed-files'>, warn: (message
     }
     const vectors: number[][] = command.files.map(() => []);
     if (images.length > 0) {
-      const matrix = tf.tidy(() => embedImages(run.encoder, images, run.settings.imageSize).arraySync());
-      kept.forEach((fileIndex, row) => { vectors[fileIndex] = matrix[row]!; });
+      // `await data()`: the only read of a GPU tensor in Node (issue 8).
+      const features = tf.tidy(() => embedImages(run.encoder, images, run.settings.imageSize));
+      const dim = features.shape[1];
+      const flat = await features.data().finally(() => { features.dispose(); });
+      kept.forEach((fileIndex, row) => { vectors[fileIndex] = Array.from(flat.subarray(row * dim, (row + 1) * dim)); });
     }
     return { type: 'vectors', dim: run.encoder.featureChannels, vectors, failures };
   } finally {
@@ -126,9 +129,8 @@ export async function knnEvaluation(command: Command<'knn'>, warn: (message: str
     if (keep.length === 0) throw new Error(`--test ${command.testFolder}: no image in a class subfolder`);
     const bank = embedImages(run.encoder, train.images, run.settings.imageSize);
     const queries = embedImages(run.encoder, keep.map((i) => test.images[i]!), run.settings.imageSize);
-    const result = weightedKnn(bank, Int32Array.from(train.labels), queries, Int32Array.from(keep.map((i) => testLabels[i]!)), { k: command.k, temperature: 0.1, numClasses: train.classes.length });
-    bank.dispose();
-    queries.dispose();
+    const result = await weightedKnn(bank, Int32Array.from(train.labels), queries, Int32Array.from(keep.map((i) => testLabels[i]!)), { k: command.k, temperature: 0.1, numClasses: train.classes.length })
+      .finally(() => { bank.dispose(); queries.dispose(); });
     return { type: 'knn', top1: result.top1, top5: result.top5, k: result.kUsed, trainImages: train.images.length, testImages: keep.length, classes: [...train.classes] };
   } finally {
     run.dispose();
@@ -156,7 +158,7 @@ export async function exportEncoder(command: Command<'export-encoder'>, warn: (m
       const chunks: Buffer[] = [];
       const weights: { name: string; shape: number[]; dtype: 'float32' }[] = [];
       for (const [name, variable] of variables) {
-        const values = Float32Array.from(variable.dataSync());
+        const values = Float32Array.from(await variable.data());
         chunks.push(Buffer.from(values.buffer, values.byteOffset, values.byteLength));
         weights.push({ name, shape: [...variable.shape], dtype: 'float32' });
       }

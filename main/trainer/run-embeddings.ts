@@ -8,9 +8,9 @@ import type { TrainingImages } from './training-images.js';
 export async function writeRunEmbeddings(encoder: Encoder, data: TrainingImages, imageSize: number, directory: string, checkpointPath: string): Promise<void> {
   // eval mode (running BN statistics), resize + centre crop, L2-normalised: as the reference's evaluation
   const features = embedImages(encoder, data.images, imageSize);
-  const matrix = Float32Array.from(features.dataSync());
   const dim = features.shape[1];
-  features.dispose();
+  // `await data()`: the only read of a GPU tensor in Node (issue 8).
+  const matrix = Float32Array.from(await features.data().finally(() => { features.dispose(); }));
   await writeEmbeddings(directory, {
     matrix,
     dim,

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TrainerCommand, TrainerEvent, RunSummary } from '../../shared/trainer-protocol.js';
 import type { RgbImage } from '../ml/augment.js';
 import { chooseBackend, type BackendChoice } from '../ml/backend.js';
+import { formatAdapter } from '../ml/webgpu-backend.js';
 import { preferredBackendOrder } from './doctor.js';
 import { embedImages } from '../ml/batches.js';
 import { weightedKnn } from '../ml/knn.js';
@@ -73,8 +74,8 @@ export class TrainingRun {
     const backendWanted = (command.resume ? record.settings?.backend : undefined) ?? command.userSettings.backend ?? 'auto';
     const order = await preferredBackendOrder(command.backendReport);
     this.backend = await chooseBackend({ preferred: backendWanted, env: process.env, ...(order ? { order } : {}) });
-    this.emit({ type: 'backend', name: this.backend.name, attempts: [...this.backend.attempts] });
-    log(`backend ${this.backend.name}`);
+    this.emit({ type: 'backend', name: this.backend.name, attempts: [...this.backend.attempts], adapter: this.backend.adapter });
+    log(`backend ${this.backend.name}${this.backend.adapter ? ` on ${formatAdapter(this.backend.adapter)}` : ''}`);
 
     // Stored copies depend on the image size, which may be chosen only after counting images:
     // decode at the largest size a default could pick (or the user's), crops come from there.
@@ -143,7 +144,7 @@ export class TrainingRun {
 
     /** Writes a checkpoint unless the weights went non-finite (then the last good one stays). */
     const checkpoint = async (): Promise<boolean> => {
-      const state = exportTrainingState(trainer);
+      const state = await exportTrainingState(trainer);
       const broken = state.tensors.find((t) => !t.values.every(Number.isFinite));
       if (broken) {
         this.emit({ type: 'error', code: 'non-finite-weights', message: `The weights became NaN/Inf (${broken.name}) at step ${trainer.globalStep}; training stopped and the last good checkpoint is kept. Try a lower learning rate.` });
@@ -156,7 +157,7 @@ export class TrainingRun {
 
     let knnAtStart: number | null = null;
     if (data.classes.length >= 2 && trainer.globalStep === 0) {
-      knnAtStart = this.knnMonitor(trainer, data, settings.imageSize).top1;
+      knnAtStart = (await this.knnMonitor(trainer, data, settings.imageSize)).top1;
       log(`kNN top-1 at random initialisation: ${knnAtStart.toFixed(3)}`);
     }
     this.emit({ type: 'state', state: 'training' });
@@ -167,7 +168,7 @@ export class TrainingRun {
           this.wake = null;
           continue;
         }
-        const report = trainer.trainStep(images);
+        const report = await trainer.trainStep(images);
         if (!Number.isFinite(report.metrics.loss)) {
           failed = true;
           this.emit({ type: 'error', code: 'non-finite-loss', message: `The loss became ${report.metrics.loss} at step ${report.globalStep}; training stopped and the last good checkpoint is kept. Try a lower learning rate.` });
@@ -183,7 +184,7 @@ export class TrainingRun {
           this.emit(await makePreview(report, data.relativePaths, settings.imageSize));
         }
         if (report.epochEnded) {
-          const knn = data.classes.length >= 2 ? this.knnMonitor(trainer, data, settings.imageSize) : null;
+          const knn = data.classes.length >= 2 ? await this.knnMonitor(trainer, data, settings.imageSize) : null;
           lastKnn = knn?.top1 ?? lastKnn;
           const epochEvent = { type: 'epoch' as const, epoch: report.epoch, meanLoss: epochLossSum / Math.max(1, epochSteps), knnTop1: knn?.top1 ?? null, knnTop5: knn?.top5 ?? null, seconds: (performance.now() - epochStarted) / 1000 };
           await appendFile(paths.epochs, `${JSON.stringify(epochEvent)}\n`);
@@ -224,6 +225,7 @@ export class TrainingRun {
       knnTop1: lastKnn,
       knnTop1AtStart: knnAtStart,
       backend: this.backend?.name ?? 'unknown',
+      backendAdapter: this.backend?.adapter ?? null,
       runDirectory,
       checkpoint: saved.path,
     };
@@ -250,7 +252,7 @@ export class TrainingRun {
   }
 
   /** Leave-one-out weighted kNN over the labelled folder (k=200 or fewer, t=0.1), on backbone features. */
-  private knnMonitor(trainer: MocoTrainer, data: TrainingImages, imageSize: number): { top1: number; top5: number } {
+  private async knnMonitor(trainer: MocoTrainer, data: TrainingImages, imageSize: number): Promise<{ top1: number; top5: number }> {
     const count = data.images.length;
     const stride = Math.max(1, Math.ceil(count / KNN_MONITOR_LIMIT));
     const rows: RgbImage[] = [];
@@ -262,13 +264,15 @@ export class TrainingRun {
       labels.push(label);
     }
     if (rows.length < 2) return { top1: 0, top5: 0 };
-    return tf.tidy(() => {
-      const features = embedImages(trainer.moco.queryEncoder, rows, imageSize);
+    const features = tf.tidy(() => embedImages(trainer.moco.queryEncoder, rows, imageSize));
+    try {
       // k=200 as the reference, or half the images of an average class when the folder is small:
       // with 40 images a class, 200 voters would drown the nearest ones.
       const k = Math.max(5, Math.min(200, Math.floor(rows.length / data.classes.length / 2)));
-      const result = weightedKnn(features, Int32Array.from(labels), features, Int32Array.from(labels), { k, temperature: 0.1, numClasses: data.classes.length, excludeSelf: true });
+      const result = await weightedKnn(features, Int32Array.from(labels), features, Int32Array.from(labels), { k, temperature: 0.1, numClasses: data.classes.length, excludeSelf: true });
       return { top1: result.top1, top5: result.top5 };
-    });
+    } finally {
+      features.dispose();
+    }
   }
 }
