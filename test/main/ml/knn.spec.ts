@@ -4,7 +4,7 @@ import { weightedKnn } from '../../../main/ml/knn.js';
 import { l2Normalize } from '../../../main/ml/moco.js';
 import { useBackend } from '../../helpers/backend.js';
 
-describe('weighted kNN monitor', async () => {
+describe('weighted kNN monitor', () => {
   beforeAll(async () => {
     await useBackend('cpu');
   });

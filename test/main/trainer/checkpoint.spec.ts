@@ -23,7 +23,7 @@ const config: TrainingConfig = {
 const images = generateSampleSet({ perClass: 3, size: 24, seed: 3 }).map((s) => s.image); // 30 images: 3 steps of 8, 6 dropped
 
 async function allWeights(trainer: MocoTrainer): Promise<Map<string, Float32Array>> {
-  return new Map((await await exportTrainingState(trainer)).tensors.map((t) => [t.name, t.values]));
+  return new Map((await exportTrainingState(trainer)).tensors.map((t) => [t.name, t.values]));
 }
 
 function maxDifference(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
