@@ -87,12 +87,12 @@ export function webGpuPlatformProblem(options: WebGpuOptions = {}): WebGpuUnavai
   return null;
 }
 
-export function describeAdapter(info: Partial<Record<'vendor' | 'architecture' | 'device' | 'description', string>> & { isFallbackAdapter?: boolean }, flaggedFallback: boolean, dawnBackend: 'default' | 'opengl'): WebGpuAdapterReport {
+export function describeAdapter(info: Partial<Record<'vendor' | 'architecture' | 'device' | 'description', string>> & { isFallbackAdapter?: boolean }, flaggedFallback: boolean | undefined, dawnBackend: 'default' | 'opengl'): WebGpuAdapterReport {
   const vendor = info.vendor ?? '';
   const architecture = info.architecture ?? '';
   const device = info.device ?? '';
   const description = info.description ?? '';
-  const isFallbackAdapter = info.isFallbackAdapter === true || flaggedFallback;
+  const isFallbackAdapter = info.isFallbackAdapter === true || flaggedFallback === true;
   const software = isFallbackAdapter || SOFTWARE_DRIVER.test(`${vendor} ${architecture} ${device} ${description}`);
   return { vendor, architecture, device, description, isFallbackAdapter, software, dawnBackend };
 }
