@@ -25,7 +25,7 @@ export const folderSummarySchema = z.strictObject({
   images: z.array(z.strictObject({ relativePath: z.string(), className: z.string().nullable() })),
   /** Suggested settings for this folder on the backend that would be used, with reasons. */
   suggestion: z.strictObject({
-    backend: z.enum(['tensorflow', 'wasm', 'cpu']),
+    backend: z.enum(['webgpu', 'tensorflow', 'wasm', 'cpu']),
     settings: resolvedSettingsSchema,
     reasons: z.record(z.string(), z.string()),
   }).nullable(),

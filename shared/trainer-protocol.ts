@@ -8,7 +8,19 @@ import { resolvedSettingsSchema, trainingSettingsSchema } from './training-setti
 
 // ---- the backend doctor's report (also the response of the contract's backend:doctor) ------
 
-export const backendNameSchema = z.enum(['tensorflow', 'wasm', 'cpu']);
+export const backendNameSchema = z.enum(['webgpu', 'tensorflow', 'wasm', 'cpu']);
+
+/** The WebGPU adapter a backend runs on (issue 8): shown in the UI and kept in the run record. */
+export const webGpuAdapterSchema = z.strictObject({
+  vendor: z.string(),
+  architecture: z.string(),
+  device: z.string(),
+  description: z.string(),
+  isFallbackAdapter: z.boolean(),
+  /** A CPU implementation of a GPU (SwiftShader, llvmpipe): refused unless asked for. */
+  software: z.boolean(),
+  dawnBackend: z.enum(['default', 'opengl']),
+});
 
 export const backendCheckSchema = z.strictObject({
   name: backendNameSchema,
@@ -26,6 +38,8 @@ export const backendCheckSchema = z.strictObject({
   steps: z.number().int(),
   /** Why the benchmark was skipped or shortened (null: a full benchmark). */
   benchmarkNote: z.string().nullable(),
+  /** webgpu only: the adapter found, also when it was refused (absent in older reports). */
+  adapter: webGpuAdapterSchema.nullable().optional(),
 });
 export type BackendCheck = z.infer<typeof backendCheckSchema>;
 
@@ -120,6 +134,8 @@ export const trainerEventSchema = z.discriminatedUnion('type', [
     type: z.literal('backend'),
     name: backendNameSchema,
     attempts: z.array(z.strictObject({ name: z.string(), ok: z.boolean(), reason: z.string() })),
+    /** The WebGPU adapter when training runs on webgpu (issue 8). */
+    adapter: webGpuAdapterSchema.nullable().optional(),
   }),
   z.strictObject({
     type: z.literal('settings'),
@@ -207,6 +223,8 @@ export const trainerEventSchema = z.discriminatedUnion('type', [
       /** kNN top-1 of standardised raw pixels on the same images: what training must beat (issue 10). */
       knnTop1Pixels: z.number().nullable().optional(),
       backend: z.string(),
+      /** The WebGPU adapter when the run trained on webgpu (issue 8). */
+      backendAdapter: webGpuAdapterSchema.nullable().optional(),
       runDirectory: z.string(),
       checkpoint: z.string().nullable(),
     }),

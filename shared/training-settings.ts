@@ -10,7 +10,7 @@ import { chooseWorkers, MAX_WORKERS } from './workers.js';
 
 export const ARCHITECTURE_NAMES = ['resnet18', 'resnet34', 'resnet50'] as const;
 export const PRESET_NAMES = ['v1', 'v2'] as const;
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_CHOICES = ['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export const HEAD_NAMES = ['linear', 'mlp'] as const;
 
 const positiveInt = (max: number) => z.number().int().min(1).max(max);
@@ -95,7 +95,12 @@ export interface SettingsResolution {
   readonly warnings: readonly string[];
 }
 
-export type BackendKind = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendKind = 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
+
+/** The GPU backends (tfjs-node-gpu's CUDA, WebGPU): larger images, full width, more steps by default. */
+export function isGpuBackend(backend: BackendKind): boolean {
+  return backend === 'tensorflow' || backend === 'webgpu';
+}
 
 /** Validates untrusted settings; the error names each offending field. */
 export function parseTrainingSettings(input: unknown): TrainingSettings {
@@ -118,7 +123,7 @@ function largestDivisorAtMost(n: number, limit: number): number {
 
 /** 64 px on a GPU; 32 px on the CPU backends, which train about 4x faster at 32 than at 64. */
 export function defaultImageSize(backend: BackendKind): number {
-  return backend === 'tensorflow' ? 64 : 32;
+  return isGpuBackend(backend) ? 64 : 32;
 }
 
 /**
@@ -129,7 +134,7 @@ export function defaultImageSize(backend: BackendKind): number {
 export function resolveSettings(user: TrainingSettings, imageCount: number, backend: BackendKind, cores = 1): SettingsResolution {
   const reasons: SettingsResolution['reasons'] = {};
   const adjustments: { field: keyof ResolvedSettings; from: number; to: number; reason: string }[] = [];
-  const fast = backend === 'tensorflow';
+  const fast = isGpuBackend(backend);
   if (imageCount < 2) throw new Error(`The folder has ${imageCount} usable image${imageCount === 1 ? '' : 's'}; MoCo needs at least 2 (one batch of 2)`);
 
   const preset = user.preset ?? 'v2';

@@ -19,7 +19,7 @@ import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { chooseBackend } from '../ml/backend.js';
+import { chooseBackend, parseBackendName, type BackendName } from '../ml/backend.js';
 import type { ComputeHost } from '../ml/compute-host.js';
 import { InProcessHost } from '../ml/in-process-host.js';
 import { Moco, type MocoConfig, type PhaseTimes } from '../ml/moco.js';
@@ -142,11 +142,12 @@ async function benchTorch(config: BenchConfig, reps: number, threads: number): P
   }
 }
 
-function parseArgs(argv: readonly string[]): { reps: number; configs: readonly BenchConfig[]; torch: boolean; workers: readonly number[] } {
+function parseArgs(argv: readonly string[]): { reps: number; configs: readonly BenchConfig[]; torch: boolean; workers: readonly number[]; backend: BackendName | 'auto' | undefined } {
   let reps = 3;
   let configs = CONFIGS;
   let torch = true;
   let workers: readonly number[] = [1, 2];
+  let backend: BackendName | 'auto' | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--quick') {
@@ -167,16 +168,18 @@ function parseArgs(argv: readonly string[]): { reps: number; configs: readonly B
       if (workers.length === 0 || !workers.every((w) => Number.isInteger(w) && w >= 1 && w <= 64)) throw new Error(`--workers: expected a comma-separated list of worker counts (1-64), got ${argv[i]}`);
     } else if (arg === '--no-torch') {
       torch = false;
+    } else if (arg === '--backend') {
+      backend = parseBackendName(argv[++i] ?? '', '--backend');
     } else {
       throw new Error(`Unknown argument "${arg}"`);
     }
   }
-  return { reps, configs, torch, workers };
+  return { reps, configs, torch, workers, backend };
 }
 
 async function main(): Promise<void> {
-  const { reps, configs, torch, workers } = parseArgs(process.argv.slice(2));
-  const backend = await chooseBackend({ env: process.env });
+  const { reps, configs, torch, workers, backend: wanted } = parseArgs(process.argv.slice(2));
+  const backend = await chooseBackend({ env: process.env, ...(wanted ? { preferred: wanted } : {}) });
   const loadBefore = load();
   const results = [];
   for (const config of configs) {

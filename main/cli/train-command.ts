@@ -99,7 +99,7 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
   const onEvent = (event: TrainerEvent): void => {
     switch (event.type) {
       case 'backend':
-        say(`Backend: ${event.name}${event.attempts.filter((a) => !a.ok).map((a) => `\n  ${a.name} not used: ${a.reason}`).join('')}`);
+        say(`Backend: ${event.name}${event.adapter ? ` (adapter: ${[event.adapter.vendor, event.adapter.architecture].filter(Boolean).join(' ') || event.adapter.description}${event.adapter.isFallbackAdapter ? ', fallback' : ''})` : ''}${event.attempts.filter((a) => !a.ok).map((a) => `\n  ${a.name} not used: ${a.reason}`).join('')}`);
         break;
       case 'dataset':
         say(`Images: ${event.used} used (${event.fromCache} from cache), ${event.skipped.length} skipped${event.classes.length ? `; ${event.classes.length} classes: ${event.classes.join(', ')}` : ''}`);

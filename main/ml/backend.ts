@@ -1,9 +1,11 @@
 /**
  * The one place that decides which TensorFlow.js backend trains.
  *
- * Preference order (issue #2): `tensorflow` from @tensorflow/tfjs-node-gpu (CUDA where present,
- * libtensorflow's native CPU path otherwise) -> `wasm` (XNNPACK, with our training kernels) ->
- * `cpu` (pure JS; correct but far too slow for conv training, kept as the last resort).
+ * Preference order (issues #2, #8): `webgpu` (Dawn in Node, on a real GPU adapter only: any
+ * Vulkan / Metal / D3D12 GPU; webgpu-backend.ts) -> `tensorflow` from @tensorflow/tfjs-node-gpu
+ * (CUDA where present, libtensorflow's native CPU path otherwise) -> `wasm` (XNNPACK, with our
+ * training kernels) -> `cpu` (pure JS; correct but far too slow for conv training, the last resort).
+ * A forced `webgpu` that cannot start falls back to wasm (then cpu), with the reason.
  * The user may force one (`--backend`, or the MOCO_BACKEND environment variable). Every backend
  * that was tried and not used is reported with the reason, so the UI and `doctor` can say why.
  * `moco-studio doctor` benchmarks the backends; when its report is fresh the trainer passes its
@@ -15,11 +17,12 @@ import * as tf from '@tensorflow/tfjs-core';
 // into tfjs' global registry; we import it for that side effect only and use tfjs-core's API.
 import '@tensorflow/tfjs';
 import { registerWasmTrainingKernels } from './wasm-kernels/index.js';
+import { registerWebGpuBackend, WebGpuUnavailable, type WebGpuAdapterReport } from './webgpu-backend.js';
 
 /** Typed as a plain string: the optional package has no types where it is not installed. */
 export const TFJS_NODE_GPU: string = '@tensorflow/tfjs-node-gpu';
 
-export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export interface BackendAttempt {
@@ -34,6 +37,8 @@ export interface BackendChoice {
   readonly attempts: readonly BackendAttempt[];
   /** Kernels this project registered on top of the stock backend (wasm only). */
   readonly customKernels: readonly string[];
+  /** The adapter when the choice is webgpu, else null. */
+  readonly adapter: WebGpuAdapterReport | null;
 }
 
 export interface ChooseBackendOptions {
@@ -46,6 +51,8 @@ export interface ChooseBackendOptions {
    * fastest-first order when a fresh report exists. Backends left out are tried after, in the default order.
    */
   readonly order?: readonly BackendName[];
+  /** Accept a software WebGPU adapter (tests, doctor); default: env MOCO_WEBGPU_ALLOW_FALLBACK=1. */
+  readonly allowFallbackAdapter?: boolean;
 }
 
 export function parseBackendName(value: string, field = 'backend'): BackendName | 'auto' {
@@ -55,18 +62,26 @@ export function parseBackendName(value: string, field = 'backend'): BackendName 
   throw new Error(`${field}: unknown backend "${value}"; expected one of auto, ${BACKEND_NAMES.join(', ')}`);
 }
 
-async function loadBackendModule(name: BackendName): Promise<void> {
+/** Options of the webgpu backend's load (the others have none). */
+interface LoadOptions {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly allowFallbackAdapter?: boolean;
+}
+
+async function loadBackendModule(name: BackendName, options: LoadOptions): Promise<WebGpuAdapterReport | null> {
   switch (name) {
+    case 'webgpu':
+      return registerWebGpuBackend({ env: options.env, ...(options.allowFallbackAdapter !== undefined ? { allowFallbackAdapter: options.allowFallbackAdapter } : {}) });
     case 'tensorflow':
       // Optional dependency: absent where libtensorflow could not be downloaded at install time.
       await import(TFJS_NODE_GPU);
-      return;
+      return null;
     case 'wasm':
       await import('@tensorflow/tfjs-backend-wasm');
-      return;
+      return null;
     case 'cpu':
       await import('@tensorflow/tfjs-backend-cpu');
-      return;
+      return null;
   }
 }
 
@@ -91,7 +106,11 @@ const GPU_PACKAGE_PLATFORMS = 'Linux x64 and Windows x64';
  * libraries, and a native binding built for another Node/Electron.
  */
 export function explainBackendFailure(name: BackendName, error: unknown, where: PlatformInfo = { platform: process.platform, arch: process.arch }): BackendFailureAdvice {
+  if (error instanceof WebGpuUnavailable) return { reason: error.reason, advice: error.advice };
   const message = error instanceof Error ? error.message : String(error);
+  if (name === 'webgpu') {
+    return { reason: `WebGPU failed to start: ${message}`, advice: 'Update the GPU driver and run `moco-studio doctor` again; training uses wasm meanwhile.' };
+  }
   if (name === 'tensorflow') {
     if (where.platform === 'darwin' || where.arch !== 'x64') {
       const what = where.platform === 'darwin' ? (where.arch === 'arm64' ? 'Apple Silicon (macOS arm64)' : 'macOS') : `${where.platform} ${where.arch}`;
@@ -131,21 +150,38 @@ function explainFailure(name: BackendName, error: unknown): string {
   return explainBackendFailure(name, error).reason;
 }
 
-async function tryBackend(name: BackendName): Promise<string> {
-  await loadBackendModule(name);
+interface Loaded {
+  readonly reason: string;
+  readonly adapter: WebGpuAdapterReport | null;
+}
+
+async function tryBackend(name: BackendName, options: LoadOptions): Promise<Loaded> {
+  const adapter = await loadBackendModule(name, options);
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`tf.setBackend('${name}') returned false (backend failed to initialise)`);
   await tf.ready();
-  return name === 'cpu' ? 'pure JavaScript; correct but slow for convolutions' : 'loaded';
+  const reason = name === 'cpu' ? 'pure JavaScript; correct but slow for convolutions' : adapter ? `loaded on ${formatAdapterShort(adapter)}` : 'loaded';
+  return { reason, adapter };
+}
+
+function formatAdapterShort(a: WebGpuAdapterReport): string {
+  const name = [a.vendor, a.architecture].filter((s) => s.length > 0).join(' ') || a.description || 'an unnamed adapter';
+  return a.software ? `${name} (software adapter, allowed by MOCO_WEBGPU_ALLOW_FALLBACK or the caller)` : name;
+}
+
+export interface InitialisedBackend {
+  /** Kernels this project registered on top of the stock backend (wasm only). */
+  readonly customKernels: readonly string[];
+  readonly adapter: WebGpuAdapterReport | null;
 }
 
 /**
- * Loads one backend and makes it current (wasm with our training kernels); returns the kernels
- * registered. Throws the raw load error (explainBackendFailure turns it into advice).
+ * Loads one backend and makes it current (wasm with our training kernels). Throws the raw load
+ * error (explainBackendFailure turns it into advice).
  */
-export async function initialiseBackend(name: BackendName): Promise<readonly string[]> {
-  await tryBackend(name);
-  return name === 'wasm' ? registerWasmTrainingKernels() : [];
+export async function initialiseBackend(name: BackendName, options: Partial<LoadOptions> = {}): Promise<InitialisedBackend> {
+  const { adapter } = await tryBackend(name, { env: options.env ?? process.env, ...(options.allowFallbackAdapter !== undefined ? { allowFallbackAdapter: options.allowFallbackAdapter } : {}) });
+  return { customKernels: name === 'wasm' ? registerWasmTrainingKernels() : [], adapter };
 }
 
 /** Selects and initialises the backend; throws only when none at all works. */
@@ -154,24 +190,27 @@ export async function chooseBackend(options: ChooseBackendOptions = {}): Promise
   const fromEnv = env.MOCO_BACKEND ? parseBackendName(env.MOCO_BACKEND, 'MOCO_BACKEND') : undefined;
   const preferred = options.preferred && options.preferred !== 'auto' ? options.preferred : fromEnv === 'auto' ? undefined : fromEnv;
   const autoOrder = [...new Set([...(options.order ?? []), ...BACKEND_NAMES])];
-  const order: readonly BackendName[] = preferred ? [preferred] : autoOrder;
+  // A forced webgpu that cannot start falls back to the CPU paths (issue 8): a GPU driver
+  // problem should not stop a run; the attempt says why.
+  const order: readonly BackendName[] = preferred === 'webgpu' ? ['webgpu', 'wasm', 'cpu'] : preferred ? [preferred] : autoOrder;
+  const load: LoadOptions = { env, ...(options.allowFallbackAdapter !== undefined ? { allowFallbackAdapter: options.allowFallbackAdapter } : {}) };
 
   const attempts: BackendAttempt[] = [];
   if (preferred) {
-    for (const skipped of BACKEND_NAMES.filter((b) => b !== preferred)) {
+    for (const skipped of BACKEND_NAMES.filter((b) => !order.includes(b))) {
       attempts.push({ name: skipped, ok: false, reason: `not tried: backend forced to ${preferred}` });
     }
   }
   for (const name of order) {
     try {
-      const reason = await tryBackend(name);
+      const { reason, adapter } = await tryBackend(name, load);
       const customKernels = name === 'wasm' ? registerWasmTrainingKernels() : [];
       if (!preferred && options.order && options.order.length > 0 && name === options.order[0]) {
         attempts.push({ name, ok: true, reason: `${reason}; fastest in the backend doctor's benchmark` });
-        return { name, attempts, customKernels };
+        return { name, attempts, customKernels, adapter };
       }
-      attempts.push({ name, ok: true, reason });
-      return { name, attempts, customKernels };
+      attempts.push({ name, ok: true, reason: preferred && name !== preferred ? `${reason} (fallback: ${preferred} could not start)` : reason });
+      return { name, attempts, customKernels, adapter };
     } catch (error) {
       attempts.push({ name, ok: false, reason: explainFailure(name, error) });
     }

@@ -15,7 +15,7 @@ import type { ApplyReply, EmbedReply, GradientsReply, HeapReply, InitReply, Keys
 import { disposeQueryGradients, Moco, type PhaseTimes } from './moco.js';
 import { SgdMomentum } from './optimizer.js';
 import { metricPartial } from './step-metrics.js';
-import { exportModelState, importModelState, type ModelState } from './training-state.js';
+import { exportModelStateSync, importModelState, type ModelState } from './training-state.js';
 
 export type ReplicaReply = InitReply | KeysReply | GradientsReply | ApplyReply | EmbedReply | HeapReply | ModelState | Record<string, never>;
 
@@ -56,7 +56,7 @@ export class ComputeReplica {
       case 'keys': return this.keys(request.pixels, request.count, request.imageSize);
       case 'gradients': return this.gradients(request);
       case 'apply': return this.apply(request);
-      case 'export': return exportModelState(this.model(), this.sgd());
+      case 'export': return exportModelStateSync(this.model(), this.sgd());
       case 'import': importModelState(this.model(), this.sgd(), request.state); return {};
       case 'embed': return this.embed(request);
       case 'heap': return { bytes: currentHeapBytes() };

@@ -13,6 +13,7 @@ import { BACKEND_NAMES, explainBackendFailure, initialiseBackend, type BackendNa
 import { Moco } from './moco.js';
 import { SgdMomentum } from './optimizer.js';
 import type { EncoderConfig } from './resnet.js';
+import { formatAdapter, WebGpuUnavailable } from './webgpu-backend.js';
 
 export const DOCTOR_WORKLOAD = {
   model: 'ResNet-18 (width 1/8, small-image stem, linear head to 128)',
@@ -37,6 +38,8 @@ export interface DoctorOptions {
   /** Progress lines (stderr in the CLI, log events in the trainer). */
   readonly log?: (message: string) => void;
   readonly now?: () => Date;
+  /** Benchmark a software WebGPU adapter too (default: env MOCO_WEBGPU_ALLOW_FALLBACK=1); training's auto never uses one. */
+  readonly allowFallbackAdapter?: boolean;
 }
 
 interface Benchmark {
@@ -54,7 +57,7 @@ function median(values: readonly number[]): number {
  * Times full MoCo steps on the current backend: one untimed warm-up step (kernel compilation,
  * allocation) unless `maxSteps` is 1, then steps until `seconds` have passed (at least one).
  */
-export function benchmarkMocoStep(seconds: number, maxSteps = Number.POSITIVE_INFINITY): Benchmark {
+export async function benchmarkMocoStep(seconds: number, maxSteps = Number.POSITIVE_INFINITY): Promise<Benchmark> {
   const { batchSize, imageSize, queueSize } = DOCTOR_WORKLOAD;
   const moco = new Moco({ encoder: ENCODER, queueSize, keyMomentum: 0.99, temperature: 0.2, shuffleKeys: true }, batchSize, 0);
   const sgd = new SgdMomentum({ learningRate: 0.03, momentum: 0.9, weightDecay: 5e-4, schedule: { kind: 'constant' }, warmupEpochs: 0 });
@@ -64,11 +67,11 @@ export function benchmarkMocoStep(seconds: number, maxSteps = Number.POSITIVE_IN
   try {
     const started = performance.now();
     // trainStep reads its metrics back, so each step has finished when it returns (GPU included).
-    if (maxSteps > 1) moco.trainStep(xq, xk, sgd, 0.03);
+    if (maxSteps > 1) await moco.trainStep(xq, xk, sgd, 0.03);
     const times: number[] = [];
     while (times.length < maxSteps && (times.length === 0 || performance.now() - started < seconds * 1000)) {
       const t0 = performance.now();
-      moco.trainStep(xq, xk, sgd, 0.03);
+      await moco.trainStep(xq, xk, sgd, 0.03);
       times.push(performance.now() - t0);
     }
     const stepMs = median(times);
@@ -98,14 +101,18 @@ export async function runBackendDoctor(options: DoctorOptions = {}): Promise<Bac
   const now = options.now ?? ((): Date => new Date());
   const createdAt = now().toISOString();
 
+  const load = options.allowFallbackAdapter !== undefined ? { allowFallbackAdapter: options.allowFallbackAdapter } : {};
   const loaded: BackendCheck[] = [];
   for (const name of names) {
     try {
-      await initialiseBackend(name);
-      loaded.push({ name, loads: true, reason: name === 'cpu' ? 'loads (pure JavaScript: correct but far too slow for convolution training)' : 'loads', advice: null, imagesPerSecond: null, stepMs: null, steps: 0, benchmarkNote: null });
+      const { adapter } = await initialiseBackend(name, load);
+      const reason = name === 'cpu' ? 'loads (pure JavaScript: correct but far too slow for convolution training)'
+        : adapter?.software === true ? 'loads on a software adapter (allowed for this check; training\'s auto skips it)' : 'loads';
+      loaded.push({ name, loads: true, reason, advice: null, imagesPerSecond: null, stepMs: null, steps: 0, benchmarkNote: null, ...(name === 'webgpu' ? { adapter } : {}) });
     } catch (error) {
       const { reason, advice } = explainBackendFailure(name, error, where);
-      loaded.push({ name, loads: false, reason, advice, imagesPerSecond: null, stepMs: null, steps: 0, benchmarkNote: 'not benchmarked: the backend does not load' });
+      const adapter = error instanceof WebGpuUnavailable ? error.adapter : null;
+      loaded.push({ name, loads: false, reason, advice, imagesPerSecond: null, stepMs: null, steps: 0, benchmarkNote: 'not benchmarked: the backend does not load', ...(name === 'webgpu' ? { adapter } : {}) });
     }
     log(`${name}: ${loaded[loaded.length - 1]!.reason}`);
   }
@@ -123,10 +130,10 @@ export async function runBackendDoctor(options: DoctorOptions = {}): Promise<Bac
       continue;
     }
     try {
-      await initialiseBackend(check.name);
+      await initialiseBackend(check.name, load);
       const isCpu = check.name === 'cpu';
       log(`${check.name}: benchmarking ${isCpu ? 'one step' : `for ${share.toFixed(1)} s`}...`);
-      const result = benchmarkMocoStep(share, isCpu ? 1 : Number.POSITIVE_INFINITY);
+      const result = await benchmarkMocoStep(share, isCpu ? 1 : Number.POSITIVE_INFINITY);
       log(`${check.name}: ${result.imagesPerSecond} img/s (${result.stepMs} ms per step, ${result.steps} step(s))`);
       checks.push({ ...check, ...result, benchmarkNote: isCpu ? 'one step only (no warm-up): the cpu backend is very slow' : null });
     } catch (error) {
@@ -162,6 +169,7 @@ export function formatBackendReport(report: BackendReport): string {
   const lines = [`Backend doctor (${report.platform} ${report.arch}, Node ${report.node}; step: MoCo, ${report.workload.model}, ${report.workload.imageSize} px, batch ${report.workload.batchSize})`];
   for (const c of report.backends) {
     lines.push(`  ${c.loads ? 'OK  ' : 'NO  '} ${c.name.padEnd(10)} ${c.imagesPerSecond !== null ? `${c.imagesPerSecond} img/s (${c.stepMs} ms/step, ${c.steps} step(s))` : ''}`.trimEnd());
+    if (c.adapter) lines.push(`         Adapter: ${formatAdapter(c.adapter)}`);
     lines.push(`         ${c.reason}`);
     if (c.advice) lines.push(`         What to do: ${c.advice}`);
     if (c.benchmarkNote && c.loads) lines.push(`         Benchmark: ${c.benchmarkNote}`);

@@ -16,14 +16,25 @@ export interface FeatureStandardisation {
   readonly std: readonly number[];
 }
 
-/** Statistics of features [M, C] (std floored at 1e-6 so constant dimensions do not divide by 0). */
-export function fitStandardisation(features: tf.Tensor2D): FeatureStandardisation {
+/**
+ * Statistics of features [M, C] (std floored at 1e-6 so constant dimensions do not divide by 0).
+ * Asynchronous: `await data()` is the only read of a GPU tensor in Node (issue 8).
+ */
+export async function fitStandardisation(features: tf.Tensor2D): Promise<FeatureStandardisation> {
   if (features.shape[0] === 0) throw new Error('fitStandardisation: no rows');
-  const [mean, std] = tf.tidy(() => {
-    const moments = tf.moments(features, 0);
-    return [moments.mean.arraySync() as number[], tf.maximum(tf.sqrt(moments.variance), 1e-6).arraySync() as number[]];
+  const moments = tf.tidy(() => {
+    const { mean, variance } = tf.moments(features, 0);
+    return { mean, std: tf.maximum(tf.sqrt(variance), 1e-6) };
   });
-  return { mean, std };
+  const meanTensor: tf.Tensor = moments.mean;
+  const stdTensor: tf.Tensor = moments.std;
+  try {
+    const [mean, std] = await Promise.all([meanTensor.data(), stdTensor.data()]);
+    return { mean: Array.from(mean), std: Array.from(std) };
+  } finally {
+    meanTensor.dispose();
+    stdTensor.dispose();
+  }
 }
 
 /** [M, C] -> standardised, L2-normalised [M, C]; caller owns the result. */

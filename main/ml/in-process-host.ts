@@ -20,14 +20,14 @@ export class InProcessHost implements ComputeHost {
 
   constructor(private readonly moco: Moco, private readonly optimizer: SgdMomentum) {}
 
-  step(batch: StepBatch, learningRate: number, options: { readonly timePhases?: boolean } = {}): Promise<StepOutcome> {
+  async step(batch: StepBatch, learningRate: number, options: { readonly timePhases?: boolean } = {}): Promise<StepOutcome> {
     const { count: n, imageSize: s } = batch;
     const phases: PhaseTimes | undefined = options.timePhases ? {} : undefined;
     const xq = tf.tensor4d(batch.queryPixels, [n, s, s, 3]);
     const xk = tf.tensor4d(batch.keyPixels, [n, s, s, 3]);
     try {
-      const metrics = this.moco.trainStep(xq, xk, this.optimizer, learningRate, phases);
-      return Promise.resolve(phases ? { metrics, phasesByReplica: [phases] } : { metrics });
+      const metrics = await this.moco.trainStep(xq, xk, this.optimizer, learningRate, phases);
+      return phases ? { metrics, phasesByReplica: [phases] } : { metrics };
     } finally {
       xq.dispose();
       xk.dispose();
@@ -35,7 +35,7 @@ export class InProcessHost implements ComputeHost {
   }
 
   exportState(): Promise<ModelState> {
-    return Promise.resolve(exportModelState(this.moco, this.optimizer));
+    return exportModelState(this.moco, this.optimizer);
   }
 
   importState(state: ModelState): Promise<void> {
@@ -43,7 +43,8 @@ export class InProcessHost implements ComputeHost {
     return Promise.resolve();
   }
 
-  embed(pixels: Float32Array, count: number, imageSize: number, representation: Representation = 'backbone'): Promise<EmbeddingMatrix> {
+  /** Reads with `await data()`, the only read of a GPU tensor in Node (issue 8: webgpu runs in this host). */
+  async embed(pixels: Float32Array, count: number, imageSize: number, representation: Representation = 'backbone'): Promise<EmbeddingMatrix> {
     const per = imageSize * imageSize * 3;
     let values: Float32Array | null = null;
     let dim = 0;
@@ -52,11 +53,10 @@ export class InProcessHost implements ComputeHost {
       const part = tf.tidy(() => embedPixels(this.moco.queryEncoder, tf.tensor4d(pixels.subarray(start * per, end * per), [end - start, imageSize, imageSize, 3]), representation));
       dim = part.shape[1];
       values ??= new Float32Array(count * dim);
-      values.set(part.dataSync(), start * dim);
-      part.dispose();
+      values.set(await part.data().finally(() => { part.dispose(); }), start * dim);
     }
-    if (!values) return Promise.reject(new Error('embed: no images'));
-    return Promise.resolve({ values, dim });
+    if (!values) throw new Error('embed: no images');
+    return { values, dim };
   }
 
   heapBytes(): Promise<readonly (number | null)[]> {

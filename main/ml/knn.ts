@@ -34,8 +34,10 @@ export interface KnnResult {
 
 /**
  * bankFeatures [Nb, C] and testFeatures [Nt, C] must be L2-normalised; labels are class indices.
+ * Asynchronous: the similarities are read with `await data()`, the only read of a GPU tensor in
+ * Node (issue 8). The caller keeps ownership of the features (not inside a tf.tidy: it cannot await).
  */
-export function weightedKnn(bankFeatures: tf.Tensor2D, bankLabels: Int32Array, testFeatures: tf.Tensor2D, testLabels: Int32Array, options: KnnOptions): KnnResult {
+export async function weightedKnn(bankFeatures: tf.Tensor2D, bankLabels: Int32Array, testFeatures: tf.Tensor2D, testLabels: Int32Array, options: KnnOptions): Promise<KnnResult> {
   const bankSize = bankFeatures.shape[0];
   if (bankLabels.length !== bankSize) throw new Error(`kNN: ${bankLabels.length} bank labels for ${bankSize} bank features`);
   if (testLabels.length !== testFeatures.shape[0]) throw new Error(`kNN: ${testLabels.length} test labels for ${testFeatures.shape[0]} test features`);
@@ -58,10 +60,14 @@ export function weightedKnn(bankFeatures: tf.Tensor2D, bankLabels: Int32Array, t
         const sim = tf.matMul(tf.slice(testFeatures, [start, 0], [rows, -1]), bankT); // [rows, Nb]
         return tf.topk(sim, fetch, true);
       });
-      const sims = values.dataSync();
-      const idx = indices.dataSync();
-      values.dispose();
-      indices.dispose();
+      let sims: Float32Array | Int32Array | Uint8Array;
+      let idx: Float32Array | Int32Array | Uint8Array;
+      try {
+        [sims, idx] = await Promise.all([values.data(), indices.data()]);
+      } finally {
+        values.dispose();
+        indices.dispose();
+      }
       for (let r = 0; r < rows; r++) {
         scores.fill(0);
         let used = 0;

@@ -290,8 +290,12 @@ export class Moco {
     optimizer.apply(this.queryEncoder.variables.parameters, gradients, learningRate);
   }
 
-  /** One full MoCo training step; returns the step's metrics. Leaves no tensors behind. */
-  trainStep(xq: tf.Tensor4D, xk: tf.Tensor4D, optimizer: SgdMomentum, learningRate: number, phases?: PhaseTimes): StepMetrics {
+  /**
+   * One full MoCo training step; returns the step's metrics. Leaves no tensors behind.
+   * Asynchronous because its metrics are read with `await data()`: the only read a GPU tensor
+   * allows in Node (dataSync throws on webgpu, issue 8); on wasm it resolves at once.
+   */
+  async trainStep(xq: tf.Tensor4D, xk: tf.Tensor4D, optimizer: SgdMomentum, learningRate: number, phases?: PhaseTimes): Promise<StepMetrics> {
     const lap = phaseTimer(phases);
     if (xq.shape[0] !== this.batchSize || xk.shape[0] !== this.batchSize) {
       throw new Error(`trainStep: expected batches of ${this.batchSize}, got ${xq.shape[0]} queries and ${xk.shape[0]} keys (drop the last partial batch)`);
@@ -303,7 +307,7 @@ export class Moco {
     lap('keyForward');
     const pass = this.queryGradients(xq, keys);
     lap('queryForwardBackward');
-    const metrics = this.readMetrics(pass.loss, pass.logits, pass.queries, queueFill, learningRate);
+    const metrics = await this.readMetrics(pass.loss, pass.logits, pass.queries, queueFill, learningRate);
     lap('metrics');
     this.dequeueAndEnqueue(keys);
     lap('enqueue');
@@ -334,9 +338,13 @@ export class Moco {
     this.queue.dispose();
   }
 
-  /** Metrics of a whole batch from one read of its logits [N, 1+K] and queries [N, C] (see step-metrics.ts). */
-  private readMetrics(loss: tf.Scalar, logits: tf.Tensor2D, q: tf.Tensor2D, queueFill: number, learningRate: number): StepMetrics {
-    const partial = metricPartial(loss.dataSync()[0]!, logits.dataSync(), logits.shape[1], q.dataSync() as Float32Array, q.shape[1]);
+  /**
+   * Metrics of a whole batch from one read of its logits [N, 1+K] and queries [N, C] (see
+   * step-metrics.ts); `await data()`, the only read of a GPU tensor in Node (issue 8).
+   */
+  private async readMetrics(loss: tf.Scalar, logits: tf.Tensor2D, q: tf.Tensor2D, queueFill: number, learningRate: number): Promise<StepMetrics> {
+    const [lossValue, logitValues, queryValues] = await Promise.all([loss.data(), logits.data(), q.data()]);
+    const partial = metricPartial(lossValue[0]!, logitValues, logits.shape[1], queryValues as Float32Array, q.shape[1]);
     return combineMetrics([partial], this.config.temperature, queueFill, learningRate);
   }
 }

@@ -112,7 +112,7 @@ export class MocoTrainer {
   }
 
   /** One MoCo step on the next batch of the current epoch (drawing the epoch's order first if needed), in this thread. */
-  trainStep(images: readonly RgbImage[], phases?: PhaseTimes): StepReport {
+  async trainStep(images: readonly RgbImage[], phases?: PhaseTimes): Promise<StepReport> {
     this.discardPrepared();
     const started = performance.now();
     const prepared = this.prepareStep(images);
@@ -123,7 +123,7 @@ export class MocoTrainer {
     const keys = tf.tensor4d(keyPixels, [n, s, s, 3]);
     let metrics: StepMetrics;
     try {
-      metrics = this.moco.trainStep(queries, keys, this.optimizer, prepared.learningRate, phases);
+      metrics = await this.moco.trainStep(queries, keys, this.optimizer, prepared.learningRate, phases);
     } finally {
       queries.dispose();
       keys.dispose();
@@ -198,11 +198,11 @@ export class MocoTrainer {
   }
 
   /** Trains to the end of the current epoch; `onStep` sees every step. Returns the mean loss of the steps run. */
-  trainEpoch(images: readonly RgbImage[], onStep?: (report: StepReport) => void): number {
+  async trainEpoch(images: readonly RgbImage[], onStep?: (report: StepReport) => void): Promise<number> {
     let lossSum = 0;
     let count = 0;
     for (;;) {
-      const report = this.trainStep(images);
+      const report = await this.trainStep(images);
       lossSum += report.metrics.loss;
       count++;
       onStep?.(report);

@@ -53,7 +53,20 @@ function variablesOf(moco: Moco, optimizer: SgdMomentum): Map<string, tf.Variabl
   return all;
 }
 
-export function exportModelState(moco: Moco, optimizer: SgdMomentum): ModelState {
+/** Asynchronous: read with `await data()`, the only read of a GPU tensor in Node (issue 8). */
+export async function exportModelState(moco: Moco, optimizer: SgdMomentum): Promise<ModelState> {
+  const tensors: NamedTensorData[] = [];
+  for (const [name, v] of variablesOf(moco, optimizer)) {
+    tensors.push({ name, shape: [...v.shape], values: Float32Array.from(await v.data()) });
+  }
+  return { tensors, moco: moco.getState() };
+}
+
+/**
+ * Synchronous, for the wasm worker replicas (compute-replica.ts), whose replies are synchronous:
+ * wasm tensors live in the heap and read at once. Hosts on a GPU backend use exportModelState.
+ */
+export function exportModelStateSync(moco: Moco, optimizer: SgdMomentum): ModelState {
   const tensors: NamedTensorData[] = [];
   for (const [name, v] of variablesOf(moco, optimizer)) {
     tensors.push({ name, shape: [...v.shape], values: Float32Array.from(v.dataSync()) });
@@ -71,8 +84,8 @@ export function joinTrainingState(trainer: MocoTrainer, model: ModelState): Trai
 }
 
 /** The whole state of a trainer whose model lives in this thread. */
-export function exportTrainingState(trainer: MocoTrainer): TrainingState {
-  return joinTrainingState(trainer, exportModelState(trainer.moco, trainer.optimizer));
+export async function exportTrainingState(trainer: MocoTrainer): Promise<TrainingState> {
+  return joinTrainingState(trainer, await exportModelState(trainer.moco, trainer.optimizer));
 }
 
 /**

@@ -104,13 +104,16 @@ export async function embedFiles(command: Command<'embed-files'>, warn: (message
     const vectors: number[][] = command.files.map(() => []);
     if (images.length > 0) {
       // Standardised with the statistics stored beside the run's embeddings, so outside images
-      // land in the same space as the folder's rows (issue 10).
+      // land in the same space as the folder's rows (issue 10); `await data()`, the only read of
+      // a GPU tensor in Node (issue 8).
       const standardisation = await readStandardisation(runPaths(command.runDirectory).embeddings, run.checkpoint);
-      const matrix = tf.tidy(() => {
+      const features = tf.tidy(() => {
         const raw = embedImages(run.encoder, images, run.settings.imageSize);
-        return (standardisation ? applyStandardisation(raw, standardisation) : raw).arraySync();
+        return standardisation ? applyStandardisation(raw, standardisation) : raw;
       });
-      kept.forEach((fileIndex, row) => { vectors[fileIndex] = matrix[row]!; });
+      const dim = features.shape[1];
+      const flat = await features.data().finally(() => { features.dispose(); });
+      kept.forEach((fileIndex, row) => { vectors[fileIndex] = Array.from(flat.subarray(row * dim, (row + 1) * dim)); });
     }
     return { type: 'vectors', dim: run.encoder.featureChannels, vectors, failures };
   } finally {
@@ -132,11 +135,10 @@ export async function knnEvaluation(command: Command<'knn'>, warn: (message: str
     const keep = test.labels.map((l, i) => (l >= 0 ? i : -1)).filter((i) => i >= 0);
     if (keep.length === 0) throw new Error(`--test ${command.testFolder}: no image in a class subfolder`);
     // Standardised with the training folder's statistics, as the run's stored embeddings (issue 10).
-    const { features: bank, standardisation } = embedStandardised(run.encoder, train.images, run.settings.imageSize);
+    const { features: bank, standardisation } = await embedStandardised(run.encoder, train.images, run.settings.imageSize);
     const queries = tf.tidy(() => applyStandardisation(embedImages(run.encoder, keep.map((i) => test.images[i]!), run.settings.imageSize), standardisation));
-    const result = weightedKnn(bank, Int32Array.from(train.labels), queries, Int32Array.from(keep.map((i) => testLabels[i]!)), { k: command.k, temperature: 0.1, numClasses: train.classes.length });
-    bank.dispose();
-    queries.dispose();
+    const result = await weightedKnn(bank, Int32Array.from(train.labels), queries, Int32Array.from(keep.map((i) => testLabels[i]!)), { k: command.k, temperature: 0.1, numClasses: train.classes.length })
+      .finally(() => { bank.dispose(); queries.dispose(); });
     return { type: 'knn', top1: result.top1, top5: result.top5, k: result.kUsed, trainImages: train.images.length, testImages: keep.length, classes: [...train.classes] };
   } finally {
     run.dispose();
@@ -164,7 +166,7 @@ export async function exportEncoder(command: Command<'export-encoder'>, warn: (m
       const chunks: Buffer[] = [];
       const weights: { name: string; shape: number[]; dtype: 'float32' }[] = [];
       for (const [name, variable] of variables) {
-        const values = Float32Array.from(variable.dataSync());
+        const values = Float32Array.from(await variable.data());
         chunks.push(Buffer.from(values.buffer, values.byteOffset, values.byteLength));
         weights.push({ name, shape: [...variable.shape], dtype: 'float32' });
       }

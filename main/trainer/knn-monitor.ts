@@ -45,29 +45,31 @@ export class KnnMonitor {
     return this.data.classes.length >= 2 && this.rows.length >= 2;
   }
 
-  private score(features: tf.Tensor2D): KnnScore {
-    const result = weightedKnn(features, this.labels, features, this.labels, { k: this.k, temperature: 0.1, numClasses: this.data.classes.length, excludeSelf: true });
+  private async score(features: tf.Tensor2D): Promise<KnnScore> {
+    const result = await weightedKnn(features, this.labels, features, this.labels, { k: this.k, temperature: 0.1, numClasses: this.data.classes.length, excludeSelf: true });
     return { top1: result.top1, top5: result.top5 };
   }
 
   /** The query encoder's embedding through the run's compute host (the one the product stores and searches: standardised), eval mode. */
   async encoder(host: ComputeHost): Promise<KnnScore> {
     if (!this.usable) return { top1: 0, top5: 0 };
-    const { features } = standardiseMatrix(await embedThroughHost(host, this.rows, this.imageSize, EMBEDDING_REPRESENTATION));
+    const { features } = await standardiseMatrix(await embedThroughHost(host, this.rows, this.imageSize, EMBEDDING_REPRESENTATION));
     try {
-      return this.score(features);
+      return await this.score(features);
     } finally {
       features.dispose();
     }
   }
 
   /** Standardised raw pixels at the training size, the baseline an embedding has to beat. */
-  pixels(): KnnScore {
+  async pixels(): Promise<KnnScore> {
     if (!this.usable) return { top1: 0, top5: 0 };
     const statistics = pixelStatistics(this.rows, this.imageSize);
+    const features = pixelFeatures(this.rows, this.imageSize, statistics);
     try {
-      return tf.tidy(() => this.score(pixelFeatures(this.rows, this.imageSize, statistics)));
+      return await this.score(features);
     } finally {
+      features.dispose();
       statistics.mean.dispose();
       statistics.std.dispose();
     }

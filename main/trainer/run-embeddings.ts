@@ -22,10 +22,10 @@ export const STANDARDISATION_FILE = 'standardisation.json';
  * mode, standardised per dimension with these images' statistics (issue 10, docs/moco.md), and
  * L2-normalised. Caller owns `features`.
  */
-export function embedStandardised(encoder: Encoder, images: readonly RgbImage[], imageSize: number): { features: tf.Tensor2D; standardisation: FeatureStandardisation } {
+export async function embedStandardised(encoder: Encoder, images: readonly RgbImage[], imageSize: number): Promise<{ features: tf.Tensor2D; standardisation: FeatureStandardisation }> {
   const raw = embedImages(encoder, images, imageSize, EMBEDDING_REPRESENTATION);
   try {
-    const standardisation = fitStandardisation(raw);
+    const standardisation = await fitStandardisation(raw);
     return { features: applyStandardisation(raw, standardisation), standardisation };
   } finally {
     raw.dispose();
@@ -37,10 +37,10 @@ export function embedStandardised(encoder: Encoder, images: readonly RgbImage[],
  * rows [M, dim] (L2-normalised pooled features) standardised with their own statistics and
  * L2-normalised again, as embedStandardised does in this thread. Caller owns `features`.
  */
-export function standardiseMatrix({ values, dim }: EmbeddingMatrix): { features: tf.Tensor2D; standardisation: FeatureStandardisation } {
+export async function standardiseMatrix({ values, dim }: EmbeddingMatrix): Promise<{ features: tf.Tensor2D; standardisation: FeatureStandardisation }> {
   const raw = tf.tensor2d(values, [values.length / dim, dim]);
   try {
-    const standardisation = fitStandardisation(raw);
+    const standardisation = await fitStandardisation(raw);
     return { features: applyStandardisation(raw, standardisation), standardisation };
   } finally {
     raw.dispose();
@@ -60,7 +60,7 @@ export async function writeRunEmbeddings(encoder: Encoder, data: TrainingImages,
  * standardised, L2-normalised, with the statistics beside them for outside images.
  */
 export async function writeRunEmbeddingMatrix(raw: EmbeddingMatrix, data: TrainingImages, directory: string, checkpointPath: string): Promise<void> {
-  const { features, standardisation } = standardiseMatrix(raw);
+  const { features, standardisation } = await standardiseMatrix(raw);
   const matrix = Float32Array.from(await features.data());
   const dim = features.shape[1];
   features.dispose();

@@ -8,6 +8,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import type { TrainerCommand, TrainerEvent, RunSummary } from '../../shared/trainer-protocol.js';
 import { chooseBackend, type BackendChoice } from '../ml/backend.js';
+import { formatAdapter } from '../ml/webgpu-backend.js';
 import { preferredBackendOrder } from './doctor.js';
 import { KnnMonitor } from './knn-monitor.js';
 import { detectPlateau } from '../../shared/plateau.js';
@@ -75,8 +76,8 @@ export class TrainingRun {
     const backendWanted = (command.resume ? record.settings?.backend : undefined) ?? command.userSettings.backend ?? 'auto';
     const order = await preferredBackendOrder(command.backendReport);
     this.backend = await chooseBackend({ preferred: backendWanted, env: process.env, ...(order ? { order } : {}) });
-    this.emit({ type: 'backend', name: this.backend.name, attempts: [...this.backend.attempts] });
-    log(`backend ${this.backend.name}`);
+    this.emit({ type: 'backend', name: this.backend.name, attempts: [...this.backend.attempts], adapter: this.backend.adapter });
+    log(`backend ${this.backend.name}${this.backend.adapter ? ` on ${formatAdapter(this.backend.adapter)}` : ''}`);
 
     // Stored copies depend on the image size, which may be chosen only after counting images:
     // decode at the largest size a default could pick (or the user's), crops come from there.
@@ -193,7 +194,7 @@ export class TrainingRun {
     if (monitor.usable) {
       // The baselines the trained embedding must beat, on the same images (issue 10).
       if (trainer.globalStep === 0) knnAtStart = (await monitor.encoder(host)).top1;
-      knnPixels = monitor.pixels().top1;
+      knnPixels = (await monitor.pixels()).top1;
       this.emit({ type: 'baselines', knnTop1RandomInit: knnAtStart, knnTop1Pixels: knnPixels });
       log(`kNN top-1 baselines: raw pixels ${knnPixels.toFixed(3)}${knnAtStart === null ? '' : `, random initialisation ${knnAtStart.toFixed(3)}`}`);
     }
@@ -278,6 +279,7 @@ export class TrainingRun {
       knnTop1AtStart: knnAtStart ?? before?.knnTop1AtStart ?? null,
       knnTop1Pixels: knnPixels ?? before?.knnTop1Pixels ?? null,
       backend: this.backend?.name ?? 'unknown',
+      backendAdapter: this.backend?.adapter ?? null,
       runDirectory,
       checkpoint: saved.path ?? before?.checkpoint ?? null,
     };

@@ -32,8 +32,8 @@ export interface RunScores {
   readonly embeddings: Record<string, KnnScores>;
 }
 
-function knnScores(bank: tf.Tensor2D, bankLabels: Int32Array, test: tf.Tensor2D, testLabels: Int32Array, numClasses: number): KnnScores {
-  const [k20, k200] = EVAL_K.map((k) => weightedKnn(bank, bankLabels, test, testLabels, { k, temperature: 0.1, numClasses }).top1);
+async function knnScores(bank: tf.Tensor2D, bankLabels: Int32Array, test: tf.Tensor2D, testLabels: Int32Array, numClasses: number): Promise<KnnScores> {
+  const [k20, k200] = await Promise.all(EVAL_K.map(async (k) => (await weightedKnn(bank, bankLabels, test, testLabels, { k, temperature: 0.1, numClasses })).top1));
   return { k20: k20!, k200: k200! };
 }
 
@@ -43,8 +43,8 @@ function testLabelsInTrainClasses(train: TrainingImages, test: TrainingImages): 
 }
 
 /** Both sets standardised with the bank's statistics, exactly as the product embeds (feature-standardisation.ts). */
-function standardised(bank: tf.Tensor2D, probe: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
-  const statistics = fitStandardisation(bank);
+async function standardised(bank: tf.Tensor2D, probe: tf.Tensor2D): Promise<[tf.Tensor2D, tf.Tensor2D]> {
+  const statistics = await fitStandardisation(bank);
   return [applyStandardisation(bank, statistics), applyStandardisation(probe, statistics)];
 }
 
@@ -66,19 +66,19 @@ export async function scoreRun(options: { runDirectory: string; trainFolder: str
   const statistics = pixelStatistics(train.images, size);
   const bankPixels = pixelFeatures(train.images, size, statistics);
   const probePixels = pixelFeatures(queries.images, size, statistics);
-  const pixels = knnScores(bankPixels, bankLabels, probePixels, queries.labels, numClasses);
+  const pixels = await knnScores(bankPixels, bankLabels, probePixels, queries.labels, numClasses);
   for (const t of [statistics.mean, statistics.std, bankPixels, probePixels]) t.dispose();
 
   const embeddings: Record<string, KnnScores> = {};
-  const scoreEncoder = (label: string, encoder: Encoder): void => {
+  const scoreEncoder = async (label: string, encoder: Encoder): Promise<void> => {
     const bank = embedImagesAs(encoder, train.images, size, options.representations);
     const probe = embedImagesAs(encoder, queries.images, size, options.representations);
     try {
       for (const r of options.representations) {
-        embeddings[`${label}/${r}`] = knnScores(bank.get(r)!, bankLabels, probe.get(r)!, queries.labels, numClasses);
+        embeddings[`${label}/${r}`] = await knnScores(bank.get(r)!, bankLabels, probe.get(r)!, queries.labels, numClasses);
         // The same features standardised per dimension with the bank's statistics, as the pixels are.
-        const [b, p] = standardised(bank.get(r)!, probe.get(r)!);
-        embeddings[`${label}/${r}+std`] = knnScores(b, bankLabels, p, queries.labels, numClasses);
+        const [b, p] = await standardised(bank.get(r)!, probe.get(r)!);
+        embeddings[`${label}/${r}+std`] = await knnScores(b, bankLabels, p, queries.labels, numClasses);
         b.dispose();
         p.dispose();
       }
@@ -89,15 +89,15 @@ export async function scoreRun(options: { runDirectory: string; trainFolder: str
   // Same config and seed as the run: the weights it started from.
   const initial = new MocoTrainer(toTrainingConfig(settings));
   try {
-    scoreEncoder('random', initial.moco.queryEncoder);
+    await scoreEncoder('random', initial.moco.queryEncoder);
   } finally {
     initial.dispose();
   }
   const trained = new MocoTrainer(toTrainingConfig(settings));
   try {
     importTrainingState(trained, checkpoint.state);
-    if (options.encoders.includes('query')) scoreEncoder('query', trained.moco.queryEncoder);
-    if (options.encoders.includes('key')) scoreEncoder('key', trained.moco.keyEncoder);
+    if (options.encoders.includes('query')) await scoreEncoder('query', trained.moco.queryEncoder);
+    if (options.encoders.includes('key')) await scoreEncoder('key', trained.moco.keyEncoder);
   } finally {
     trained.dispose();
   }

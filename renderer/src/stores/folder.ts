@@ -33,7 +33,7 @@ export const SETTING_FIELDS: readonly FieldSpec[] = [
   { field: 'bnSplits', label: 'BatchNorm groups', kind: 'int', help: 'Shuffle-BN emulation; must divide the batch.' },
   { field: 'dim', label: 'Embedding dim', kind: 'int', help: 'Output dimension of the head (2–4096).' },
   { field: 'seed', label: 'Seed', kind: 'int', help: 'Random seed.' },
-  { field: 'backend', label: 'Backend', kind: 'choice', choices: ['auto', 'tensorflow', 'wasm', 'cpu'], help: 'Where training runs.' },
+  { field: 'backend', label: 'Backend', kind: 'choice', choices: ['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu'], help: 'Where training runs.' },
   { field: 'previewEvery', label: 'Preview every (steps)', kind: 'int', help: 'Steps between augmentation previews.' },
   { field: 'cropScale', label: 'Smallest crop', kind: 'number', help: 'Smallest random crop, as a fraction of the image area (0–1]; v2: 0.2.' },
   { field: 'jitterStrength', label: 'Colour jitter', kind: 'number', help: 'Colour-jitter strength, a multiple of v2\'s [0, 2].' },

@@ -36,7 +36,7 @@ describe('moco-studio doctor', () => {
     const { stdout } = await cli(['doctor', '--json', '--quick']);
     const report = backendReportSchema.parse(JSON.parse(stdout));
     expect(report.seconds).toBe(2);
-    expect(report.backends.map((b) => b.name)).toEqual(['tensorflow', 'wasm', 'cpu']);
+    expect(report.backends.map((b) => b.name)).toEqual(['webgpu', 'tensorflow', 'wasm', 'cpu']);
     expect(report.backends.find((b) => b.name === 'wasm')!.imagesPerSecond).toBeGreaterThan(0);
     expect(report.fastest).not.toBeNull();
     const stored = backendReportSchema.parse(JSON.parse(await readFile(join(home, 'backend-report.json'), 'utf8')));

@@ -25,7 +25,7 @@ describe('backend choice', () => {
   it('honours a forced backend and the MOCO_BACKEND environment variable', async () => {
     const forced = await chooseBackend({ preferred: 'cpu' });
     expect(forced.name).toBe('cpu');
-    expect(forced.attempts.filter((a) => !a.ok).map((a) => a.reason)).toEqual(['not tried: backend forced to cpu', 'not tried: backend forced to cpu']);
+    expect(forced.attempts.filter((a) => !a.ok).map((a) => a.reason)).toEqual(['not tried: backend forced to cpu', 'not tried: backend forced to cpu', 'not tried: backend forced to cpu']);
     const fromEnv = await chooseBackend({ env: { MOCO_BACKEND: 'wasm' } });
     expect(fromEnv.name).toBe('wasm');
   });

@@ -63,11 +63,11 @@ describe('raw-pixel baseline and multi-stage embeddings (issue 10)', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('standardises features so a shared offset no longer decides the cosine, without leaking tensors', () => {
+  it('standardises features so a shared offset no longer decides the cosine, without leaking tensors', async () => {
     // Two classes that differ in a small coordinate on top of a large common one (pooled ReLU features)
     const raw = tf.tensor2d([[10, 1, 0], [10, 1.1, 0.05], [10, 0, 1], [10, 0.05, 1.1]]);
     const before = tf.memory().numTensors;
-    const fitted = fitStandardisation(raw);
+    const fitted = await fitStandardisation(raw);
     expect(fitted.mean[0]).toBeCloseTo(10, 5);
     const z = applyStandardisation(raw, fitted);
     const sim = tf.tidy(() => tf.matMul(z, z, false, true).arraySync() as number[][]);
@@ -80,7 +80,7 @@ describe('raw-pixel baseline and multi-stage embeddings (issue 10)', () => {
     expect(tf.memory().numTensors).toBe(before);
     // identical rows (a folder of copies) still come out unit-length
     const same = tf.tensor2d([[1, 2, 3], [1, 2, 3]]);
-    const sameZ = applyStandardisation(same, fitStandardisation(same));
+    const sameZ = applyStandardisation(same, await fitStandardisation(same));
     for (const row of sameZ.arraySync()) expect(Math.hypot(...row)).toBeCloseTo(1, 4);
     same.dispose();
     sameZ.dispose();

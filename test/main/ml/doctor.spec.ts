@@ -25,7 +25,13 @@ describe('backend doctor', () => {
     const report = await runBackendDoctor({ seconds: 1.5, log: (m) => lines.push(m) });
     expect(backendReportSchema.parse(report)).toEqual(report);
     const byName = Object.fromEntries(report.backends.map((b) => [b.name, b]));
-    expect(Object.keys(byName).sort()).toEqual(['cpu', 'tensorflow', 'wasm']);
+    expect(Object.keys(byName).sort()).toEqual(['cpu', 'tensorflow', 'wasm', 'webgpu']);
+    // No real GPU here: webgpu is listed as unavailable with one of the stated reasons (issue 8).
+    if (byName.webgpu!.adapter?.software !== false) {
+      expect(byName.webgpu).toMatchObject({ loads: false, imagesPerSecond: null });
+      expect(byName.webgpu!.reason).toMatch(/no WebGPU adapter|only a software WebGPU adapter|not installed|glibc/);
+      expect(byName.webgpu!.advice).not.toBeNull();
+    }
     if (!(await nodeGpuInstalled())) {
       expect(byName.tensorflow).toMatchObject({ loads: false, imagesPerSecond: null });
       expect(byName.tensorflow!.reason).toMatch(/tfjs-node-gpu is not installed.*internet at install time/);

@@ -53,7 +53,7 @@ describe('MoCo', () => {
     expect(infoNceLoss(logits as tf.Tensor2D).dataSync()[0]).toBeCloseTo(reference(logits).dataSync()[0]!, 6);
   });
 
-  it('reads metrics as the tensor formulas define them (rank, top-k, mean logits, unbiased std)', () => {
+  it('reads metrics as the tensor formulas define them (rank, top-k, mean logits, unbiased std)', async () => {
     const moco = new Moco(tinyConfig(), 4, 1);
     const T = moco.config.temperature;
     const logits = tf.tensor2d([
@@ -63,7 +63,7 @@ describe('MoCo', () => {
       [0.3, 0.3, 0.3, 0.3, 0.4, 0.0, -1, 0.6, 0.5], // ties do not count: rank 3
     ]);
     const q = tf.randomNormal([4, 8], 0, 1, 'float32', 3) as tf.Tensor2D;
-    const m = moco['readMetrics'](tf.scalar(1.25), logits, q, 0.5, 0.01);
+    const m = await moco['readMetrics'](tf.scalar(1.25), logits, q, 0.5, 0.01);
     const negatives = tf.slice(logits, [0, 1], [-1, -1]);
     expect(m.loss).toBe(1.25);
     expect(m.top1).toBe(0.25);
@@ -149,13 +149,13 @@ describe('MoCo', () => {
     [shuffled, plain, shuffled2, plain2].forEach((m) => { m.dispose(); });
   });
 
-  it('trains f_q by SGD while f_k only follows by momentum (stop-gradient on keys)', () => {
+  it('trains f_q by SGD while f_k only follows by momentum (stop-gradient on keys)', async () => {
     const moco = new Moco(tinyConfig({ keyMomentum: 0.9 }), 4, 1);
     const opt = sgd();
     const name = 'layer1.0.conv2';
     const q0 = Array.from(moco.queryEncoder.variables.parameter(name).dataSync());
     const k0 = Array.from(moco.keyEncoder.variables.parameter(name).dataSync());
-    const metrics = moco.trainStep(batch(4, 1), batch(4, 2), opt, 0.05);
+    const metrics = await moco.trainStep(batch(4, 1), batch(4, 2), opt, 0.05);
     const q1 = Array.from(moco.queryEncoder.variables.parameter(name).dataSync());
     const k1 = Array.from(moco.keyEncoder.variables.parameter(name).dataSync());
     expect(q1).not.toEqual(q0);
@@ -171,14 +171,14 @@ describe('MoCo', () => {
     moco.dispose();
   });
 
-  it('leaves the tensor count unchanged between the first and the Nth training step', () => {
+  it('leaves the tensor count unchanged between the first and the Nth training step', async () => {
     const moco = new Moco(tinyConfig(), 4, 1);
     const opt = sgd();
     const xq = batch(4, 1);
     const xk = batch(4, 2);
-    moco.trainStep(xq, xk, opt, 0.05);
+    await moco.trainStep(xq, xk, opt, 0.05);
     const after1 = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) moco.trainStep(xq, xk, opt, 0.05);
+    for (let i = 0; i < 3; i++) await moco.trainStep(xq, xk, opt, 0.05);
     expect(tf.memory().numTensors).toBe(after1);
     opt.dispose();
     moco.dispose();

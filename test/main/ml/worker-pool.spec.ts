@@ -115,7 +115,7 @@ describe('data-parallel MoCo over worker threads', () => {
     const straight = new MocoTrainer(config);
     const straightHost = new InProcessHost(straight.moco, straight.optimizer);
     await run(straightHost, straight, 3);
-    const straightState = exportTrainingState(straight);
+    const straightState = await exportTrainingState(straight);
 
     await w2.importState(initial);
     const first = new MocoTrainer(config, { localModel: false });

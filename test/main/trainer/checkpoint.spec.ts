@@ -22,8 +22,8 @@ const config: TrainingConfig = {
 };
 const images = generateSampleSet({ perClass: 3, size: 24, seed: 3 }).map((s) => s.image); // 30 images: 3 steps of 8, 6 dropped
 
-function allWeights(trainer: MocoTrainer): Map<string, Float32Array> {
-  return new Map(exportTrainingState(trainer).tensors.map((t) => [t.name, t.values]));
+async function allWeights(trainer: MocoTrainer): Promise<Map<string, Float32Array>> {
+  return new Map((await exportTrainingState(trainer)).tensors.map((t) => [t.name, t.values]));
 }
 
 function maxDifference(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
@@ -50,44 +50,44 @@ describe('checkpoints', () => {
   // same run. Tolerance 0 would hold today; 1e-6 leaves room for a backend that reorders sums.
   it('2 epochs straight equal 1 epoch + checkpoint + resume + 1 epoch, and so does a stop mid-epoch', async () => {
     const straight = new MocoTrainer(config);
-    straight.trainEpoch(images);
-    straight.trainEpoch(images);
-    const expected = allWeights(straight);
+    await straight.trainEpoch(images);
+    await straight.trainEpoch(images);
+    const expected = await allWeights(straight);
 
     const first = new MocoTrainer(config);
-    first.trainEpoch(images);
-    await saveCheckpoint(join(dir, 'a'), config, exportTrainingState(first));
+    await first.trainEpoch(images);
+    await saveCheckpoint(join(dir, 'a'), config, await exportTrainingState(first));
     first.dispose();
     const resumed = new MocoTrainer(config);
     const { checkpoint } = await loadLatestCheckpoint(join(dir, 'a'));
     importTrainingState(resumed, checkpoint!.state);
     expect(resumed.epoch).toBe(1);
-    resumed.trainEpoch(images);
-    expect(maxDifference(allWeights(resumed), expected)).toBeLessThanOrEqual(1e-6);
+    await resumed.trainEpoch(images);
+    expect(maxDifference(await allWeights(resumed), expected)).toBeLessThanOrEqual(1e-6);
 
     const interrupted = new MocoTrainer(config);
-    interrupted.trainEpoch(images);
-    interrupted.trainStep(images); // stop after the first step of epoch 2
-    await saveCheckpoint(join(dir, 'b'), config, exportTrainingState(interrupted));
+    await interrupted.trainEpoch(images);
+    await interrupted.trainStep(images); // stop after the first step of epoch 2
+    await saveCheckpoint(join(dir, 'b'), config, await exportTrainingState(interrupted));
     interrupted.dispose();
     const continued = new MocoTrainer(config);
     importTrainingState(continued, (await loadLatestCheckpoint(join(dir, 'b'))).checkpoint!.state);
     expect(continued.stepInEpoch).toBe(1);
-    continued.trainEpoch(images);
-    expect(maxDifference(allWeights(continued), expected)).toBeLessThanOrEqual(1e-6);
+    await continued.trainEpoch(images);
+    expect(maxDifference(await allWeights(continued), expected)).toBeLessThanOrEqual(1e-6);
     // and the comparison can fail: one more step moves the weights
-    continued.trainStep(images);
-    expect(maxDifference(allWeights(continued), expected)).toBeGreaterThan(1e-6);
+    await continued.trainStep(images);
+    expect(maxDifference(await allWeights(continued), expected)).toBeGreaterThan(1e-6);
     [straight, resumed, continued].forEach((t) => { t.dispose(); });
   });
 
   it('refuses a truncated or corrupted checkpoint with a clear reason and falls back to the previous one', async () => {
     const trainer = new MocoTrainer(config);
     const d = join(dir, 'c');
-    trainer.trainStep(images);
-    const older = await saveCheckpoint(d, config, exportTrainingState(trainer));
-    trainer.trainStep(images);
-    const newer = await saveCheckpoint(d, config, exportTrainingState(trainer));
+    await trainer.trainStep(images);
+    const older = await saveCheckpoint(d, config, await exportTrainingState(trainer));
+    await trainer.trainStep(images);
+    const newer = await saveCheckpoint(d, config, await exportTrainingState(trainer));
     expect(await listCheckpoints(d)).toEqual([older, newer]);
 
     const size = (await readFile(newer)).length;
@@ -112,19 +112,20 @@ describe('checkpoints', () => {
     const trainer = new MocoTrainer(config);
     const d = join(dir, 'd');
     for (let i = 0; i < 5; i++) {
-      trainer.trainStep(images);
-      await saveCheckpoint(d, config, exportTrainingState(trainer), 3);
+      await trainer.trainStep(images);
+      await saveCheckpoint(d, config, await exportTrainingState(trainer), 3);
     }
     expect((await listCheckpoints(d)).map((p) => p.slice(-19))).toEqual(['step-000000003.ckpt', 'step-000000004.ckpt', 'step-000000005.ckpt']);
     trainer.dispose();
   });
 
-  it('refuses a checkpoint of a different architecture without touching the model', () => {
+  it('refuses a checkpoint of a different architecture without touching the model', async () => {
     const trainer = new MocoTrainer(config);
     const wider = new MocoTrainer({ ...config, moco: { ...config.moco, encoder: { ...config.moco.encoder, widthMultiplier: 1 / 8 } } });
-    const before = allWeights(trainer);
-    expect(() => { importTrainingState(trainer, exportTrainingState(wider)); }).toThrow(/has shape \[.*\], the model expects/);
-    expect(maxDifference(allWeights(trainer), before)).toBe(0);
+    const before = await allWeights(trainer);
+    const widerState = await exportTrainingState(wider);
+    expect(() => { importTrainingState(trainer, widerState); }).toThrow(/has shape \[.*\], the model expects/);
+    expect(maxDifference(await allWeights(trainer), before)).toBe(0);
     trainer.dispose();
     wider.dispose();
   });
