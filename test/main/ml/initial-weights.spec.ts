@@ -15,9 +15,9 @@ describe('initialiseFromState', () => {
     await useBackend('wasm');
   });
 
-  it('copies both encoders, takes a fitting queue of real keys, keeps a fresh one otherwise, leaks nothing', () => {
+  it('copies both encoders, takes a fitting queue of real keys, keeps a fresh one otherwise, leaks nothing', async () => {
     const source = new MocoTrainer(toTrainingConfig(settings(16, 1)));
-    const state = exportTrainingState(source);
+    const state = await exportTrainingState(source);
     const withKeys = { ...state, meta: { ...state.meta, moco: { ...state.meta.moco, keysEnqueued: 16, queuePointer: 8 } } };
     const before = tf.memory().numTensors;
     const target = new MocoTrainer(toTrainingConfig(settings(16, 2)));
@@ -42,9 +42,9 @@ describe('initialiseFromState', () => {
     source.dispose();
   });
 
-  it('refuses weights of another architecture, naming the variable, and changes nothing', () => {
+  it('refuses weights of another architecture, naming the variable, and changes nothing', async () => {
     const source = new MocoTrainer(toTrainingConfig(settings(16, 1)));
-    const state = exportTrainingState(source);
+    const state = await exportTrainingState(source);
     source.dispose();
     const wider = new MocoTrainer(toTrainingConfig(resolveSettings({ widthMultiplier: 1 / 8, imageSize: 16, batchSize: 8, queueSize: 16 }, 200, 'wasm').settings));
     const weights = wider.moco.queryEncoder.variables.parameter('stem.conv').dataSync().slice();
