@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Encoder } from './resnet.js';
-import type { NamedTensorData, TrainingState } from './training-state.js';
+import { exportModelStateSync, importModelState, type ModelState, type TrainingState } from './training-state.js';
 import type { MocoTrainer } from './trainer.js';
 
 export interface NamedValues {
@@ -35,27 +35,56 @@ export function assignEncoderVariables(encoder: Encoder, named: ReadonlyMap<stri
   });
 }
 
-function encoderPart(tensors: readonly NamedTensorData[], prefix: string): Map<string, NamedValues> {
-  return new Map(tensors.filter((t) => t.name.startsWith(prefix)).map((t) => [t.name.slice(prefix.length), t]));
+/**
+ * The fresh `model` state with the source's query and key encoders (the key falls back to the
+ * query when the source has none). Every encoder tensor must be present with the same shape and
+ * the source may hold no encoder tensor the model lacks, or this throws and nothing changes. The
+ * queue is taken when it holds real keys (keysEnqueued > 0: a trained run or an imported MoCo
+ * queue) and its shape [C, K] fits; the optimiser and RNGs stay fresh, as a new run. Pure data,
+ * so it serves a model in this thread and one behind a compute host alike.
+ */
+export function initialStateFrom(model: ModelState, source: TrainingState, batchSize: number, where: string): { state: ModelState; queue: 'imported' | 'fresh'; reason: string } {
+  const sourceByName = new Map(source.tensors.map((t) => [t.name, t]));
+  const hasKey = source.tensors.some((t) => t.name.startsWith('key/'));
+  const replaced = new Map<string, Float32Array>();
+  for (const [prefix, label] of [['query/', 'query encoder'], ['key/', 'key encoder']] as const) {
+    const from = hasKey ? prefix : 'query/';
+    const targets = model.tensors.filter((t) => t.name.startsWith(prefix));
+    const given = new Map(source.tensors.filter((t) => t.name.startsWith(from)).map((t) => [t.name.slice(from.length), t]));
+    const names = new Set(targets.map((t) => t.name.slice(prefix.length)));
+    const missing = [...names].filter((n) => !given.has(n));
+    const extra = [...given.keys()].filter((n) => !names.has(n));
+    if (missing.length || extra.length) throw new Error(`${where} (${label}): weights do not match the encoder (missing: ${missing.join(', ') || 'none'}; unknown: ${extra.join(', ') || 'none'})`);
+    for (const t of targets) {
+      const name = t.name.slice(prefix.length);
+      const g = given.get(name)!;
+      if (g.shape.join('x') !== t.shape.join('x')) throw new Error(`${where} (${label}): "${name}" has shape [${g.shape.join(', ')}], the encoder expects [${t.shape.join(', ')}]`);
+      replaced.set(t.name, Float32Array.from(g.values));
+    }
+  }
+  const saved = sourceByName.get('queue');
+  const fresh = model.tensors.find((t) => t.name === 'queue');
+  const moco = source.meta.moco;
+  let queue: { kind: 'imported' | 'fresh'; reason: string };
+  if (!saved || !fresh || moco.keysEnqueued === 0) queue = { kind: 'fresh', reason: 'the source has no trained queue' };
+  else if (saved.shape.join('x') !== fresh.shape.join('x')) queue = { kind: 'fresh', reason: `the source queue is [${saved.shape.join(', ')}], this run's is [${fresh.shape.join(', ')}]` };
+  else {
+    replaced.set('queue', Float32Array.from(saved.values));
+    queue = { kind: 'imported', reason: `the source queue fits [${saved.shape.join(', ')}]` };
+  }
+  const tensors = model.tensors.map((t) => {
+    const values = replaced.get(t.name);
+    return values ? { ...t, values } : t;
+  });
+  const mocoState = queue.kind === 'imported'
+    ? { ...model.moco, queuePointer: moco.queuePointer % batchSize === 0 ? moco.queuePointer : 0, keysEnqueued: moco.keysEnqueued }
+    : model.moco;
+  return { state: { tensors, moco: mocoState }, queue: queue.kind, reason: queue.reason };
 }
 
-/**
- * Initialises a fresh trainer from a checkpoint's query and key encoders. The queue is taken
- * when it holds real keys (keysEnqueued > 0: a trained run or an imported MoCo queue) and its
- * shape [C, K] and pointer fit this run's K and batch; otherwise the fresh random queue stays.
- */
+/** initialStateFrom for a fresh trainer whose model lives in this thread (wasm/cpu: read synchronously). */
 export function initialiseFromState(trainer: MocoTrainer, state: TrainingState, where: string): { queue: 'imported' | 'fresh'; reason: string } {
-  const { queryEncoder, keyEncoder, queue } = trainer.moco;
-  const query = encoderPart(state.tensors, 'query/');
-  const key = encoderPart(state.tensors, 'key/');
-  assignEncoderVariables(queryEncoder, query, `${where} (query encoder)`);
-  assignEncoderVariables(keyEncoder, key.size > 0 ? key : query, `${where} (key encoder)`);
-  const saved = state.tensors.find((t) => t.name === 'queue');
-  const moco = state.meta.moco;
-  if (!saved || moco.keysEnqueued === 0) return { queue: 'fresh', reason: 'the source has no trained queue' };
-  if (saved.shape.join('x') !== queue.shape.join('x')) return { queue: 'fresh', reason: `the source queue is [${saved.shape.join(', ')}], this run's is [${queue.shape.join(', ')}]` };
-  const pointer = moco.queuePointer % trainer.config.batchSize === 0 ? moco.queuePointer : 0;
-  tf.tidy(() => { queue.assign(tf.tensor(saved.values, [...saved.shape])); });
-  trainer.moco.setState({ ...trainer.moco.getState(), queuePointer: pointer, keysEnqueued: moco.keysEnqueued });
-  return { queue: 'imported', reason: `the source queue fits [${saved.shape.join(', ')}]` };
+  const { state: initial, queue, reason } = initialStateFrom(exportModelStateSync(trainer.moco, trainer.optimizer), state, trainer.config.batchSize, where);
+  importModelState(trainer.moco, trainer.optimizer, initial);
+  return { queue, reason };
 }
