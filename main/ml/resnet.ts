@@ -174,15 +174,15 @@ export class Encoder {
     return new Encoder(this.config, this.variables.clone(false), this.blocks, this.featureChannels);
   }
 
+  /** The stem: 3x3 stride 1 for small images, else the ImageNet 7x7 stride 2 conv and max-pool. */
+  private stem(x: tf.Tensor4D, mode: EncoderMode): tf.Tensor4D {
+    if (this.config.smallImageStem) return this.convBnRelu(x, 'stem.conv', 'stem.bn', 1, 1, mode);
+    return tf.maxPool(this.convBnRelu(x, 'stem.conv', 'stem.bn', 2, 3, mode), 3, 2, 1);
+  }
+
   /** Backbone only: x [N, H, W, 3] -> pooled features [N, F]. */
   features(x: tf.Tensor4D, mode: EncoderMode): tf.Tensor2D {
-    let h: tf.Tensor4D;
-    if (this.config.smallImageStem) {
-      h = this.convBnRelu(x, 'stem.conv', 'stem.bn', 1, 1, mode);
-    } else {
-      h = this.convBnRelu(x, 'stem.conv', 'stem.bn', 2, 3, mode);
-      h = tf.maxPool(h, 3, 2, 1);
-    }
+    let h = this.stem(x, mode);
     for (const b of this.blocks) h = this.block(h, b, mode);
     return tf.mean(h, [1, 2]); // global average pool: [N, F]
   }
@@ -193,13 +193,7 @@ export class Encoder {
    * folded into the last stage; their concatenation is the 'multistage' embedding (issue 10).
    */
   stageFeatures(x: tf.Tensor4D, mode: EncoderMode): tf.Tensor2D[] {
-    let h: tf.Tensor4D;
-    if (this.config.smallImageStem) {
-      h = this.convBnRelu(x, 'stem.conv', 'stem.bn', 1, 1, mode);
-    } else {
-      h = this.convBnRelu(x, 'stem.conv', 'stem.bn', 2, 3, mode);
-      h = tf.maxPool(h, 3, 2, 1);
-    }
+    let h = this.stem(x, mode);
     const pooled: tf.Tensor2D[] = [];
     this.blocks.forEach((b, i) => {
       h = this.block(h, b, mode);
