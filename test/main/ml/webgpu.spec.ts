@@ -13,28 +13,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSampleSet } from '../../../main/core/sample-images.js';
-import { defaultAugmentationConfig } from '../../../main/ml/augment.js';
 import { chooseBackend, initialiseBackend } from '../../../main/ml/backend.js';
 import { exportTrainingState, importTrainingState, type TrainingState } from '../../../main/ml/training-state.js';
-import { MocoTrainer, type TrainingConfig } from '../../../main/ml/trainer.js';
+import { MocoTrainer } from '../../../main/ml/trainer.js';
 import { registerWebGpuBackend, type WebGpuAdapterReport } from '../../../main/ml/webgpu-backend.js';
 import { loadLatestCheckpoint, saveCheckpoint } from '../../../main/trainer/checkpoint.js';
+import { tinySampleImages, tinyTrainingConfig } from '../../helpers/tiny-training.js';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
-const config: TrainingConfig = {
-  moco: {
-    encoder: { architecture: 'resnet18', widthMultiplier: 1 / 16, smallImageStem: true, head: 'mlp', dim: 16, bnSplits: 2 },
-    queueSize: 16, keyMomentum: 0.99, temperature: 0.2, shuffleKeys: true,
-  },
-  sgd: { learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, schedule: { kind: 'cosine' }, warmupEpochs: 1 },
-  augmentation: defaultAugmentationConfig('v2', 16),
-  batchSize: 8,
-  epochs: 2,
-  seed: 7,
-};
-const images = generateSampleSet({ perClass: 3, size: 24, seed: 3 }).map((s) => s.image); // 30 images: 3 steps of 8
+const config = tinyTrainingConfig();
+const images = tinySampleImages(3); // 30 images: 3 steps of 8
 
 /**
  * Tolerance: float32 kernels that sum in another order (GPU reductions, convolution tiling).

@@ -1,29 +1,18 @@
 // Data-parallel MoCo over worker_threads (issue 9): real workers, each with its own wasm backend.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSampleSet } from '../../../main/core/sample-images.js';
-import { defaultAugmentationConfig } from '../../../main/ml/augment.js';
 import type { ComputeHost } from '../../../main/ml/compute-host.js';
 import { InProcessHost } from '../../../main/ml/in-process-host.js';
 import { Encoder, parameterCount } from '../../../main/ml/resnet.js';
 import { exportTrainingState, importTrainerMeta, joinTrainingState, type ModelState } from '../../../main/ml/training-state.js';
-import { MocoTrainer, type StepReport, type TrainingConfig } from '../../../main/ml/trainer.js';
+import { MocoTrainer, type StepReport } from '../../../main/ml/trainer.js';
 import type { WorkerPoolHost } from '../../../main/ml/worker-pool-host.js';
 import { chooseWorkers } from '../../../shared/workers.js';
 import { startWorkerPool } from '../../../main/trainer/worker-channel.js';
 import { useBackend } from '../../helpers/backend.js';
+import { tinySampleImages, tinyTrainingConfig } from '../../helpers/tiny-training.js';
 
-const config: TrainingConfig = {
-  moco: {
-    encoder: { architecture: 'resnet18', widthMultiplier: 1 / 16, smallImageStem: true, head: 'mlp', dim: 16, bnSplits: 4 },
-    queueSize: 16, keyMomentum: 0.99, temperature: 0.2, shuffleKeys: true,
-  },
-  sgd: { learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, schedule: { kind: 'cosine' }, warmupEpochs: 1 },
-  augmentation: defaultAugmentationConfig('v2', 16),
-  batchSize: 8,
-  epochs: 2,
-  seed: 7,
-};
-const images = generateSampleSet({ perClass: 2, size: 24, seed: 3 }).map((s) => s.image); // 20 images: 2 steps of 8
+const config = tinyTrainingConfig(4);
+const images = tinySampleImages(2); // 20 images: 2 steps of 8
 
 const pool = (workers: number): Promise<WorkerPoolHost> =>
   startWorkerPool({ moco: config.moco, sgd: config.sgd, seed: config.seed, batchSize: config.batchSize, workers, backend: 'wasm' });

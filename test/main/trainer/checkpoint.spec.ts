@@ -2,25 +2,14 @@ import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSampleSet } from '../../../main/core/sample-images.js';
-import { defaultAugmentationConfig } from '../../../main/ml/augment.js';
 import { exportTrainingState, importTrainingState } from '../../../main/ml/training-state.js';
-import { MocoTrainer, type TrainingConfig } from '../../../main/ml/trainer.js';
+import { MocoTrainer } from '../../../main/ml/trainer.js';
 import { listCheckpoints, loadLatestCheckpoint, saveCheckpoint } from '../../../main/trainer/checkpoint.js';
 import { useBackend } from '../../helpers/backend.js';
+import { tinySampleImages, tinyTrainingConfig } from '../../helpers/tiny-training.js';
 
-const config: TrainingConfig = {
-  moco: {
-    encoder: { architecture: 'resnet18', widthMultiplier: 1 / 16, smallImageStem: true, head: 'mlp', dim: 16, bnSplits: 2 },
-    queueSize: 16, keyMomentum: 0.99, temperature: 0.2, shuffleKeys: true,
-  },
-  sgd: { learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, schedule: { kind: 'cosine' }, warmupEpochs: 1 },
-  augmentation: defaultAugmentationConfig('v2', 16),
-  batchSize: 8,
-  epochs: 2,
-  seed: 7,
-};
-const images = generateSampleSet({ perClass: 3, size: 24, seed: 3 }).map((s) => s.image); // 30 images: 3 steps of 8, 6 dropped
+const config = tinyTrainingConfig();
+const images = tinySampleImages(3); // 30 images: 3 steps of 8, 6 dropped
 
 async function allWeights(trainer: MocoTrainer): Promise<Map<string, Float32Array>> {
   return new Map((await exportTrainingState(trainer)).tensors.map((t) => [t.name, t.values]));
