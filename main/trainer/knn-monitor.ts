@@ -16,8 +16,10 @@ import type { TrainingImages } from './training-images.js';
 /** Images scored by the per-epoch kNN monitor at most (a fixed, evenly spread subset beyond that). */
 const KNN_MONITOR_LIMIT = 2000;
 
-// A type alias, not an interface: tf.tidy returns it, and its TensorContainer needs an index signature.
-export type KnnScore = { readonly top1: number; readonly top5: number };
+export interface KnnScore {
+  readonly top1: number;
+  readonly top5: number;
+}
 
 export class KnnMonitor {
   private readonly rows: RgbImage[] = [];
