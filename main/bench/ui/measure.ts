@@ -92,8 +92,8 @@ async function measureGrid(page: Page, imageRequests: () => number): Promise<UiS
   await page.evaluate(lastImageProbe(GRID, 60_000));
   const firstImagesMs = performance.now() - opened;
   const before = imageRequests();
-  const scroll = await page.evaluate(fastScrollProbe(GRID, SCROLL_FRAMES, SCROLL_LIMIT_MS)) as { gaps: number[]; reachedFraction: number; scrollMs: number };
-  const lastImageMs = await page.evaluate(lastImageProbe(GRID, 120_000)) as number;
+  const scroll = await page.evaluate<{ gaps: number[]; reachedFraction: number; scrollMs: number }>(fastScrollProbe(GRID, SCROLL_FRAMES, SCROLL_LIMIT_MS));
+  const lastImageMs = await page.evaluate<number>(lastImageProbe(GRID, 120_000));
   return {
     medianFrameMs: round(percentile(scroll.gaps, 0.5)), p95FrameMs: round(percentile(scroll.gaps, 0.95)),
     lastImageMs: round(lastImageMs), reachedFraction: Math.round(scroll.reachedFraction * 1000) / 1000, scrollMs: Math.round(scroll.scrollMs),
@@ -107,8 +107,8 @@ async function measureMap(page: Page, replyBytes: () => number): Promise<UiScale
   await page.waitForFunction(`Number(document.querySelector('${CANVAS}')?.getAttribute('data-points')) > 0`, null, { timeout: 120_000, polling: 10 });
   const readyMs = performance.now() - opened;
   await page.waitForTimeout(300);
-  const drawMs = await page.evaluate(mapDrawProbe(CANVAS, 9)) as number;
-  const hoverMs = await page.evaluate(mapHoverProbe(CANVAS, 41)) as number;
+  const drawMs = await page.evaluate<number>(mapDrawProbe(CANVAS, 9));
+  const hoverMs = await page.evaluate<number>(mapHoverProbe(CANVAS, 41));
   return { drawMs: round(drawMs), hoverMs: round(hoverMs), readyMs: Math.round(readyMs), replyBytes: replyBytes() };
 }
 
