@@ -87,12 +87,20 @@ export async function prepareUiFixture(workDir: string, images: number): Promise
   }
   await rm(home, { recursive: true, force: true });
   await rm(folder, { recursive: true, force: true });
+  const fixture = await writeSyntheticRun(home, folder, images);
+  await writeFile(marker, JSON.stringify(fixture));
+  return fixture;
+}
+
+/**
+ * Writes `images` tiny PNGs under `folder` and a finished run over them into the data directory
+ * `home` (also used by the map e2e test, test/e2e/map.spec.ts, on a running server's home).
+ */
+export async function writeSyntheticRun(home: string, folder: string, images: number): Promise<UiFixture> {
   await writeImages(folder, images);
   const { directory, record } = await createRun({ runsRoot: runsDirectory(home), folder, userSettings: {} });
   const items = Array.from({ length: images }, (_, row) => ({ relativePath: relativePathOf(row), className: `class-${row % BENCH_CLASSES}` }));
   await writeEmbeddings(join(directory, 'embeddings'), { matrix: clusteredUnitRows(images), dim: DIM, items, checkpoint: 'synthetic-bench' });
   await updateRunRecord(directory, { status: 'finished', message: 'synthetic run written by npm run bench:ui' });
-  const fixture: UiFixture = { home, folder, runId: record.id };
-  await writeFile(marker, JSON.stringify(fixture));
-  return fixture;
+  return { home, folder, runId: record.id };
 }
