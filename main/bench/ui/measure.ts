@@ -7,7 +7,8 @@
  *         between frames, reachedFraction how far it got within the time limit, lastImageMs the wait
  *         after the scroll until every image in view has loaded.
  *   map:  readyMs from opening the Map view to the points on screen (reply included); drawMs the
- *         main-thread cost of a full redraw; hoverMs of one mouse move (handler plus its frame).
+ *         main-thread cost of a full redraw; hoverMs of one mouse move (handler plus its frame);
+ *         umapMs from the UMAP switch to its points on screen (a bounded sample, in a Web Worker).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
@@ -27,7 +28,7 @@ const CANVAS = '[data-testid="map-canvas"]';
 
 export interface UiScaleResult {
   grid: { medianFrameMs: number; p95FrameMs: number; lastImageMs: number; reachedFraction: number; scrollMs: number; firstImagesMs: number; imageRequests: number };
-  map: { drawMs: number; hoverMs: number; readyMs: number; replyBytes: number };
+  map: { drawMs: number; hoverMs: number; readyMs: number; replyBytes: number; umapMs: number; umapPoints: number };
 }
 
 function newestMtime(path: string): number {
@@ -109,7 +110,17 @@ async function measureMap(page: Page, replyBytes: () => number): Promise<UiScale
   await page.waitForTimeout(300);
   const drawMs = await page.evaluate<number>(mapDrawProbe(CANVAS, 9));
   const hoverMs = await page.evaluate<number>(mapHoverProbe(CANVAS, 41));
-  return { drawMs: round(drawMs), hoverMs: round(hoverMs), readyMs: Math.round(readyMs), replyBytes: replyBytes() };
+  // UMAP of the bounded sample (stores/map.ts UMAP_MAX_ROWS), fitted in a Web Worker; -1 where the build has no UMAP switch.
+  let umapMs = -1;
+  let umapPoints = 0;
+  if (await page.locator('[data-testid="projection-umap"]').count() > 0) {
+    const started = performance.now();
+    await page.click('[data-testid="projection-umap"]');
+    await page.waitForFunction(`document.querySelector('.axis-label.x')?.textContent?.includes('UMAP') && !document.querySelector('[data-testid="projection-umap"]')?.disabled`, null, { timeout: 300_000, polling: 50 });
+    umapMs = performance.now() - started;
+    umapPoints = Number(await page.getAttribute(CANVAS, 'data-points'));
+  }
+  return { drawMs: round(drawMs), hoverMs: round(hoverMs), readyMs: Math.round(readyMs), replyBytes: replyBytes(), umapMs: Math.round(umapMs), umapPoints };
 }
 
 /** Runs the whole measurement at `images` images; `workDir` keeps the generated folder and run for reuse. */
