@@ -133,10 +133,13 @@ export const invokeContract = {
     request: z.strictObject({ runId }),
     response: z.strictObject({ items: z.array(z.strictObject({ relativePath: z.string(), className: z.string().nullable() })), classes: z.array(z.string()), checkpoint: z.string() }),
   },
-  /** 2-D PCA projection of the run's embeddings, row-major Float32 [x0, y0, x1, ...] as base64 (issue 14); cached per checkpoint. */
+  /**
+   * 2-D PCA projection of every row of the run's embeddings, row-major Float32 [x0, y0, x1, ...] as
+   * base64 (issue 14), with axes fitted on `fittedRows` spread rows; cached per checkpoint.
+   */
   'embeddings:map': {
     request: z.strictObject({ runId }),
-    response: float32Reply({ rows: z.number().int().min(0), points: base64Text, explainedVariance: z.tuple([z.number(), z.number()]), checkpoint: z.string() }, 'points', (r) => r.rows * 2),
+    response: float32Reply({ rows: z.number().int().min(0), fittedRows: z.number().int().min(0), points: base64Text, explainedVariance: z.tuple([z.number(), z.number()]), checkpoint: z.string() }, 'points', (r) => r.rows * 2),
   },
   /**
    * An evenly spread sample of at most `maxRows` of the run's embedding rows (and fewer for wide

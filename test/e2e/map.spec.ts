@@ -119,7 +119,7 @@ describe.skipIf(!chromiumAvailable)('the embedding map in Chromium', () => {
 
   it('switches to a UMAP fitted off the UI thread', async () => {
     await page.click('[data-testid="projection-umap"]');
-    await page.waitForFunction(() => document.querySelector('[data-testid="map-subtitle"]')?.textContent?.includes('UMAP of all'), null, { timeout: 60_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="map-subtitle"]')?.textContent.includes('UMAP of all'), null, { timeout: 60_000 });
     expect(await drawnPoints()).toBe(IMAGES);
     expect(await page.textContent('.axis-label.x')).toContain('UMAP');
     await page.screenshot({ path: artifactPath('map-umap.png'), fullPage: true });

@@ -105,7 +105,7 @@ async function measureGrid(page: Page, imageRequests: () => number): Promise<UiS
 async function measureMap(page: Page, replyBytes: () => number): Promise<UiScaleResult['map']> {
   const opened = performance.now();
   await nav(page, 'map');
-  await page.waitForFunction(`Number(document.querySelector('${CANVAS}')?.getAttribute('data-points')) > 0`, null, { timeout: 120_000, polling: 10 });
+  await page.waitForSelector(`${CANVAS}[data-points]:not([data-points="0"])`, { timeout: 120_000 });
   const readyMs = performance.now() - opened;
   await page.waitForTimeout(300);
   const drawMs = await page.evaluate<number>(mapDrawProbe(CANVAS, 9));
@@ -116,7 +116,15 @@ async function measureMap(page: Page, replyBytes: () => number): Promise<UiScale
   if (await page.locator('[data-testid="projection-umap"]').count() > 0) {
     const started = performance.now();
     await page.click('[data-testid="projection-umap"]');
-    await page.waitForFunction(`document.querySelector('.axis-label.x')?.textContent?.includes('UMAP') && !document.querySelector('[data-testid="projection-umap"]')?.disabled`, null, { timeout: 300_000, polling: 50 });
+    // Polled inside one evaluate: a string predicate for waitForFunction needs eval, which the app's CSP refuses.
+    await page.evaluate(`(async () => {
+      const done = () => document.querySelector('.axis-label.x')?.textContent?.includes('UMAP') && !document.querySelector('[data-testid="projection-umap"]')?.disabled;
+      const start = performance.now();
+      while (!done()) {
+        if (performance.now() - start > 300000) throw new Error('UMAP did not finish in 300 s');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })()`);
     umapMs = performance.now() - started;
     umapPoints = Number(await page.getAttribute(CANVAS, 'data-points'));
   }

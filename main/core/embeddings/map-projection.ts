@@ -10,6 +10,9 @@ import type { InvokeResponse } from '../../../shared/contract.js';
 import { pca, PCA_MAX_DIM } from '../pca.js';
 import type { StoredEmbeddings } from './embedding-store.js';
 
+/** PCA axes are fitted on at most this many rows (spread over the folder); every row is projected. */
+export const PCA_FIT_ROWS = 20_000;
+
 /** The sample sent for UMAP carries at most this many floats (8 MB), whatever the width. */
 export const SAMPLE_MAX_FLOATS = 2_000_000;
 
@@ -37,9 +40,28 @@ export function pcaMap(embeddings: StoredEmbeddings): InvokeResponse<'embeddings
   let cached = pcaCache.get(embeddings);
   if (!cached) {
     if (embeddings.dim > PCA_MAX_DIM) throw new MapProjectionError('too-large', `Embeddings have ${embeddings.dim} dimensions; the map supports at most ${PCA_MAX_DIM}`);
-    const result = pca(embeddings.matrix, embeddings.rows, embeddings.dim, 2);
+    const { rows, dim, matrix } = embeddings;
+    // The axes are fitted on a spread sample of at most PCA_FIT_ROWS rows, then every row is
+    // projected: the covariance costs rows x dim^2 and at 100k rows blocked the server for
+    // seconds (the item list waited behind it); 20k rows give the same picture for a map.
+    const fitted = spreadRows(rows, PCA_FIT_ROWS);
+    const sample = fitted.length === rows ? matrix : gatherRows(matrix, dim, fitted);
+    const result = pca(sample, fitted.length, dim, 2);
+    const mean = new Float64Array(dim);
+    for (let r = 0; r < fitted.length; r++) for (let d = 0; d < dim; d++) mean[d]! += sample[r * dim + d]!;
+    for (let d = 0; d < dim; d++) mean[d]! /= Math.max(1, fitted.length);
+    const points = new Float32Array(rows * 2);
+    for (let r = 0; r < rows; r++) {
+      let x = 0; let y = 0;
+      for (let d = 0; d < dim; d++) {
+        const v = matrix[r * dim + d]! - mean[d]!;
+        x += v * result.axes[d]!;
+        y += v * (result.axes[dim + d] ?? 0);
+      }
+      points[2 * r] = x; points[2 * r + 1] = y;
+    }
     cached = {
-      rows: embeddings.rows, points: float32ToBase64(Float32Array.from(result.points)),
+      rows, fittedRows: fitted.length, points: float32ToBase64(points),
       explainedVariance: [result.explainedVariance[0] ?? 0, result.explainedVariance[1] ?? 0], checkpoint: embeddings.manifest.checkpoint,
     };
     pcaCache.set(embeddings, cached);
@@ -55,11 +77,16 @@ export function spreadRows(rows: number, n: number): Int32Array {
   return picked;
 }
 
+function gatherRows(matrix: Float32Array, dim: number, rows: Int32Array): Float32Array {
+  const out = new Float32Array(rows.length * dim);
+  rows.forEach((row, i) => { out.set(matrix.subarray(row * dim, (row + 1) * dim), i * dim); });
+  return out;
+}
+
 export function embeddingSample(embeddings: StoredEmbeddings, maxRows: number): InvokeResponse<'embeddings:sample'> {
   const { dim, matrix } = embeddings;
   const rowIndexes = spreadRows(embeddings.rows, Math.min(maxRows, Math.floor(SAMPLE_MAX_FLOATS / dim)));
-  const vectors = new Float32Array(rowIndexes.length * dim);
-  rowIndexes.forEach((row, i) => { vectors.set(matrix.subarray(row * dim, (row + 1) * dim), i * dim); });
+  const vectors = gatherRows(matrix, dim, rowIndexes);
   return {
     rows: rowIndexes.length, dim, totalRows: embeddings.rows, rowIndexes: int32ToBase64(rowIndexes), vectors: float32ToBase64(vectors), checkpoint: embeddings.manifest.checkpoint,
   };

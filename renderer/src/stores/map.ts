@@ -31,7 +31,7 @@ export const useMapStore = defineStore('map', () => {
   /** Large arrays: kept raw (never deep-reactive). */
   const itemsData = shallowRef<MapItems | null>(null);
   const itemsLoading = ref(false);
-  const pca = shallowRef<(Projection & { explainedVariance: [number, number] }) | null>(null);
+  const pca = shallowRef<(Projection & { explainedVariance: [number, number]; fittedRows: number }) | null>(null);
   const loading = ref(false);
   const problem = ref<string | null>(null);
   const projection = ref<'pca' | 'umap'>('pca');
@@ -78,7 +78,7 @@ export const useMapStore = defineStore('map', () => {
     loading.value = true;
     try {
       const result = await getApi().invoke('embeddings:map', { runId: id });
-      if (isCurrent(id)) pca.value = markRaw({ xy: base64ToFloat32(result.points), rowOf: null, explainedVariance: result.explainedVariance });
+      if (isCurrent(id)) pca.value = markRaw({ xy: base64ToFloat32(result.points), rowOf: null, explainedVariance: result.explainedVariance, fittedRows: result.fittedRows });
     } finally {
       if (isCurrent(id)) loading.value = false;
     }

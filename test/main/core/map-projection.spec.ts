@@ -58,6 +58,27 @@ describe('map projection', () => {
     expect([...base64ToFloat32(sample.vectors).subarray(dim, 2 * dim)]).toEqual([...embeddings.matrix.subarray(5 * dim, 6 * dim)]);
   });
 
+  it('fits PCA axes on a spread sample of a large set and still projects every row like the exact PCA', async () => {
+    const rows = 30_000; const dim = 4;
+    const matrix = new Float32Array(rows * dim);
+    for (let r = 0; r < rows; r++) {
+      // two clear axes (variances ~4 and ~1 before normalising), the rest small
+      const v = [2 * Math.sin(r * 0.37), Math.cos(r * 1.91), 0.05 * Math.sin(r * 7.3), 3];
+      const norm = Math.hypot(...v);
+      for (let d = 0; d < dim; d++) matrix[r * dim + d] = v[d]! / norm;
+    }
+    const items = Array.from({ length: rows }, (_, r) => ({ relativePath: `${r}.png`, className: null }));
+    await writeEmbeddings(join(root, 'large'), { matrix, dim, items, checkpoint: 'step-2.ckpt' });
+    const embeddings = await readEmbeddings(join(root, 'large'));
+    const reply = pcaMap(embeddings);
+    expect(reply).toMatchObject({ rows, fittedRows: 20_000 });
+    const exact = pca(embeddings.matrix, rows, dim, 2).points;
+    const points = base64ToFloat32(reply.points);
+    let worst = 0;
+    for (let r = 0; r < rows; r += 97) worst = Math.max(worst, Math.abs(points[2 * r]! - exact[2 * r]!), Math.abs(points[2 * r + 1]! - exact[2 * r + 1]!));
+    expect(worst).toBeLessThan(0.01);
+  });
+
   it('spreads a sample over every row and never repeats one', () => {
     expect([...spreadRows(5, 10)]).toEqual([0, 1, 2, 3, 4]);
     const rows = spreadRows(100_000, 3000);
