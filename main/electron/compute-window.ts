@@ -56,6 +56,7 @@ export class ComputeWindow {
         spellcheck: false,
         // A hidden window is throttled by default; training must not be.
         backgroundThrottling: false,
+        disableBlinkFeatures: 'Auxclick',
       },
     });
     // A crashed or killed compute renderer closes its ports: the trainer's channel fails with
