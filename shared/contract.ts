@@ -143,6 +143,20 @@ export type InvokeResponse<C extends InvokeChannel> = z.infer<(typeof invokeCont
 export const eventContract = {
   'training:event': z.strictObject({ runId, event: trainerEventSchema }),
   'runs:changed': empty,
+  /**
+   * Progress of the folder check of `folder:choose` / `folder:sample` (issue 13 item 8, issue 12):
+   * phase 'listing' counts files and folders seen; phase 'headers' counts files whose first bytes
+   * were checked, of `total`. At most 10 a second per phase, then one with done.
+   */
+  'folder:scanning': z.strictObject({
+    path: z.string(),
+    phase: z.enum(['listing', 'headers']),
+    files: z.number().int(),
+    folders: z.number().int(),
+    checked: z.number().int(),
+    total: z.number().int(),
+    done: z.boolean(),
+  }),
 } as const;
 export type EventChannel = keyof typeof eventContract;
 export type EventPayload<C extends EventChannel> = z.infer<(typeof eventContract)[C]>;
