@@ -44,6 +44,10 @@ export const runListItemSchema = z.strictObject({
   summary: z.record(z.string(), z.unknown()).nullable(),
   hasEmbeddings: z.boolean(),
   checkpoints: z.array(z.string()),
+  /** Why a run failed or crashed (run.json's message); null otherwise. */
+  message: z.string().nullable(),
+  /** Whether runs:resume can continue it (issue 12 item 1: no Resume that cannot work). */
+  canResume: z.boolean(),
 });
 export type RunListItem = z.infer<typeof runListItemSchema>;
 
@@ -97,6 +101,11 @@ export const invokeContract = {
   /** Continue a stopped or crashed run from its newest good checkpoint. */
   'runs:resume': { request: z.strictObject({ runId }), response: z.strictObject({ runId }) },
   'runs:delete': { request: z.strictObject({ runId }), response: empty },
+  /** The run's dataset report (issue 12 item 1): every file its trainer skipped, with the reason (skipped.json). */
+  'runs:dataset': {
+    request: z.strictObject({ runId }),
+    response: z.strictObject({ count: z.number().int(), skipped: z.array(z.strictObject({ path: z.string(), reason: z.string() })) }),
+  },
   'runs:export': {
     request: z.strictObject({ runId, format: z.enum(['csv', 'npy', 'tfjs']) }),
     response: z.strictObject({ path: z.string() }),

@@ -23,7 +23,7 @@ import { SUPPORTED_EXTENSIONS } from './images/scan.js';
 import { checkImageFolder } from './folder-check.js';
 import { pca, PCA_MAX_DIM } from './pca.js';
 import { checkpointNames, exportEmbeddings, exportsDirectory, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
-import { removeStaleTemporaryFiles } from './run-maintenance.js';
+import { readSkippedList, removeStaleTemporaryFiles } from './run-maintenance.js';
 import { createRun, listRuns, readRunRecord, runPaths, updateRunRecord, type RunRecord } from './run-store.js';
 import { writeSampleDataset } from './sample-dataset.js';
 import { forkTrainer, TrainerHost, type TrainerProcess } from './trainer-host.js';
@@ -157,6 +157,9 @@ export class AppCore {
       const { directory, record } = await this.run(runId);
       this.assertIdle();
       if (record.status === 'finished') throw new CoreError('run-finished', `Run ${runId} has already finished; start a new run to train longer`);
+      if (record.status === 'failed' && !(await this.canResume(directory, 'failed'))) {
+        throw new CoreError('run-cannot-resume', `Run ${runId} failed before its first checkpoint${record.message ? ` (${record.message})` : ''}; resuming would fail the same way. Fix the folder or settings and start a new run`);
+      }
       // Busy from here: a second resume or a start during the await below must not spawn a second trainer.
       this.starting = true;
       try {
@@ -168,6 +171,7 @@ export class AppCore {
       }
       return { runId };
     },
+    'runs:dataset': async ({ runId }) => readSkippedList((await this.run(runId)).directory),
     'runs:delete': async ({ runId }) => {
       const { directory } = await this.run(runId);
       if (this.active?.runId === runId || this.starting) throw new CoreError('run-active', `Run ${runId} is training; stop it before deleting it`);
@@ -380,7 +384,19 @@ export class AppCore {
     return {
       id: record.id, folder: record.folder, folderId, createdAt: record.createdAt, status, settings: record.settings, summary: record.summary,
       hasEmbeddings: await hasEmbeddings(directory), checkpoints: await checkpointNames(directory),
+      message: status === 'failed' || status === 'crashed' ? record.message : null,
+      canResume: await this.canResume(directory, status),
     };
+  }
+
+  /**
+   * Stopped and crashed runs continue from their newest checkpoint (or from the start). A failed run
+   * without a checkpoint failed before training (its folder or settings): a resume would fail the
+   * same way, so none is offered (issue 12 item 1).
+   */
+  private async canResume(directory: string, status: RunListItem['status']): Promise<boolean> {
+    if (status === 'stopped' || status === 'crashed') return true;
+    return status === 'failed' && (await checkpointNames(directory)).length > 0;
   }
 
   private neighbourIndex(runId: string): Promise<LoadedIndex> {
