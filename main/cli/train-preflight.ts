@@ -19,7 +19,8 @@ export function describeFolderCheck(progress: FolderCheckProgress): string {
 }
 
 export async function assertFolderCanTrain(folder: string, settings: TrainingSettings, cacheDirectory: string, onProgress?: (progress: FolderCheckProgress) => void): Promise<number> {
-  const scan = await checkImageFolder(folder, { cacheDirectory, ...(onProgress ? { onProgress } : {}) });
+  // Synchronous batches: nothing else runs on the CLI's event loop during the check (scan.ts).
+  const scan = await checkImageFolder(folder, { cacheDirectory, syscalls: 'batched-sync', ...(onProgress ? { onProgress } : {}) });
   const count = scan.images.length;
   const kinds = [...SUPPORTED_EXTENSIONS].map((e) => e.slice(1)).join(', ');
   const examples = scan.skipped.slice(0, 3).map((s) => `${s.relativePath}: ${s.reason}`).join('; ');

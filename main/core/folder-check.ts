@@ -33,11 +33,19 @@ export interface FolderCheck {
 /** At most 10 header-progress events a second (issue 13 item 8), plus the final one. */
 const PROGRESS_INTERVAL_MS = 100;
 
-export async function checkImageFolder(folder: string, options: { cacheDirectory: string; onProgress?: (progress: FolderCheckProgress) => void }): Promise<FolderCheck> {
+export interface FolderCheckOptions {
+  readonly cacheDirectory: string;
+  readonly onProgress?: (progress: FolderCheckProgress) => void;
+  /** 'batched-sync' for processes without a UI on their event loop (the CLI); see scanImageFolder. */
+  readonly syscalls?: 'parallel' | 'batched-sync';
+}
+
+export async function checkImageFolder(folder: string, options: FolderCheckOptions): Promise<FolderCheck> {
   let listed = { files: 0, folders: 0 };
   const scan = await scanImageFolderOnce(folder, {
     excludeDirectories: [options.cacheDirectory],
     manifestDirectory: options.cacheDirectory,
+    ...(options.syscalls ? { syscalls: options.syscalls } : {}),
     onProgress: (p) => {
       listed = { files: p.files, folders: p.folders };
       options.onProgress?.({ phase: 'listing', files: p.files, folders: p.folders, checked: 0, total: 0, done: p.done });
@@ -50,7 +58,7 @@ export async function checkImageFolder(folder: string, options: { cacheDirectory
     if (checked === total || now - lastEmitted < PROGRESS_INTERVAL_MS) return;
     lastEmitted = now;
     options.onProgress?.({ phase: 'headers', ...listed, checked, total, done: false });
-  });
+  }, options.syscalls);
   options.onProgress?.({ phase: 'headers', ...listed, checked: total, total, done: true });
 
   const images = scan.images.filter((_, i) => problems[i] === null);

@@ -7,9 +7,12 @@
  * empty, with an image signature): what this refuses, the trainer would refuse too. A file that
  * passes can still fail to decode (truncated, corrupt); the trainer reports those, in skipped.json.
  */
-import { FileReadError, MAX_IMAGE_FILE_BYTES, openRegularFile, readHead } from '../safe-read.js';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { FileReadError, formatBytes, MAX_IMAGE_FILE_BYTES, openRegularFile, readHead } from '../safe-read.js';
 import { describeFsError } from './scan.js';
 import { hasImageSignature, SIGNATURE_BYTES } from './signatures.js';
+
+const UNRECOGNISED = 'not a supported image (unrecognised contents): its first bytes are not those of a JPEG, PNG, GIF, WebP, TIFF or AVIF file';
 
 /** Header reads in flight at once: each is an open, a 16-byte read and a close. */
 export const HEADER_CHECK_CONCURRENCY = 64;
@@ -23,7 +26,7 @@ export async function imageHeadProblem(path: string): Promise<string | null> {
     try {
       if (file.stats.size === 0) return 'empty file (0 bytes)';
       if (!hasImageSignature(await readHead(file, SIGNATURE_BYTES, path, HEADER_TIMEOUT_MS))) {
-        return 'not a supported image (unrecognised contents): its first bytes are not those of a JPEG, PNG, GIF, WebP, TIFF or AVIF file';
+        return UNRECOGNISED;
       }
       return null;
     } finally {
@@ -35,11 +38,52 @@ export async function imageHeadProblem(path: string): Promise<string | null> {
 }
 
 /**
- * imageHeadProblem for each path, HEADER_CHECK_CONCURRENCY at a time; results in path order.
- * `onChecked(count)` after each file. Never throws for a file: a problem is a result.
+ * imageHeadProblem with synchronous calls (open with O_NONBLOCK, fstat, one read of 16 bytes,
+ * close), for the 'batched-sync' mode of processes with no UI on their event loop (the CLI):
+ * here 20k async open/read/close took 4.7-8.3 s at load 20 on two cores, mostly thread-pool
+ * hand-offs. The same refusals and wording as the async path.
  */
-export async function imageHeadProblems(paths: readonly string[], onChecked?: (checked: number) => void): Promise<(string | null)[]> {
+export function imageHeadProblemSync(path: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | ((constants as Partial<typeof constants>).O_NONBLOCK ?? 0));
+  } catch (error) {
+    return describeFsError(error);
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (stats.isDirectory()) return 'is a directory (EISDIR)';
+    if (!stats.isFile()) return 'not a regular file';
+    if (stats.size > MAX_IMAGE_FILE_BYTES) return `too large: the file is ${formatBytes(stats.size)}, the limit is ${formatBytes(MAX_IMAGE_FILE_BYTES)}`;
+    if (stats.size === 0) return 'empty file (0 bytes)';
+    const head = Buffer.alloc(Math.min(SIGNATURE_BYTES, stats.size));
+    const read = readSync(fd, head, 0, head.length, 0);
+    return hasImageSignature(head.subarray(0, read)) ? null : UNRECOGNISED;
+  } catch (error) {
+    return describeFsError(error);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Sync header checks between two yields to the event loop. */
+const SYNC_BATCH = 256;
+
+/**
+ * imageHeadProblem for each path, HEADER_CHECK_CONCURRENCY at a time; results in path order.
+ * `onChecked(count)` after each file. Never throws for a file: a problem is a result. `mode` as
+ * scanImageFolder's `syscalls` (the server keeps 'parallel').
+ */
+export async function imageHeadProblems(paths: readonly string[], onChecked?: (checked: number) => void, mode: 'parallel' | 'batched-sync' = 'parallel'): Promise<(string | null)[]> {
   const results = new Array<string | null>(paths.length).fill(null);
+  if (mode === 'batched-sync') {
+    for (let i = 0; i < paths.length; i++) {
+      if (i > 0 && i % SYNC_BATCH === 0) await new Promise<void>((resolve) => { setImmediate(resolve); });
+      results[i] = imageHeadProblemSync(paths[i]!);
+      onChecked?.(i + 1);
+    }
+    return results;
+  }
   let next = 0;
   let checked = 0;
   const worker = async (): Promise<void> => {

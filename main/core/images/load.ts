@@ -86,7 +86,7 @@ export async function loadImageFolder(folder: string, options: LoadImageFolderOp
     warn(`image cache ${options.cacheDir} unusable, decoding without it: ${error instanceof Error ? error.message : String(error)}`);
   }
   // The folder check's scan when it still holds (one scan per run, issue 14), else a fresh one.
-  const scan = await scanImageFolderOnce(root, { excludeDirectories: [options.cacheDir], manifestDirectory: options.cacheDir, ...(options.onScanProgress ? { onProgress: options.onScanProgress } : {}) });
+  const scan = await scanImageFolderOnce(root, { excludeDirectories: [options.cacheDir], manifestDirectory: options.cacheDir, syscalls: 'batched-sync', ...(options.onScanProgress ? { onProgress: options.onScanProgress } : {}) });
   const total = scan.images.length;
   const pipeline = decodePipelineId(decodeOptions);
 

@@ -42,6 +42,8 @@ export interface ScanOnceOptions {
   readonly excludeDirectories?: readonly string[];
   /** Where manifests live (the image cache directory: CACHEDIR-tagged, never scanned itself). */
   readonly manifestDirectory: string;
+  /** As scanImageFolder's (default 'parallel'). */
+  readonly syscalls?: 'parallel' | 'batched-sync';
   /** Files and folders seen, throttled to PROGRESS_INTERVAL_MS, with a final call (done: true). Must not throw. */
   readonly onProgress?: (progress: ScanOnceProgress) => void;
 }
@@ -135,6 +137,7 @@ export async function scanImageFolderOnce(folder: string, options: ScanOnceOptio
   const startedMs = Date.now();
   const result = await scanImageFolder(root, {
     ...(options.excludeDirectories ? { excludeDirectories: options.excludeDirectories } : {}),
+    ...(options.syscalls ? { syscalls: options.syscalls } : {}),
     onCounts: (latest) => {
       counts = latest;
       const now = performance.now();

@@ -24,7 +24,7 @@
  *   labelled data set, and a partial labelling would make kNN accuracy meaningless.
  */
 import { readdir, realpath, stat } from 'node:fs/promises';
-import type { Dirent, Stats } from 'node:fs';
+import { realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { extname, join, resolve, sep } from 'node:path';
 
 /**
@@ -44,6 +44,19 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Synchronous stats between two yields to the event loop ('batched-sync'): a few ms on a local disk. */
+const SYNC_BATCH = 256;
+
+/** `fn` over `items` one at a time, yielding every SYNC_BATCH items; `fn` is expected to finish synchronously. */
+async function mapBatchedSync<T, R>(items: readonly T[], _limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0 && i % SYNC_BATCH === 0) await new Promise<void>((resolve) => { setImmediate(resolve); });
+    results.push(await fn(items[i]!));
+  }
   return results;
 }
 
@@ -103,6 +116,14 @@ export interface ScanOptions {
   readonly excludeDirectories?: readonly string[];
   /** Called after each directory with the number of entries seen so far. Must not throw. */
   readonly onProgress?: (entriesSeen: number) => void;
+  /**
+   * How the per-entry stat/realpath calls run. 'parallel' (default): async, STAT_CONCURRENCY in
+   * flight. 'batched-sync': synchronous calls, yielding to the event loop every SYNC_BATCH entries;
+   * about 3x cheaper here (20k stats: 0.5-0.7 s sync vs 0.9-4.9 s async at load 20, two cores), for
+   * processes with no UI on their event loop (the CLI preflight, the trainer). Not for the server:
+   * a stat that hangs (a dead network mount) would freeze its event loop, not only the scan.
+   */
+  readonly syscalls?: 'parallel' | 'batched-sync';
   /** Called after each directory with the files and folders seen so far (not throttled). Must not throw. */
   readonly onCounts?: (progress: ScanProgress) => void;
 }
@@ -173,6 +194,7 @@ export async function scanImageFolder(folder: string, options: ScanOptions = {})
   // walk (copying it per directory made deep trees quadratic: issue 13).
   const ancestors = new Set<string>([rootReal]);
   const insideRoot = (real: string): boolean => real === rootReal || real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep);
+  const batchedSync = options.syscalls === 'batched-sync';
   const directories: ScannedDirectory[] = [];
   let entriesSeen = 0;
   let filesSeen = 0;
@@ -195,14 +217,14 @@ export async function scanImageFolder(folder: string, options: ScanOptions = {})
     named.sort((a, b) => compareNames(a.name, b.name));
     const visible = named.filter((n) => !n.name.startsWith('.'));
     // The system calls of one directory, a few at a time; the decisions below stay in name order.
-    const facts = await mapLimited(visible, STAT_CONCURRENCY, async ({ entry, name }) => {
+    const facts = await (batchedSync ? mapBatchedSync : mapLimited)(visible, STAT_CONCURRENCY, async ({ entry, name }) => {
       if (!Buffer.from(name, 'utf8').equals(entry.name)) return { name, problem: `the name is not valid UTF-8 (bytes ${entry.name.toString('hex')}); rename the file to use it` };
       const path = join(directory, name);
       if (entry.isDirectory()) return { name, path, directory: true, real: join(directoryReal, name) };
       if (!entry.isSymbolicLink() && !entry.isFile()) return { name, path, problem: 'not a regular file' };
       try {
-        const stats = await stat(path); // follows symlinks
-        const real = entry.isSymbolicLink() ? await realpath(path) : join(directoryReal, name);
+        const stats = batchedSync ? statSync(path) : await stat(path); // follows symlinks
+        const real = entry.isSymbolicLink() ? (batchedSync ? realpathSync(path) : await realpath(path)) : join(directoryReal, name);
         return { name, path, directory: stats.isDirectory(), real, stats, link: entry.isSymbolicLink() };
       } catch (error) {
         return { name, path, problem: describeFsError(error) };

@@ -46,6 +46,7 @@ describe('scanImageFolderOnce', () => {
     expect(second.reused).toBe(true);
     expect(again).toEqual([{ files: 5, folders: 4, done: true, reused: true }]);
     const fresh = await scanImageFolder(folder, { excludeDirectories: [cache] });
+    expect(await scanImageFolder(folder, { excludeDirectories: [cache], syscalls: 'batched-sync' })).toEqual(fresh); // the CLI's and trainer's mode
     expect(second.images).toEqual(fresh.images);
     expect(second.skipped).toEqual(fresh.skipped);
     expect(second.classes).toEqual(['cat', 'dog']);
@@ -112,6 +113,9 @@ describe('checkImageFolder (the folder check before Start, issue 12 item 1)', ()
     expect(check.candidates).toBe(4);
     expect(check.skipped.map((s) => [s.relativePath, s.reason])).toEqual(['a.jpg', 'b.jpg', 'c.jpg'].map((name) => [name, expect.stringMatching(/^not a supported image \(unrecognised contents\)/) as unknown]));
     expect(phases).toEqual(['listing 0/0', 'headers 4/4']);
+    const sync = await checkImageFolder(mixed, { cacheDirectory: cache, syscalls: 'batched-sync' });
+    expect(sync.skipped).toEqual(check.skipped);
+    expect(sync.images).toEqual(check.images);
     expect(await readdir(join(cache, 'scans')).catch(() => [])).toHaveLength(0); // a fresh folder is racy: nothing stored
   });
 });
