@@ -23,6 +23,7 @@
  *   directly in the folder, nobody gets a class: a mix of loose and sorted images is not a
  *   labelled data set, and a partial labelling would make kNN accuracy meaningless.
  */
+import { isUtf8 } from 'node:buffer';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { extname, join, resolve, sep } from 'node:path';
@@ -217,14 +218,17 @@ export async function scanImageFolder(folder: string, options: ScanOptions = {})
     named.sort((a, b) => compareNames(a.name, b.name));
     const visible = named.filter((n) => !n.name.startsWith('.'));
     // The system calls of one directory, a few at a time; the decisions below stay in name order.
+    const inDirectory = directory.endsWith(sep) ? directory : directory + sep;
+    const inDirectoryReal = directoryReal.endsWith(sep) ? directoryReal : directoryReal + sep;
     const facts = await (batchedSync ? mapBatchedSync : mapLimited)(visible, STAT_CONCURRENCY, async ({ entry, name }) => {
-      if (!Buffer.from(name, 'utf8').equals(entry.name)) return { name, problem: `the name is not valid UTF-8 (bytes ${entry.name.toString('hex')}); rename the file to use it` };
-      const path = join(directory, name);
-      if (entry.isDirectory()) return { name, path, directory: true, real: join(directoryReal, name) };
+      if (!isUtf8(entry.name)) return { name, problem: `the name is not valid UTF-8 (bytes ${entry.name.toString('hex')}); rename the file to use it` };
+      // Plain concatenation, not join(): both are normalised already and a name has no separator (join was a measurable share at 100k).
+      const path = inDirectory + name;
+      if (entry.isDirectory()) return { name, path, directory: true, real: inDirectoryReal + name };
       if (!entry.isSymbolicLink() && !entry.isFile()) return { name, path, problem: 'not a regular file' };
       try {
         const stats = batchedSync ? statSync(path) : await stat(path); // follows symlinks
-        const real = entry.isSymbolicLink() ? (batchedSync ? realpathSync(path) : await realpath(path)) : join(directoryReal, name);
+        const real = entry.isSymbolicLink() ? (batchedSync ? realpathSync(path) : await realpath(path)) : inDirectoryReal + name;
         return { name, path, directory: stats.isDirectory(), real, stats, link: entry.isSymbolicLink() };
       } catch (error) {
         return { name, path, problem: describeFsError(error) };
