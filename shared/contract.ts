@@ -55,6 +55,10 @@ export const runListItemSchema = z.strictObject({
   summary: z.record(z.string(), z.unknown()).nullable(),
   hasEmbeddings: z.boolean(),
   checkpoints: z.array(z.string()),
+  /** Why a run failed or crashed (run.json's message); null otherwise. */
+  message: z.string().nullable(),
+  /** Whether runs:resume can continue it (issue 12 item 1: no Resume that cannot work). */
+  canResume: z.boolean(),
 });
 export type RunListItem = z.infer<typeof runListItemSchema>;
 
@@ -108,6 +112,11 @@ export const invokeContract = {
   /** Continue a stopped or crashed run from its newest good checkpoint. */
   'runs:resume': { request: z.strictObject({ runId }), response: z.strictObject({ runId }) },
   'runs:delete': { request: z.strictObject({ runId }), response: empty },
+  /** The run's dataset report (issue 12 item 1): every file its trainer skipped, with the reason (skipped.json). */
+  'runs:dataset': {
+    request: z.strictObject({ runId }),
+    response: z.strictObject({ count: z.number().int(), skipped: z.array(z.strictObject({ path: z.string(), reason: z.string() })) }),
+  },
   'runs:export': {
     request: z.strictObject({ runId, format: z.enum(['csv', 'npy', 'tfjs']) }),
     response: z.strictObject({ path: z.string() }),
@@ -171,6 +180,20 @@ export type InvokeResponse<C extends InvokeChannel> = z.infer<(typeof invokeCont
 export const eventContract = {
   'training:event': z.strictObject({ runId, event: trainerEventSchema }),
   'runs:changed': empty,
+  /**
+   * Progress of the folder check of `folder:choose` / `folder:sample` (issue 13 item 8, issue 12):
+   * phase 'listing' counts files and folders seen; phase 'headers' counts files whose first bytes
+   * were checked, of `total`. At most 10 a second per phase, then one with done.
+   */
+  'folder:scanning': z.strictObject({
+    path: z.string(),
+    phase: z.enum(['listing', 'headers']),
+    files: z.number().int(),
+    folders: z.number().int(),
+    checked: z.number().int(),
+    total: z.number().int(),
+    done: z.boolean(),
+  }),
 } as const;
 export type EventChannel = keyof typeof eventContract;
 export type EventPayload<C extends EventChannel> = z.infer<(typeof eventContract)[C]>;

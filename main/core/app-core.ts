@@ -20,9 +20,10 @@ import { embeddingItems, embeddingSample, MapProjectionError, pcaMap } from './e
 import { NeighbourIndex } from './embeddings/neighbour-index.js';
 import { FolderRegistry } from './folder-registry.js';
 import { importTorchRun } from '../interop/import-run.js';
-import { scanImageFolder, SUPPORTED_EXTENSIONS } from './images/scan.js';
+import { SUPPORTED_EXTENSIONS } from './images/scan.js';
+import { checkImageFolder } from './folder-check.js';
 import { checkpointNames, exportEmbeddings, exportsDirectory, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
-import { removeStaleTemporaryFiles } from './run-maintenance.js';
+import { readSkippedList, removeStaleTemporaryFiles } from './run-maintenance.js';
 import { createRun, listRuns, readRunRecord, runPaths, updateRunRecord, type RunRecord } from './run-store.js';
 import { writeSampleDataset } from './sample-dataset.js';
 import { forkTrainer, TrainerHost, type TrainerProcess } from './trainer-host.js';
@@ -97,6 +98,8 @@ export class AppCore {
   private readonly spawn: () => TrainerProcess;
   /** Neighbour indexes by `runId` (the run's stored embeddings) or `runId/checkpoint` (that checkpoint's). */
   private readonly indexes = new Map<string, Promise<LoadedIndex>>();
+  /** Usable images of each checked folder (after the header check): training:start refuses what cannot train. */
+  private readonly usableImages = new Map<string, number>();
   private active: ActiveTraining | null = null;
   private starting = false;
   private version: string | null;
@@ -126,6 +129,7 @@ export class AppCore {
       const folder = this.folders.folderOf(folderId);
       if (folder === undefined) throw new CoreError('unknown-folder', 'Unknown folder id: choose the folder again');
       this.assertIdle();
+      this.assertFolderCanTrain(folderId, settings);
       this.starting = true;
       try {
         const { directory, record } = await createRun({ runsRoot: runsDirectory(this.options.dataDirectory), folder, userSettings: settings });
@@ -153,6 +157,9 @@ export class AppCore {
       const { directory, record } = await this.run(runId);
       this.assertIdle();
       if (record.status === 'finished') throw new CoreError('run-finished', `Run ${runId} has already finished; start a new run to train longer`);
+      if (record.status === 'failed' && !(await this.canResume(directory, 'failed'))) {
+        throw new CoreError('run-cannot-resume', `Run ${runId} failed before its first checkpoint${record.message ? ` (${record.message})` : ''}; resuming would fail the same way. Fix the folder or settings and start a new run`);
+      }
       // Busy from here: a second resume or a start during the await below must not spawn a second trainer.
       this.starting = true;
       try {
@@ -164,6 +171,7 @@ export class AppCore {
       }
       return { runId };
     },
+    'runs:dataset': async ({ runId }) => readSkippedList((await this.run(runId)).directory),
     'runs:delete': async ({ runId }) => {
       const { directory } = await this.run(runId);
       if (this.active?.runId === runId || this.starting) throw new CoreError('run-active', `Run ${runId} is training; stop it before deleting it`);
@@ -317,6 +325,17 @@ export class AppCore {
     return this.version;
   }
 
+  /** No run is made for a folder that cannot train (issue 12 item 1): too few usable images, or a batch larger than them. */
+  private assertFolderCanTrain(folderId: string, settings: TrainingSettings): void {
+    const usable = this.usableImages.get(folderId);
+    if (usable === undefined) return; // a run's folder, never checked here: the trainer's load decides
+    try {
+      resolveSettings(settings, usable, guessBackend(), availableParallelism());
+    } catch (error) {
+      throw new CoreError(usable < 2 ? 'folder-cannot-train' : 'invalid-settings', (error as Error).message);
+    }
+  }
+
   private assertIdle(): void {
     if (this.doctor) throw new CoreError('doctor-running', 'The backend doctor is benchmarking the backends; start training when it has finished (a few seconds)');
     if (this.active || this.starting) throw new CoreError('training-active', `A training is already running (run ${this.active?.runId ?? 'starting'}); stop it first`);
@@ -365,7 +384,19 @@ export class AppCore {
     return {
       id: record.id, folder: record.folder, folderId, createdAt: record.createdAt, status, settings: record.settings, summary: record.summary,
       hasEmbeddings: await hasEmbeddings(directory), checkpoints: await checkpointNames(directory),
+      message: status === 'failed' || status === 'crashed' ? record.message : null,
+      canResume: await this.canResume(directory, status),
     };
+  }
+
+  /**
+   * Stopped and crashed runs continue from their newest checkpoint (or from the start). A failed run
+   * without a checkpoint failed before training (its folder or settings): a resume would fail the
+   * same way, so none is offered (issue 12 item 1).
+   */
+  private async canResume(directory: string, status: RunListItem['status']): Promise<boolean> {
+    if (status === 'stopped' || status === 'crashed') return true;
+    return status === 'failed' && (await checkpointNames(directory)).length > 0;
   }
 
   private neighbourIndex(runId: string): Promise<LoadedIndex> {
@@ -423,8 +454,13 @@ export class AppCore {
     const info = await stat(folder).catch(() => null);
     if (!info) throw new CoreError('folder-not-found', `Folder not found: ${folder}`);
     if (!info.isDirectory()) throw new CoreError('not-a-folder', `Not a folder: ${folder}`);
-    const scan = await scanImageFolder(folder, { excludeDirectories: [cacheDirectory(this.options.dataDirectory)] });
     const { folderId, path } = await this.folders.register(folder);
+    // The real path, as training:start will give the trainer: its scan then reuses this one (issue 14).
+    const scan = await checkImageFolder(path, {
+      cacheDirectory: cacheDirectory(this.options.dataDirectory),
+      onProgress: (progress) => { this.emit('folder:scanning', { path, ...progress }); },
+    });
+    this.usableImages.set(folderId, scan.images.length);
     let suggestion: FolderSummary['suggestion'] = null;
     let problem: string | null = null;
     const backend = guessBackend();

@@ -1,6 +1,7 @@
 /** The folder's images, decoded (or read from the cache) and ready for training. */
 import type { RgbImage } from '../ml/augment.js';
 import { loadImageFolder } from '../core/images/load.js';
+import type { ScanOnceProgress } from '../core/images/scan-manifest.js';
 
 export interface TrainingImages {
   readonly images: readonly RgbImage[];
@@ -13,8 +14,8 @@ export interface TrainingImages {
   readonly fromCache: number;
 }
 
-export async function loadTrainingImages(folder: string, cacheDirectory: string, storeSize: number, onProgress: (done: number, total: number) => void): Promise<TrainingImages> {
-  const loaded = await loadImageFolder(folder, { storeSize, cacheDir: cacheDirectory, onProgress });
+export async function loadTrainingImages(folder: string, cacheDirectory: string, storeSize: number, onProgress: (done: number, total: number) => void, onScanProgress?: (progress: ScanOnceProgress) => void): Promise<TrainingImages> {
+  const loaded = await loadImageFolder(folder, { storeSize, cacheDir: cacheDirectory, onProgress, ...(onScanProgress ? { onScanProgress } : {}) });
   const classes = [...loaded.classes];
   return {
     images: loaded.items.map((item) => item.image),

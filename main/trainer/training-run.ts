@@ -85,6 +85,9 @@ export class TrainingRun {
     const storeSize = storeSizeFor(record.settings?.imageSize ?? command.userSettings.imageSize ?? defaultImageSize(this.backend.name));
     const data = await loadTrainingImages(command.folder, command.cacheDirectory, storeSize, (done, total) => {
       this.emit({ type: 'loading', done, total });
+    }, (scan) => {
+      this.emit({ type: 'scanning', ...scan });
+      if (scan.done) log(scan.reused ? `folder scan of the folder check reused (${scan.files} files, ${scan.folders} folders unchanged)` : `folder scanned: ${scan.files} files, ${scan.folders} folders`);
     });
     this.emit({ type: 'dataset', found: data.found, used: data.images.length, fromCache: data.fromCache, skipped: [...data.skipped], classes: [...data.classes] });
     if (data.skipped.length > 0) {

@@ -13,7 +13,8 @@ import { resolve } from 'node:path';
 import type { RgbImage } from '../../ml/augment.js';
 import { cacheKey, prepareCacheDirectory, readCacheEntry, writeCacheEntry } from './cache.js';
 import { decodeImageFile, decodePipelineId, ImageDecodeError, validateDecodeOptions } from './decode.js';
-import { compareNames, compareRelativePaths, scanImageFolder } from './scan.js';
+import { compareNames, compareRelativePaths } from './scan.js';
+import { scanImageFolderOnce, type ScanOnceProgress } from './scan-manifest.js';
 
 export interface LoadImageFolderOptions {
   /** Shorter side of the stored copies, in pixels (e.g. 2x the training size, capped); never enlarged. */
@@ -24,6 +25,8 @@ export interface LoadImageFolderOptions {
   readonly concurrency?: number;
   /** Called with (0, total) before the first file, then after each file. Must not throw. */
   readonly onProgress?: (done: number, total: number) => void;
+  /** The folder scan's progress (throttled), or one call with reused: true when the folder check's scan was reused. */
+  readonly onScanProgress?: (progress: ScanOnceProgress) => void;
   /** Called when the cache cannot be used (read-only disk, full disk); the load goes on without it. */
   readonly onWarning?: (message: string) => void;
   /** Decompression-bomb limit, width x height of the source (default 100 megapixels). */
@@ -82,7 +85,8 @@ export async function loadImageFolder(folder: string, options: LoadImageFolderOp
     cacheUsable = false;
     warn(`image cache ${options.cacheDir} unusable, decoding without it: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const scan = await scanImageFolder(root, { excludeDirectories: [options.cacheDir] });
+  // The folder check's scan when it still holds (one scan per run, issue 14), else a fresh one.
+  const scan = await scanImageFolderOnce(root, { excludeDirectories: [options.cacheDir], manifestDirectory: options.cacheDir, syscalls: 'batched-sync', ...(options.onScanProgress ? { onProgress: options.onScanProgress } : {}) });
   const total = scan.images.length;
   const pipeline = decodePipelineId(decodeOptions);
 

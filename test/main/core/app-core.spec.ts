@@ -17,6 +17,7 @@ import { pca } from '../../../main/core/pca.js';
 import { decimate } from '../../../main/core/run-exports.js';
 import { writeSampleDataset } from '../../../main/core/sample-dataset.js';
 import { startServer, type RunningServer } from '../../../main/server/http-server.js';
+import { backdateDirectories } from './images/backdate.js';
 
 describe('pca', () => {
   it('finds known principal axes with their explained variance and a deterministic sign', () => {
@@ -100,6 +101,7 @@ describe('app core through the WebSocket server', () => {
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'moco-core-'));
     await writeSampleDataset(join(root, 'images'), { perClass: 4, size: 32 });
+    await backdateDirectories(join(root, 'images')); // old enough for its stored scan to be trusted (scan-manifest.ts)
     await writeFile(join(root, 'renderer-index.html'), '');
     core = new AppCore({ dataDirectory: join(root, 'data'), transport: 'websocket' });
     server = await startServer({ port: 0, core, rendererDirectory: root });
@@ -134,12 +136,32 @@ describe('app core through the WebSocket server', () => {
     await rm(join(lonely, 'circle'), { recursive: true });
     const few = await call('folder:choose', { path: join(lonely, 'square') });
     expect(few).toMatchObject({ imagesFound: 1, suggestion: null, problem: expect.stringMatching(/at least 2/) as unknown });
+    // Issue 12 item 1: the check reads headers, so three text files named .jpg are not images, and
+    // training:start refuses the folder without making a run.
+    const textJpegs = join(root, 'text-jpegs');
+    await writeSampleDataset(textJpegs, { perClass: 1, size: 16 });
+    for (const name of ['a.jpg', 'b.jpg', 'c.jpg']) await writeFile(join(textJpegs, 'circle', name), 'text, not a JPEG');
+    await rm(join(textJpegs, 'square'), { recursive: true });
+    const { runs: runsBefore } = await call('runs:list', {});
+    const fake = await call('folder:choose', { path: join(textJpegs, 'circle') });
+    expect(fake).toMatchObject({ imagesFound: 1, suggestion: null, problem: expect.stringMatching(/1 usable image; MoCo needs at least 2/) as unknown });
+    expect(fake!.skipped.map((s) => s.path)).toEqual(['a.jpg', 'b.jpg', 'c.jpg']);
+    expect(fake!.skipped[0]!.reason).toMatch(/not a supported image \(unrecognised contents\)/);
+    await expect(call('training:start', { folderId: fake!.folderId, settings: {} })).rejects.toThrow(/folder-cannot-train: The folder has 1 usable image/);
+    expect((await call('runs:list', {})).runs).toHaveLength(runsBefore.length);
     const notFolder = await dispatchInvoke(core, 'folder:choose', { path: join(root, 'renderer-index.html') });
     expect(notFolder).toMatchObject({ ok: false, error: { code: 'not-a-folder', message: expect.stringContaining('renderer-index.html') as unknown } });
   });
 
   it('trains a tiny run: training:event metrics and done reach the client, then list, open, neighbours, map and exports work', async () => {
+    const scanEventsBefore = events.length;
     const summary = (await call('folder:choose', { path: join(root, 'images') })) as FolderSummary;
+    // Issue 13 item 8: the check's progress reaches the client, listing then headers, each with a final event.
+    const scanning = events.slice(scanEventsBefore).filter((f) => f.event === 'folder:scanning').map((f) => f.payload as EventPayload<'folder:scanning'>);
+    expect(scanning.filter((p) => p.done)).toEqual([
+      { path: summary.path, phase: 'listing', files: 40, folders: 11, checked: 0, total: 0, done: true },
+      { path: summary.path, phase: 'headers', files: 40, folders: 11, checked: 40, total: 40, done: true },
+    ]);
     const { runId } = await call('training:start', { folderId: summary.folderId, settings: { imageSize: 16, widthMultiplier: 0.125, epochs: 2, batchSize: 8, backend: 'wasm', previewEvery: 3 } });
     await expect(call('training:start', { folderId: summary.folderId, settings: {} })).rejects.toThrow(/training-active/);
     await expect(call('runs:delete', { runId })).rejects.toThrow(/run-active/);
@@ -147,6 +169,8 @@ describe('app core through the WebSocket server', () => {
     const seen = trainerEvents(runId);
     expect(seen.filter((e) => e.type === 'metrics').length).toBe(10); // 40 images / 8 x 2 epochs
     expect(seen.find((e) => e.type === 'done')).toMatchObject({ reason: 'finished' });
+    // One scan per run (issue 14): the trainer reused the scan of folder:choose instead of walking the folder again.
+    expect(seen.filter((e) => e.type === 'scanning')).toEqual([{ type: 'scanning', files: 40, folders: 11, done: true, reused: true }]);
 
     const { runs } = await call('runs:list', {});
     const run = runs.find((r) => r.id === runId)!;
