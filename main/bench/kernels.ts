@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
+import { dWOptions } from '../ml/wasm-kernels/conv2d-backprop-filter.js';
 import {
   registerWasmTrainingKernels,
   unregisterWasmTrainingKernels,
@@ -64,14 +65,25 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-/** Median ms of `f` (which returns the tensors to dispose) after one warm-up run. */
+/**
+ * Milliseconds of CPU time this process has used. wasm kernels run on this one thread, so the CPU
+ * time around a kernel is its compute time; unlike wall time it does not count the time other
+ * processes hold the core (the shared machines run at load 10-20), so runs at different loads
+ * compare (PyTorch's figures, main/bench/conv_torch.py, are CPU time too).
+ */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** Median CPU ms of `f` (which returns the tensors to dispose) after one warm-up run. */
 function time(f: () => tf.Tensor | tf.Tensor[], reps: number): number {
   tf.dispose(f());
   const ms: number[] = [];
   for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
+    const t0 = cpuMs();
     const out = f();
-    ms.push(performance.now() - t0);
+    ms.push(cpuMs() - t0);
     tf.dispose(out);
   }
   return median(ms);
@@ -119,6 +131,30 @@ function convBench(layer: ConvLayer): Record<string, unknown> {
       oursVsForward: round(dWOursMs / forwardMs),
     },
   };
+}
+
+/**
+ * dW in one GEMM against chunks of whole images (dWOptions.chunkColumns, issue 9), interleaved
+ * in this process so that both see the same load: the layers whose N*Ho*Wo exceeds a chunk.
+ */
+function dWChunkBench(layer: ConvLayer): Record<string, unknown> {
+  const { h, cin, cout, k, stride } = layer;
+  const x = tf.randomNormal<tf.Rank.R4>([BATCH, h, h, cin]);
+  const dy = tf.randomNormal<tf.Rank.R4>([BATCH, h / stride, h / stride, cout]);
+  const dW = (): tf.Tensor =>
+    tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, { strides: stride, pad: 'same', dataFormat: 'NHWC', filterShape: [k, k, cin, cout] });
+  const { chunkColumns, chunkMinPixels } = dWOptions;
+  const single: number[] = [];
+  const chunks: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    dWOptions.chunkColumns = Number.POSITIVE_INFINITY;
+    single.push(time(dW, 1));
+    Object.assign(dWOptions, { chunkColumns, chunkMinPixels: 1 });
+    chunks.push(time(dW, 1));
+    dWOptions.chunkMinPixels = chunkMinPixels;
+  }
+  tf.dispose([x, dy]);
+  return { layer: layer.name, singleGemmMs: round(median(single)), chunkedMs: round(median(chunks)), chunkColumns, usedInTraining: (h / stride) ** 2 >= chunkMinPixels };
 }
 
 function matMulBench(m: number, k: number, n: number): Record<string, unknown>[] {
@@ -207,6 +243,7 @@ async function main(): Promise<void> {
       stockDxOnlyMs: QUICK ? null : round(stockDxMs),
       note: 'sum over ResNet-18 convs; stock cannot train (no Conv2DBackpropFilter), so only its dx is comparable',
     },
+    dWChunks: LAYERS.filter((l) => l.stride === 1 && BATCH * l.h * l.h > dWOptions.chunkColumns).map(dWChunkBench), // layer2's 3x3 shows why chunkMinPixels
     matMul: [...matMulBench(32, 512, 128), ...matMulBench(256, 512, 512)],
     slice: sliceBench(),
   };

@@ -137,6 +137,16 @@ describe('wasm training kernels vs cpu', () => {
       } finally {
         dWOptions.gemmMaxElements = saved;
       }
+      // The GEMM route in chunks of one image each (summed), as it runs on large batches.
+      const { chunkColumns, chunkMinPixels } = dWOptions;
+      dWOptions.chunkColumns = 1;
+      dWOptions.chunkMinPixels = 1;
+      try {
+        const [, dwChunked] = await on('wasm', () => convGrads(c, xs, ws, dys, dyShape));
+        expect(maxAbsDiff(dwChunked!, dwCpu!)).toBeLessThanOrEqual(DW_TOL);
+      } finally {
+        Object.assign(dWOptions, { chunkColumns, chunkMinPixels });
+      }
       // Not all zeros by accident (a kernel that wrote nothing would match a zero gradient).
       expect(Math.max(...dxCpu!.map(Math.abs))).toBeGreaterThan(1e-3);
     });
