@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { dWOptions } from '../ml/wasm-kernels/conv2d-backprop-filter.js';
+import { conv2dOptions } from '../ml/wasm-kernels/conv2d.js';
 import {
   registerWasmTrainingKernels,
   unregisterWasmTrainingKernels,
@@ -157,6 +158,29 @@ function dWChunkBench(layer: ConvLayer): Record<string, unknown> {
   return { layer: layer.name, singleGemmMs: round(median(single)), chunkedMs: round(median(chunks)), chunkColumns, usedInTraining: (h / stride) ** 2 >= chunkMinPixels };
 }
 
+/**
+ * Forward Conv2D with output channels in blocks (conv2dOptions, issue 9) against one stock call,
+ * interleaved, each call with a fresh filter as in training (SGD or the momentum update changes
+ * every filter every step, so XNNPACK repacks it every call).
+ */
+function conv2dBlockBench(layer: ConvLayer): Record<string, unknown> {
+  const { h, cin, cout, k, stride } = layer;
+  const x = tf.randomNormal<tf.Rank.R4>([BATCH, h, h, cin]);
+  const w0 = tf.randomNormal<tf.Rank.R4>([k, k, cin, cout]);
+  const fwd = (): tf.Tensor => tf.tidy(() => tf.conv2d(x, tf.add<tf.Tensor4D>(w0, 0), stride, 'same'));
+  const { blockChannels } = conv2dOptions;
+  const stock: number[] = [];
+  const blocked: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    conv2dOptions.blockChannels = Number.POSITIVE_INFINITY;
+    stock.push(time(fwd, 1));
+    conv2dOptions.blockChannels = blockChannels;
+    blocked.push(time(fwd, 1));
+  }
+  tf.dispose([x, w0]);
+  return { layer: layer.name, stockMs: round(median(stock)), blockedMs: round(median(blocked)), blockChannels };
+}
+
 function matMulBench(m: number, k: number, n: number): Record<string, unknown>[] {
   const a = tf.randomNormal([m, k]);
   const b = tf.randomNormal([k, n]);
@@ -243,6 +267,7 @@ async function main(): Promise<void> {
       stockDxOnlyMs: QUICK ? null : round(stockDxMs),
       note: 'sum over ResNet-18 convs; stock cannot train (no Conv2DBackpropFilter), so only its dx is comparable',
     },
+    conv2dBlocks: LAYERS.filter((l) => l.k * l.k * l.cin >= conv2dOptions.minReduction && l.cout >= 2 * conv2dOptions.blockChannels).map(conv2dBlockBench),
     dWChunks: LAYERS.filter((l) => l.stride === 1 && BATCH * l.h * l.h > dWOptions.chunkColumns).map(dWChunkBench), // layer2's 3x3 shows why chunkMinPixels
     matMul: [...matMulBench(32, 512, 128), ...matMulBench(256, 512, 512)],
     slice: sliceBench(),
