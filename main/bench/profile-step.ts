@@ -8,7 +8,8 @@
  *
  *   npx tsx main/bench/profile-step.ts [--width 1] [--steps 2] [--batch 32] [--size 32]
  *
- * Prints one JSON document: per phase ms, and per kernel: calls, ms (median over the timed steps).
+ * Prints one JSON document: step wall and CPU ms, per phase ms, and per kernel: calls and ms
+ * (means over the timed steps; wall time, so compare kernels within one run).
  */
 import { loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
@@ -100,9 +101,13 @@ async function main(): Promise<void> {
   nested.clear();
   const phases: PhaseTimes = {};
   const stepMs: number[] = [];
+  const stepCpuMs: number[] = [];
   for (let s = 0; s < steps; s++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     await moco.trainStep(xq, xk, sgd, 0.03, phases);
+    const c = process.cpuUsage(c0);
+    stepCpuMs.push((c.user + c.system) / 1000);
     stepMs.push(performance.now() - t0);
   }
   const table = (m: Map<string, Tally>): Record<string, { calls: number; ms: number }> =>
@@ -113,6 +118,9 @@ async function main(): Promise<void> {
     width, batch, size, steps,
     load: { before: loadBefore.map(round), after: loadavg().map(round) },
     stepMs: stepMs.map(round),
+    // CPU time of this process: the step runs on this thread, so this is its compute time, robust
+    // to the load of other processes (compare with PyTorch's median_step_cpu_ms).
+    stepCpuMs: stepCpuMs.map(round),
     phasesMs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, round(v / steps)])),
     topLevelKernelMs: round(kernelMs),
     topLevelKernelCalls: calls,
