@@ -6,8 +6,9 @@
  *   npx tsx main/bench/kernels.ts            # everything
  *   npx tsx main/bench/kernels.ts --quick    # skip the slow stock conv-backward timings
  *
- * Each timing is the median of a few runs after one warm-up; wasm kernels are synchronous,
- * so wall time around `runKernel` is the kernel time. GFLOP/s counts 2 FLOPs per
+ * Each timing is the median of a few runs after one warm-up, in CPU time of this process (see
+ * cpuMs: wasm kernels run synchronously on this thread). `conv2dBlocks` and `dWChunks` A/B
+ * issue 9's blocked Conv2D and chunked dW against one stock call, interleaved. GFLOP/s counts 2 FLOPs per
  * multiply-add of the mathematical op (dx and dW of a conv have the forward conv's FLOPs).
  */
 import * as tf from '@tensorflow/tfjs-core';
