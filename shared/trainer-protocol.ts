@@ -129,6 +129,36 @@ const stepMetricsSchema = z.strictObject({
 
 const cropParamsSchema = z.record(z.string(), z.unknown());
 
+/** Counts of the kNN monitor's predictions, `counts[truth][predicted]`, with the class names (issue 12 item 5). */
+export const knnConfusionSchema = z.strictObject({ classes: z.array(z.string()), counts: z.array(z.array(z.number().int().min(0))) });
+export type KnnConfusion = z.infer<typeof knnConfusionSchema>;
+
+/**
+ * A progress signal without labels (issue 10 Deliver 3), on the monitor's images:
+ * uniformity (Wang & Isola 2020: log E exp(-2 |f(x)-f(y)|^2), lower = spread more evenly) and
+ * the share of each image's 10 nearest neighbours that were also its neighbours at the previous
+ * epoch (null at the first; near 1 = the embedding stopped changing).
+ */
+export const unsupervisedSignalSchema = z.strictObject({ uniformity: z.number(), neighbourAgreement: z.number().nullable(), images: z.number().int() });
+export type UnsupervisedSignal = z.infer<typeof unsupervisedSignalSchema>;
+
+/** The kNN baselines of a run, kept in its record so a resumed or reopened run shows them (issue 12 item 2). */
+export const runBaselinesSchema = z.strictObject({ knnTop1RandomInit: z.number().nullable(), knnTop1Pixels: z.number() });
+/** The backend a run trained on, kept in its record. */
+export const runBackendSchema = z.strictObject({ name: backendNameSchema, adapter: webGpuAdapterSchema.nullable().optional() });
+
+export const previewEventSchema = z.strictObject({
+  type: z.literal('preview'),
+  globalStep: z.number().int(),
+  pairs: z.array(z.strictObject({
+    relativePath: z.string(),
+    queryPng: z.string(), // base64
+    keyPng: z.string(),
+    query: cropParamsSchema,
+    key: cropParamsSchema,
+  })),
+});
+
 export const trainerEventSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('backend'),
@@ -171,18 +201,12 @@ export const trainerEventSchema = z.discriminatedUnion('type', [
     knnTop1: z.number().nullable(),
     knnTop5: z.number().nullable(),
     seconds: z.number(),
+    /** With classes: the monitor's confusion counts (per-class accuracy is their diagonal share). */
+    confusion: knnConfusionSchema.optional(),
+    /** Without classes: the unsupervised progress signal. */
+    unsupervised: unsupervisedSignalSchema.optional(),
   }),
-  z.strictObject({
-    type: z.literal('preview'),
-    globalStep: z.number().int(),
-    pairs: z.array(z.strictObject({
-      relativePath: z.string(),
-      queryPng: z.string(), // base64
-      keyPng: z.string(),
-      query: cropParamsSchema,
-      key: cropParamsSchema,
-    })),
-  }),
+  previewEventSchema,
   /** The progress signal stopped improving (shared/plateau.ts); the UI offers to stop. Sent once per run. */
   z.strictObject({ type: z.literal('plateau'), metric: z.enum(['knn', 'loss']), epoch: z.number().int(), best: z.number(), message: z.string() }),
   /** The kNN monitor's baselines on the same images, before the first step (random init: null on resume). */

@@ -22,6 +22,8 @@ import { importTorchRun } from '../interop/import-run.js';
 import { scanImageFolder, SUPPORTED_EXTENSIONS } from './images/scan.js';
 import { pca, PCA_MAX_DIM } from './pca.js';
 import { checkpointNames, exportEmbeddings, exportsDirectory, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
+import { LiveRunSnapshot } from './live-run.js';
+import { readRunPreview } from './run-preview.js';
 import { removeStaleTemporaryFiles } from './run-maintenance.js';
 import { createRun, listRuns, readRunRecord, runPaths, updateRunRecord, type RunRecord } from './run-store.js';
 import { writeSampleDataset } from './sample-dataset.js';
@@ -55,6 +57,7 @@ interface ActiveTraining {
   readonly runId: string;
   readonly runDirectory: string;
   readonly host: TrainerHost;
+  readonly live: LiveRunSnapshot;
 }
 
 const MAX_COMPLETIONS = 50;
@@ -138,6 +141,7 @@ export class AppCore {
     'training:pause': () => Promise.resolve(this.command('pause')),
     'training:resume': () => Promise.resolve(this.command('resume')),
     'training:stop': () => Promise.resolve(this.command('stop')),
+    'training:status': () => Promise.resolve(this.active ? { runId: this.active.runId, events: this.active.live.events() } : { runId: null, events: [] }),
     'runs:list': async () => {
       const { runs } = await listRuns(runsDirectory(this.options.dataDirectory));
       return { runs: await Promise.all(runs.map(({ directory, record }) => this.listItem(directory, record))) };
@@ -146,8 +150,8 @@ export class AppCore {
       const { directory, record } = await this.run(runId);
       // Leftovers of a kill during an atomic write, unless a trainer of ours is writing this run now (issue 13).
       if (this.active?.runId !== runId && !this.starting) await removeStaleTemporaryFiles(directory);
-      const [run, metrics, epochs] = await Promise.all([this.listItem(directory, record), readMetricPoints(directory), readEpochRows(directory)]);
-      return { run, metrics, epochs };
+      const [run, metrics, epochs, preview] = await Promise.all([this.listItem(directory, record), readMetricPoints(directory), readEpochRows(directory), readRunPreview(directory)]);
+      return { run, metrics, epochs, preview, baselines: record.baselines ?? null, backend: record.backend ?? null, stepsPerEpoch: record.stepsPerEpoch ?? null };
     },
     'runs:resume': async ({ runId }) => {
       const { directory, record } = await this.run(runId);
@@ -329,8 +333,14 @@ export class AppCore {
   }
 
   private startTrainer(runId: string, runDirectory: string, folder: string, userSettings: TrainingSettings, resume: boolean): void {
-    const host = new TrainerHost(this.spawn(), (event) => { this.emit('training:event', { runId, event }); });
-    const active: ActiveTraining = { runId, runDirectory, host };
+    const live = new LiveRunSnapshot(runId);
+    const host = new TrainerHost(this.spawn(), (event) => {
+      live.record(event);
+      this.emit('training:event', { runId, event });
+      // The run list shows the new status at once (issue 12 item 8: it said "created" until Refresh).
+      if (event.type === 'state' && event.state === 'training') this.emit('runs:changed', {});
+    });
+    const active: ActiveTraining = { runId, runDirectory, host, live };
     this.active = active;
     this.forgetIndexes(runId);
     host.send({ type: 'start', folder, runDirectory, cacheDirectory: cacheDirectory(this.options.dataDirectory), userSettings, resume, backendReport: backendReportPath(this.options.dataDirectory) });
@@ -361,7 +371,7 @@ export class AppCore {
   private async listItem(directory: string, record: RunRecord): Promise<RunListItem> {
     const { folderId } = await this.folders.register(record.folder);
     // A run still marked "training" that no trainer of ours is running was interrupted (crash, app killed).
-    const status = record.status === 'training' && this.active?.runId !== record.id ? 'crashed' : record.status;
+    const status = this.active?.runId === record.id ? 'training' : record.status === 'training' ? 'crashed' : record.status;
     return {
       id: record.id, folder: record.folder, folderId, createdAt: record.createdAt, status, settings: record.settings, summary: record.summary,
       hasEmbeddings: await hasEmbeddings(directory), checkpoints: await checkpointNames(directory),
