@@ -108,6 +108,17 @@ export const invokeContract = {
    * (state, backend, settings, dataset, progress, preview, baselines, ...): with runs:open's
    * history, a reloaded page rebuilds the Training view (issue 12 item 2).
    */
+  /**
+   * How long these settings would train on `imageCount` images here: the step timed now (or
+   * earlier, for the same backend and settings shape) on the backend training would use (issue 12).
+   */
+  'training:estimate': {
+    request: z.strictObject({ settings: trainingSettingsSchema, imageCount: z.number().int().min(2).max(100_000_000) }),
+    response: z.strictObject({
+      backend: z.enum(['webgpu', 'tensorflow', 'wasm', 'cpu']), workers: z.number().int(), secondsPerStep: z.number(), timedSteps: z.number().int(),
+      stepsPerEpoch: z.number().int(), totalSteps: z.number().int(), trainingSeconds: z.number(), cached: z.boolean(),
+    }),
+  },
   'training:status': { request: empty, response: z.strictObject({ runId: runId.nullable(), events: z.array(trainerEventSchema) }) },
   'runs:list': { request: empty, response: z.strictObject({ runs: z.array(runListItemSchema) }) },
   'runs:open': { request: z.strictObject({ runId }), response: runDetailsSchema },

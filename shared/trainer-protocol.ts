@@ -107,6 +107,11 @@ export const trainerCommandSchema = z.discriminatedUnion('type', [
    * The cpu backend is timed (one step, ~30 s for this workload on a laptop core) only with `cpuStep`.
    */
   z.strictObject({ type: z.literal('doctor'), seconds: z.number().min(0.5).max(300), reportPath: z.string().min(1).optional(), cpuStep: z.boolean().optional() }),
+  /**
+   * Times the MoCo step of these settings, resolved for `imageCount` images on the backend training
+   * would choose, through the run's own compute host; answered by `estimate` (issue 12: an honest ETA before Start).
+   */
+  z.strictObject({ type: z.literal('estimate'), userSettings: trainingSettingsSchema, imageCount: z.number().int().min(2), backendReport: z.string().min(1).optional() }),
   z.strictObject({ type: z.literal('pause') }),
   z.strictObject({ type: z.literal('resume') }),
   /** Stop after the current step, writing a checkpoint. */
@@ -223,6 +228,11 @@ export const trainerEventSchema = z.discriminatedUnion('type', [
     trainImages: z.number().int(),
     testImages: z.number().int(),
     classes: z.array(z.string()),
+  }),
+  /** The estimate job's answer: the median of the timed steps, and the steps the settings make. */
+  z.strictObject({
+    type: z.literal('estimate'), backend: backendNameSchema, workers: z.number().int(), settings: resolvedSettingsSchema,
+    secondsPerStep: z.number().min(0), timedSteps: z.number().int(), stepsPerEpoch: z.number().int(), totalSteps: z.number().int(),
   }),
   /** The backend doctor's answer. */
   z.strictObject({ type: z.literal('doctor'), report: backendReportSchema }),

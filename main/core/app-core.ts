@@ -23,6 +23,7 @@ import { scanImageFolder, SUPPORTED_EXTENSIONS } from './images/scan.js';
 import { pca, PCA_MAX_DIM } from './pca.js';
 import { checkpointNames, exportEmbeddings, exportsDirectory, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
 import { LiveRunSnapshot } from './live-run.js';
+import { TrainingEstimates } from './training-estimate.js';
 import { readRunPreview } from './run-preview.js';
 import { removeStaleTemporaryFiles } from './run-maintenance.js';
 import { createRun, listRuns, readRunRecord, runPaths, updateRunRecord, type RunRecord } from './run-store.js';
@@ -98,6 +99,7 @@ export class AppCore {
   private readonly folders = new FolderRegistry();
   private readonly listeners = new Set<CoreEventListener>();
   private readonly spawn: () => TrainerProcess;
+  private readonly estimates: TrainingEstimates;
   /** Neighbour indexes by `runId` (the run's stored embeddings) or `runId/checkpoint` (that checkpoint's). */
   private readonly indexes = new Map<string, Promise<LoadedIndex>>();
   private active: ActiveTraining | null = null;
@@ -141,6 +143,11 @@ export class AppCore {
     'training:pause': () => Promise.resolve(this.command('pause')),
     'training:resume': () => Promise.resolve(this.command('resume')),
     'training:stop': () => Promise.resolve(this.command('stop')),
+    'training:estimate': async (request) => {
+      // Timing a step while a run trains would measure both badly.
+      if (this.active || this.starting) throw new CoreError('training-active', 'The estimate times a training step: wait for the current run, or stop it');
+      return this.estimates.estimate(request).catch((error: unknown) => { throw new CoreError('estimate-failed', `Could not time a training step with these settings: ${(error as Error).message}`); });
+    },
     'training:status': () => Promise.resolve(this.active ? { runId: this.active.runId, events: this.active.live.events() } : { runId: null, events: [] }),
     'runs:list': async () => {
       const { runs } = await listRuns(runsDirectory(this.options.dataDirectory));
@@ -252,6 +259,7 @@ export class AppCore {
 
   constructor(private readonly options: AppCoreOptions) {
     this.spawn = options.forkTrainer ?? forkTrainer;
+    this.estimates = new TrainingEstimates(this.spawn, backendReportPath(options.dataDirectory), guessBackend);
     this.version = options.version ?? null;
     for (const channel of INVOKE_CHANNELS) if (!(channel in this.handlers)) throw new Error(`AppCore: no handler for ${channel}`);
   }

@@ -2,7 +2,8 @@
  * Label-free measures of an embedding (issue 10 Deliver 3), for folders without classes:
  * - uniformity (Wang & Isola 2020, "Understanding Contrastive Representation Learning through
  *   Alignment and Uniformity on the Hypersphere", eq. 5, t = 2): log E_{i != j} exp(-t |x_i - x_j|^2)
- *   over L2-normalised rows; -4 (t = 2) is all points antipodal, 0 is collapse to one point;
+ *   over L2-normalised rows; 0 is collapse to one point, -8 (t = 2, |x-y|^2 = 4) two antipodal
+ *   points, and about -3.9 many points spread uniformly on a high-dimensional sphere (E|x-y|^2 = 2);
  * - nearest-neighbour lists, whose agreement between two epochs says whether the embedding
  *   still changes (near 1: it has settled).
  * Reads are `await data()` (webgpu in Node cannot read synchronously); tensors stay inside tidy.

@@ -148,6 +148,7 @@ export const useTrainingStore = defineStore('training', () => {
           message: event.message,
           hint: crashed ? 'Resume continues from the last checkpoint.' : 'Adjust the settings or the folder and start again.',
           resumeRunId: crashed ? payload.runId : null,
+          sticky: true, // about the run, wherever the user is
         });
         break;
       }
