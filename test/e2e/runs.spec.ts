@@ -10,8 +10,8 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactPath, chromiumAvailable, ensureRendererBuilt, launchBrowser, startStudioServer, type StudioServer } from './harness.js';
 
-// 400 sample images / batch 32 = 12 steps an epoch, 24 in all: long enough to reload in the middle.
-const QUICK_SETTINGS: Record<string, string> = { epochs: '2', imageSize: '16', widthMultiplier: '0.125', batchSize: '32', previewEvery: '3' };
+// 400 sample images / batch 32 = 12 steps: long enough to pause, reload, stop and resume in the middle.
+const SHORT_SETTINGS: Record<string, string> = { epochs: '1', imageSize: '16', widthMultiplier: '0.125', batchSize: '32', previewEvery: '3' };
 
 describe.skipIf(!chromiumAvailable)('runs survive reloads, stops and reopening (issue 12)', () => {
   let server: StudioServer | undefined;
@@ -45,10 +45,21 @@ describe.skipIf(!chromiumAvailable)('runs survive reloads, stops and reopening (
   it('rebuilds the Training view after a reload mid-run: state, controls, folder, progress, backend, history from step 1, reference lines, previews', async () => {
     await page.goto(server!.url);
     await page.waitForSelector('[data-connection="open"]');
-    await page.click('[data-testid="use-sample"]');
+    // The welcome's quick first run: the sample with its settings, and the time measured before Start.
+    await page.click('[data-testid="welcome-quick"]');
     await page.waitForSelector('[data-testid="images-found"]');
+    await page.waitForSelector('[data-testid="eta-estimate-value"]', { timeout: 60_000 });
+    expect(await page.textContent('[data-testid="eta-estimate"]')).toMatch(/≈ .+ of training: \d+ steps × [\d.]+ s on \w+/);
+    expect(await page.textContent('[data-setting-summary="epochs"]')).toContain('your setting'); // the summary shows the edits
+    await page.screenshot({ path: artifactPath('runs-quick-run-estimate.png') });
+    // Before any step: the Training view names the folder it will train, and empty charts say so (no made-up -1..1 axes).
+    await nav('training');
+    expect(await page.textContent('[data-testid="run-folder"]')).toContain('sample');
+    expect(await page.locator('.chart-empty').count()).toBeGreaterThanOrEqual(4);
+    await page.screenshot({ path: artifactPath('runs-empty-charts.png') });
+    await nav('folder');
     await page.click('[data-testid="advanced-settings"] summary');
-    for (const [field, value] of Object.entries(QUICK_SETTINGS)) await page.fill(`[data-setting="${field}"]`, value);
+    for (const [field, value] of Object.entries(SHORT_SETTINGS)) await page.fill(`[data-setting="${field}"]`, value);
     await page.click('[data-testid="start-training"]');
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-points')) >= 4, null, { timeout: 120_000 });
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="previews"]')?.getAttribute('data-count')) > 0, null, { timeout: 60_000 });

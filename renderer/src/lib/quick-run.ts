@@ -4,4 +4,4 @@
  * and still show the loss falling and kNN rising over random init. The estimate shown before
  * Start is measured, not this promise.
  */
-export const QUICK_RUN_SETTINGS = { epochs: '4', imageSize: '24', widthMultiplier: '0.25', batchSize: '64' } as const;
+export const QUICK_RUN_SETTINGS = { epochs: '5', imageSize: '16', widthMultiplier: '0.25', batchSize: '32' } as const;
