@@ -20,6 +20,9 @@ function shapeKey(settings: ResolvedSettings, backendPreference: string, workers
   return JSON.stringify({ backendPreference, imageSize, batchSize, architecture, widthMultiplier, smallImageStem, queueSize, dim, head, bnSplits, workers: workers ?? null });
 }
 
+/** Settings whose warm-up and timed steps take longer than this are too slow to estimate (and to train) here. */
+const ESTIMATE_TIMEOUT_MS = 180_000;
+
 export class TrainingEstimates {
   private readonly measured = new Map<string, Promise<TrainerEventOf<'estimate'>>>();
 
@@ -32,7 +35,7 @@ export class TrainingEstimates {
     let job = this.measured.get(key);
     const cached = job !== undefined;
     if (!job) {
-      job = runTrainerJob({ type: 'estimate', userSettings: settings, imageCount, backendReport: this.backendReport }, undefined, this.spawn);
+      job = runTrainerJob({ type: 'estimate', userSettings: settings, imageCount, backendReport: this.backendReport }, undefined, this.spawn, ESTIMATE_TIMEOUT_MS);
       this.measured.set(key, job);
       job.catch(() => { if (this.measured.get(key) === job) this.measured.delete(key); });
     }

@@ -250,7 +250,6 @@ export const useTrainingStore = defineStore('training', () => {
 
   /** Shows a past run (Runs -> Open); the run training now keeps the view. */
   function showDetails(details: RunDetails): void {
-    if (active.value && details.run.id !== runId.value) return;
     if (active.value) return;
     loadDetails(details);
   }
