@@ -8,10 +8,21 @@
  * Events: pushed from the core to every connected UI.
  */
 import { z } from 'zod';
+import { BASE64_PATTERN, decodedLength } from './binary-base64.js';
 import { backendReportSchema, checkpointNameSchema, knnConfusionSchema, previewEventSchema, runBackendSchema, runBaselinesSchema, trainerEventSchema, unsupervisedSignalSchema } from './trainer-protocol.js';
 import { resolvedSettingsSchema, trainingSettingsSchema } from './training-settings.js';
 
 const runId = z.string().min(1).max(200).regex(/^[^/\\]+$/, 'a run id, not a path');
+const base64Text = z.string().regex(BASE64_PATTERN, 'base64 (standard alphabet, padded)');
+
+/** An object whose base64 field `field` must hold exactly `count(object)` float32 values. */
+function float32Reply<S extends z.ZodRawShape>(shape: S, field: keyof S & string, count: (reply: z.infer<z.ZodObject<S>>) => number) {
+  return z.strictObject(shape).superRefine((reply, context) => {
+    const text = (reply as Record<string, unknown>)[field];
+    const expected = count(reply) * 4;
+    if (typeof text === 'string' && decodedLength(text) !== expected) context.addIssue({ code: 'custom', path: [field], message: `holds ${decodedLength(text)} bytes, expected ${expected}` });
+  });
+}
 
 export const folderSummarySchema = z.strictObject({
   /** Absolute path of the chosen folder. */
@@ -145,10 +156,27 @@ export const invokeContract = {
     request: z.strictObject({ runId, row: z.number().int().min(0).optional(), imagePath: z.string().min(1).max(4096).optional(), k: z.number().int().min(1).max(200), checkpoint: checkpointNameSchema.optional() }),
     response: z.strictObject({ neighbours: z.array(neighbourSchema) }),
   },
-  /** 2-D PCA projection of the run's embeddings. */
+  /** The run's embedded images in row order (the grid's list: cheap, so it never waits for the map). */
+  'embeddings:items': {
+    request: z.strictObject({ runId }),
+    response: z.strictObject({ items: z.array(z.strictObject({ relativePath: z.string(), className: z.string().nullable() })), classes: z.array(z.string()), checkpoint: z.string() }),
+  },
+  /**
+   * 2-D PCA projection of every row of the run's embeddings, row-major Float32 [x0, y0, x1, ...] as
+   * base64 (issue 14), with axes fitted on `fittedRows` spread rows; cached per checkpoint.
+   */
   'embeddings:map': {
     request: z.strictObject({ runId }),
-    response: z.strictObject({ points: z.array(z.tuple([z.number(), z.number()])), items: z.array(z.strictObject({ relativePath: z.string(), className: z.string().nullable() })), classes: z.array(z.string()), explainedVariance: z.tuple([z.number(), z.number()]) }),
+    response: float32Reply({ rows: z.number().int().min(0), fittedRows: z.number().int().min(0), points: base64Text, explainedVariance: z.tuple([z.number(), z.number()]), checkpoint: z.string() }, 'points', (r) => r.rows * 2),
+  },
+  /**
+   * An evenly spread sample of at most `maxRows` of the run's embedding rows (and fewer for wide
+   * embeddings, see map-projection.ts), for a UMAP fitted in the renderer (issue 12 item 6):
+   * `rowIndexes` base64 Int32, `vectors` base64 Float32 rows x dim.
+   */
+  'embeddings:sample': {
+    request: z.strictObject({ runId, maxRows: z.number().int().min(2).max(20_000) }),
+    response: float32Reply({ rows: z.number().int().min(0), dim: z.number().int().min(1), totalRows: z.number().int().min(0), rowIndexes: base64Text, vectors: base64Text, checkpoint: z.string() }, 'vectors', (r) => r.rows * r.dim),
   },
   /**
    * The backend doctor: which backends load, why the others do not and what to do, and a

@@ -16,11 +16,11 @@ import { resolveSettings, type BackendKind } from '../../shared/training-setting
 import { readBackendReport } from './backend-report.js';
 import { backendReportPath, cacheDirectory, runsDirectory } from './data-directory.js';
 import { MANIFEST_FILE, readEmbeddings, type StoredEmbeddings } from './embeddings/embedding-store.js';
+import { embeddingItems, embeddingSample, MapProjectionError, pcaMap } from './embeddings/map-projection.js';
 import { NeighbourIndex } from './embeddings/neighbour-index.js';
 import { FolderRegistry } from './folder-registry.js';
 import { importTorchRun } from '../interop/import-run.js';
 import { scanImageFolder, SUPPORTED_EXTENSIONS } from './images/scan.js';
-import { pca, PCA_MAX_DIM } from './pca.js';
 import { checkpointNames, exportEmbeddings, exportsDirectory, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
 import { LiveRunSnapshot } from './live-run.js';
 import { TrainingEstimates } from './training-estimate.js';
@@ -230,16 +230,16 @@ export class AppCore {
         neighbours: found.map((n) => ({ row: n.row, relativePath: embeddings.items[n.row]!.relativePath, className: embeddings.items[n.row]!.className, similarity: n.similarity })),
       };
     },
+    'embeddings:items': async ({ runId }) => embeddingItems((await this.neighbourIndex(runId)).embeddings),
     'embeddings:map': async ({ runId }) => {
-      await this.run(runId);
       const { embeddings } = await this.neighbourIndex(runId);
-      if (embeddings.dim > PCA_MAX_DIM) throw new CoreError('too-large', `Embeddings have ${embeddings.dim} dimensions; the map supports at most ${PCA_MAX_DIM}`);
-      const result = pca(embeddings.matrix, embeddings.rows, embeddings.dim, 2);
-      const points: [number, number][] = [];
-      for (let r = 0; r < embeddings.rows; r++) points.push([result.points[2 * r]!, result.points[2 * r + 1]!]);
-      const classes = [...new Set(embeddings.items.map((i) => i.className).filter((c): c is string => c !== null))].sort();
-      return { points, items: embeddings.items.map((i) => ({ relativePath: i.relativePath, className: i.className })), classes, explainedVariance: [result.explainedVariance[0] ?? 0, result.explainedVariance[1] ?? 0] };
+      try {
+        return pcaMap(embeddings);
+      } catch (error) {
+        throw error instanceof MapProjectionError ? new CoreError(error.code, error.message) : error;
+      }
     },
+    'embeddings:sample': async ({ runId, maxRows }) => embeddingSample((await this.neighbourIndex(runId)).embeddings, maxRows),
     'backend:doctor': async ({ seconds, quick }) => {
       // Benchmarks compete for the CPU with training and would measure both badly.
       if (this.active || this.starting) throw new CoreError('training-active', 'The backend doctor benchmarks the machine: stop the training first');

@@ -7,7 +7,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import type { TrainerCommand, TrainerEvent, RunSummary } from '../../shared/trainer-protocol.js';
-import { chooseBackend, type BackendChoice } from '../ml/backend.js';
+import type { BackendChoice } from '../ml/backend.js';
 import { formatAdapter } from '../ml/webgpu-backend.js';
 import { preferredBackendOrder } from './doctor.js';
 import { KnnMonitor } from './knn-monitor.js';
@@ -15,6 +15,7 @@ import { UnsupervisedMonitor } from './unsupervised-monitor.js';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import { detectPlateau } from '../../shared/plateau.js';
 import type { StepReport } from '../ml/trainer.js';
+import { chooseBackendWithRenderer } from './renderer-compute.js';
 import { coreCount, embedThroughHost, exportTrainingStateOf, openTrainingCompute, restoreTrainingState, workersFor, type TrainingCompute } from './compute-hosts.js';
 import { readRunRecord, runPaths, truncateRunHistory, updateRunRecord } from '../core/run-store.js';
 import { defaultImageSize, resolveSettings, type ResolvedSettings } from '../../shared/training-settings.js';
@@ -77,7 +78,7 @@ export class TrainingRun {
     this.emit({ type: 'state', state: 'loading' });
     const backendWanted = (command.resume ? record.settings?.backend : undefined) ?? command.userSettings.backend ?? 'auto';
     const order = await preferredBackendOrder(command.backendReport);
-    this.backend = await chooseBackend({ preferred: backendWanted, env: process.env, ...(order ? { order } : {}) });
+    this.backend = await chooseBackendWithRenderer({ preferred: backendWanted, env: process.env, ...(order ? { order } : {}) });
     this.emit({ type: 'backend', name: this.backend.name, attempts: [...this.backend.attempts], adapter: this.backend.adapter });
     log(`backend ${this.backend.name}${this.backend.adapter ? ` on ${formatAdapter(this.backend.adapter)}` : ''}`);
     // In the record too: a reopened or reloaded run names its backend (issue 12 item 2).

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { EventPayload, FolderSummary, InvokeChannel, InvokeRequest, InvokeResponse } from '../../../shared/contract.js';
 import type { TrainerEvent } from '../../../shared/trainer-protocol.js';
+import { base64ToFloat32 } from '../../../shared/binary-base64.js';
 import { AppCore } from '../../../main/core/app-core.js';
 import { dispatchInvoke } from '../../../main/core/dispatch.js';
 import { pca } from '../../../main/core/pca.js';
@@ -164,10 +165,12 @@ describe('app core through the WebSocket server', () => {
     expect(outside.neighbours).toHaveLength(3);
 
     const map = await call('embeddings:map', { runId });
-    expect(map.points).toHaveLength(40);
-    expect(map.items).toHaveLength(40);
-    expect(map.classes).toHaveLength(10);
+    expect(map.rows).toBe(40);
+    expect(base64ToFloat32(map.points)).toHaveLength(80);
     expect(map.explainedVariance[0]).toBeGreaterThanOrEqual(map.explainedVariance[1]);
+    const listed = await call('embeddings:items', { runId });
+    expect(listed.items).toHaveLength(40);
+    expect(listed.classes).toHaveLength(10);
 
     const csv = await call('runs:export', { runId, format: 'csv' });
     expect(csv.path).toMatch(/exports\/embeddings\.csv$/);
@@ -188,7 +191,7 @@ describe('app core through the WebSocket server', () => {
     expect(run.checkpoints.length).toBeGreaterThanOrEqual(2); // one per epoch
     const first = run.checkpoints[0]!;
     const last = run.checkpoints[run.checkpoints.length - 1]!;
-    const all = map.items.length - 1;
+    const all = listed.items.length - 1;
     const atFirst = (await call('neighbours:query', { runId, row: 3, k: all, checkpoint: first })).neighbours;
     const atLast = (await call('neighbours:query', { runId, row: 3, k: all, checkpoint: last })).neighbours;
     const stored = (await call('neighbours:query', { runId, row: 3, k: all })).neighbours;
@@ -196,14 +199,14 @@ describe('app core through the WebSocket server', () => {
       // every other image, never the query itself, with the run's paths: the same query image in each
       expect(list.map((n) => n.row).sort((a, b) => a - b)).toEqual(stored.map((n) => n.row).sort((a, b) => a - b));
       expect(list.some((n) => n.row === 3)).toBe(false);
-      for (const n of list) expect(n.relativePath).toBe(map.items[n.row]!.relativePath);
+      for (const n of list) expect(n.relativePath).toBe(listed.items[n.row]!.relativePath);
     }
     const similarityAt = (list: typeof stored): Map<number, number> => new Map(list.map((n) => [n.row, n.similarity]));
     const firstByRow = similarityAt(atFirst);
     expect(atLast.some((n) => Math.abs(n.similarity - firstByRow.get(n.row)!) > 1e-4)).toBe(true);
     const byCheckpoint = JSON.parse(await readFile(join(root, 'data', 'runs', runId, 'embeddings', 'by-checkpoint', first.replace(/\.ckpt$/, ''), 'embeddings.json'), 'utf8')) as { checkpoint: string; items: { relativePath: string }[] };
     expect(byCheckpoint.checkpoint).toBe(first);
-    expect(byCheckpoint.items.map((i) => i.relativePath)).toEqual(map.items.map((i) => i.relativePath));
+    expect(byCheckpoint.items.map((i) => i.relativePath)).toEqual(listed.items.map((i) => i.relativePath));
     const outsideAtFirst = await call('neighbours:query', { runId, imagePath: join(root, 'lonely', 'square', 'square-000.png'), k: 3, checkpoint: first });
     expect(outsideAtFirst.neighbours).toHaveLength(3);
     await expect(call('neighbours:query', { runId, row: 3, k: 5, checkpoint: 'step-999999999.ckpt' })).rejects.toThrow(/unknown-checkpoint: Run .* has no checkpoint step-999999999\.ckpt/);
