@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { BASE64_PATTERN, decodedLength } from './binary-base64.js';
-import { backendReportSchema, checkpointNameSchema, trainerEventSchema } from './trainer-protocol.js';
+import { backendReportSchema, checkpointNameSchema, knnConfusionSchema, previewEventSchema, runBackendSchema, runBaselinesSchema, trainerEventSchema, unsupervisedSignalSchema } from './trainer-protocol.js';
 import { resolvedSettingsSchema, trainingSettingsSchema } from './training-settings.js';
 
 const runId = z.string().min(1).max(200).regex(/^[^/\\]+$/, 'a run id, not a path');
@@ -70,6 +70,8 @@ export const metricPointSchema = z.strictObject({
   top5: z.number(),
   learningRate: z.number(),
   embeddingStd: z.number(),
+  /** Fraction of the queue holding real keys (1 once K keys were enqueued); absent in older runs. */
+  queueFill: z.number().optional(),
 });
 export type MetricPoint = z.infer<typeof metricPointSchema>;
 
@@ -77,7 +79,16 @@ export const runDetailsSchema = z.strictObject({
   run: runListItemSchema,
   /** Step metrics, decimated to at most ~2000 points for charts. */
   metrics: z.array(metricPointSchema),
-  epochs: z.array(z.strictObject({ epoch: z.number(), meanLoss: z.number(), knnTop1: z.number().nullable(), knnTop5: z.number().nullable() })),
+  epochs: z.array(z.strictObject({
+    epoch: z.number(), meanLoss: z.number(), knnTop1: z.number().nullable(), knnTop5: z.number().nullable(),
+    confusion: knnConfusionSchema.optional(), unsupervised: unsupervisedSignalSchema.optional(),
+  })),
+  /** Issue 12 item 2: what a reopened run needs to look as it did (all absent in older runs). */
+  preview: previewEventSchema.nullable().optional(),
+  baselines: runBaselinesSchema.nullable().optional(),
+  backend: runBackendSchema.nullable().optional(),
+  /** Steps per epoch of the run (null: not known yet), for its progress. */
+  stepsPerEpoch: z.number().int().nullable().optional(),
 });
 export type RunDetails = z.infer<typeof runDetailsSchema>;
 
@@ -107,6 +118,23 @@ export const invokeContract = {
   'training:pause': { request: empty, response: empty },
   'training:resume': { request: empty, response: empty },
   'training:stop': { request: empty, response: empty },
+  /**
+   * The run training now (null: none) and the latest event of each kind that describes it
+   * (state, backend, settings, dataset, progress, preview, baselines, ...): with runs:open's
+   * history, a reloaded page rebuilds the Training view (issue 12 item 2).
+   */
+  /**
+   * How long these settings would train on `imageCount` images here: the step timed now (or
+   * earlier, for the same backend and settings shape) on the backend training would use (issue 12).
+   */
+  'training:estimate': {
+    request: z.strictObject({ settings: trainingSettingsSchema, imageCount: z.number().int().min(2).max(100_000_000) }),
+    response: z.strictObject({
+      backend: z.enum(['webgpu', 'tensorflow', 'wasm', 'cpu']), workers: z.number().int(), secondsPerStep: z.number(), timedSteps: z.number().int(),
+      stepsPerEpoch: z.number().int(), totalSteps: z.number().int(), trainingSeconds: z.number(), cached: z.boolean(),
+    }),
+  },
+  'training:status': { request: empty, response: z.strictObject({ runId: runId.nullable(), events: z.array(trainerEventSchema) }) },
   'runs:list': { request: empty, response: z.strictObject({ runs: z.array(runListItemSchema) }) },
   'runs:open': { request: z.strictObject({ runId }), response: runDetailsSchema },
   /** Continue a stopped or crashed run from its newest good checkpoint. */

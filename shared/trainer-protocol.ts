@@ -107,6 +107,11 @@ export const trainerCommandSchema = z.discriminatedUnion('type', [
    * The cpu backend is timed (one step, ~30 s for this workload on a laptop core) only with `cpuStep`.
    */
   z.strictObject({ type: z.literal('doctor'), seconds: z.number().min(0.5).max(300), reportPath: z.string().min(1).optional(), cpuStep: z.boolean().optional() }),
+  /**
+   * Times the MoCo step of these settings, resolved for `imageCount` images on the backend training
+   * would choose, through the run's own compute host; answered by `estimate` (issue 12: an honest ETA before Start).
+   */
+  z.strictObject({ type: z.literal('estimate'), userSettings: trainingSettingsSchema, imageCount: z.number().int().min(2), backendReport: z.string().min(1).optional() }),
   z.strictObject({ type: z.literal('pause') }),
   z.strictObject({ type: z.literal('resume') }),
   /** Stop after the current step, writing a checkpoint. */
@@ -128,6 +133,36 @@ const stepMetricsSchema = z.strictObject({
 });
 
 const cropParamsSchema = z.record(z.string(), z.unknown());
+
+/** Counts of the kNN monitor's predictions, `counts[truth][predicted]`, with the class names (issue 12 item 5). */
+export const knnConfusionSchema = z.strictObject({ classes: z.array(z.string()), counts: z.array(z.array(z.number().int().min(0))) });
+export type KnnConfusion = z.infer<typeof knnConfusionSchema>;
+
+/**
+ * A progress signal without labels (issue 10 Deliver 3), on the monitor's images:
+ * uniformity (Wang & Isola 2020: log E exp(-2 |f(x)-f(y)|^2), lower = spread more evenly) and
+ * the share of each image's 10 nearest neighbours that were also its neighbours at the previous
+ * epoch (null at the first; near 1 = the embedding stopped changing).
+ */
+export const unsupervisedSignalSchema = z.strictObject({ uniformity: z.number(), neighbourAgreement: z.number().nullable(), images: z.number().int() });
+export type UnsupervisedSignal = z.infer<typeof unsupervisedSignalSchema>;
+
+/** The kNN baselines of a run, kept in its record so a resumed or reopened run shows them (issue 12 item 2). */
+export const runBaselinesSchema = z.strictObject({ knnTop1RandomInit: z.number().nullable(), knnTop1Pixels: z.number() });
+/** The backend a run trained on, kept in its record. */
+export const runBackendSchema = z.strictObject({ name: backendNameSchema, adapter: webGpuAdapterSchema.nullable().optional() });
+
+export const previewEventSchema = z.strictObject({
+  type: z.literal('preview'),
+  globalStep: z.number().int(),
+  pairs: z.array(z.strictObject({
+    relativePath: z.string(),
+    queryPng: z.string(), // base64
+    keyPng: z.string(),
+    query: cropParamsSchema,
+    key: cropParamsSchema,
+  })),
+});
 
 export const trainerEventSchema = z.discriminatedUnion('type', [
   z.strictObject({
@@ -176,18 +211,12 @@ export const trainerEventSchema = z.discriminatedUnion('type', [
     knnTop1: z.number().nullable(),
     knnTop5: z.number().nullable(),
     seconds: z.number(),
+    /** With classes: the monitor's confusion counts (per-class accuracy is their diagonal share). */
+    confusion: knnConfusionSchema.optional(),
+    /** Without classes: the unsupervised progress signal. */
+    unsupervised: unsupervisedSignalSchema.optional(),
   }),
-  z.strictObject({
-    type: z.literal('preview'),
-    globalStep: z.number().int(),
-    pairs: z.array(z.strictObject({
-      relativePath: z.string(),
-      queryPng: z.string(), // base64
-      keyPng: z.string(),
-      query: cropParamsSchema,
-      key: cropParamsSchema,
-    })),
-  }),
+  previewEventSchema,
   /** The progress signal stopped improving (shared/plateau.ts); the UI offers to stop. Sent once per run. */
   z.strictObject({ type: z.literal('plateau'), metric: z.enum(['knn', 'loss']), epoch: z.number().int(), best: z.number(), message: z.string() }),
   /** The kNN monitor's baselines on the same images, before the first step (random init: null on resume). */
@@ -204,6 +233,11 @@ export const trainerEventSchema = z.discriminatedUnion('type', [
     trainImages: z.number().int(),
     testImages: z.number().int(),
     classes: z.array(z.string()),
+  }),
+  /** The estimate job's answer: the median of the timed steps, and the steps the settings make. */
+  z.strictObject({
+    type: z.literal('estimate'), backend: backendNameSchema, workers: z.number().int(), settings: resolvedSettingsSchema,
+    secondsPerStep: z.number().min(0), timedSteps: z.number().int(), stepsPerEpoch: z.number().int(), totalSteps: z.number().int(),
   }),
   /** The backend doctor's answer. */
   z.strictObject({ type: z.literal('doctor'), report: backendReportSchema }),

@@ -2,7 +2,6 @@
  * The `moco-studio` command: train, embed, neighbours, knn, sample, serve, doctor, import, export. Wiring only: the work
  * happens in the app core and the trainer process, exactly as for the desktop app.
  */
-import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +18,7 @@ import { isLoopback, startServer } from '../server/http-server.js';
 import { assertFlagsOf, joinNegativeValues } from './flags.js';
 import { INTEROP_HELP, INTEROP_OPTIONS, runExportCommand, runImportCommand } from './interop-commands.js';
 import { describeListenError } from './listen-errors.js';
+import { openBrowser } from './open-browser.js';
 import { runTrainCommand, TRAIN_HELP } from './train-command.js';
 
 const MAIN_HELP = `Usage: moco-studio <command> [options]
@@ -94,17 +94,6 @@ export function rendererDirectory(): string {
   return process.env.MOCO_STUDIO_RENDERER ?? fileURLToPath(new URL('../../dist/renderer', import.meta.url));
 }
 
-function openBrowser(url: string): void {
-  const [command, args] = process.platform === 'darwin' ? ['open', [url]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '', url]] : ['xdg-open', [url]];
-  try {
-    const child = spawn(command, args, { stdio: 'ignore', detached: true });
-    child.on('error', () => undefined); // no browser here (a server, a container): the printed URL is enough
-    child.unref();
-  } catch {
-    // as above
-  }
-}
-
 async function serve(dataDirectory: string, values: Record<string, string | boolean | undefined>): Promise<number> {
   const port = Number(values.port ?? '0');
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port: expected 0..65535, got ${String(values.port)}`);
@@ -119,7 +108,7 @@ async function serve(dataDirectory: string, values: Record<string, string | bool
     process.stderr.write(`WARNING: listening on ${host}, not loopback: anyone who can reach port ${server.port} and learns the token can read the folders you choose and start training. Plain HTTP: the token is visible on the network.\n`);
   }
   process.stdout.write(`MoCo Studio is running at\n  ${server.url}\nData and runs: ${dataDirectory}\nCtrl-C to stop.\n`);
-  if (values['no-open'] !== true) openBrowser(server.url);
+  if (values['no-open'] !== true) openBrowser(server.url, server.port, (text) => { process.stderr.write(text); });
   await new Promise<void>((resolveStop) => {
     let stopping = false;
     const onSignal = (): void => {

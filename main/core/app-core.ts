@@ -24,6 +24,9 @@ import { SUPPORTED_EXTENSIONS } from './images/scan.js';
 import { checkImageFolder } from './folder-check.js';
 import { checkpointNames, exportEmbeddings, exportsDirectory, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
 import { readSkippedList, removeStaleTemporaryFiles } from './run-maintenance.js';
+import { LiveRunSnapshot } from './live-run.js';
+import { TrainingEstimates } from './training-estimate.js';
+import { readRunPreview } from './run-preview.js';
 import { createRun, listRuns, readRunRecord, runPaths, updateRunRecord, type RunRecord } from './run-store.js';
 import { writeSampleDataset } from './sample-dataset.js';
 import { forkTrainer, TrainerHost, type TrainerProcess } from './trainer-host.js';
@@ -56,6 +59,7 @@ interface ActiveTraining {
   readonly runId: string;
   readonly runDirectory: string;
   readonly host: TrainerHost;
+  readonly live: LiveRunSnapshot;
 }
 
 const MAX_COMPLETIONS = 50;
@@ -96,6 +100,7 @@ export class AppCore {
   private readonly folders = new FolderRegistry();
   private readonly listeners = new Set<CoreEventListener>();
   private readonly spawn: () => TrainerProcess;
+  private readonly estimates: TrainingEstimates;
   /** Neighbour indexes by `runId` (the run's stored embeddings) or `runId/checkpoint` (that checkpoint's). */
   private readonly indexes = new Map<string, Promise<LoadedIndex>>();
   /** Usable images of each checked folder (after the header check): training:start refuses what cannot train. */
@@ -142,6 +147,12 @@ export class AppCore {
     'training:pause': () => Promise.resolve(this.command('pause')),
     'training:resume': () => Promise.resolve(this.command('resume')),
     'training:stop': () => Promise.resolve(this.command('stop')),
+    'training:estimate': async (request) => {
+      // Timing a step while a run trains would measure both badly.
+      if (this.active || this.starting) throw new CoreError('training-active', 'The estimate times a training step: wait for the current run, or stop it');
+      return this.estimates.estimate(request).catch((error: unknown) => { throw new CoreError('estimate-failed', `Could not time a training step with these settings: ${(error as Error).message}`); });
+    },
+    'training:status': () => Promise.resolve(this.active ? { runId: this.active.runId, events: this.active.live.events() } : { runId: null, events: [] }),
     'runs:list': async () => {
       const { runs } = await listRuns(runsDirectory(this.options.dataDirectory));
       return { runs: await Promise.all(runs.map(({ directory, record }) => this.listItem(directory, record))) };
@@ -150,8 +161,8 @@ export class AppCore {
       const { directory, record } = await this.run(runId);
       // Leftovers of a kill during an atomic write, unless a trainer of ours is writing this run now (issue 13).
       if (this.active?.runId !== runId && !this.starting) await removeStaleTemporaryFiles(directory);
-      const [run, metrics, epochs] = await Promise.all([this.listItem(directory, record), readMetricPoints(directory), readEpochRows(directory)]);
-      return { run, metrics, epochs };
+      const [run, metrics, epochs, preview] = await Promise.all([this.listItem(directory, record), readMetricPoints(directory), readEpochRows(directory), readRunPreview(directory)]);
+      return { run, metrics, epochs, preview, baselines: record.baselines ?? null, backend: record.backend ?? null, stepsPerEpoch: record.stepsPerEpoch ?? null };
     },
     'runs:resume': async ({ runId }) => {
       const { directory, record } = await this.run(runId);
@@ -256,6 +267,7 @@ export class AppCore {
 
   constructor(private readonly options: AppCoreOptions) {
     this.spawn = options.forkTrainer ?? forkTrainer;
+    this.estimates = new TrainingEstimates(this.spawn, backendReportPath(options.dataDirectory), guessBackend);
     this.version = options.version ?? null;
     for (const channel of INVOKE_CHANNELS) if (!(channel in this.handlers)) throw new Error(`AppCore: no handler for ${channel}`);
   }
@@ -348,8 +360,14 @@ export class AppCore {
   }
 
   private startTrainer(runId: string, runDirectory: string, folder: string, userSettings: TrainingSettings, resume: boolean): void {
-    const host = new TrainerHost(this.spawn(), (event) => { this.emit('training:event', { runId, event }); });
-    const active: ActiveTraining = { runId, runDirectory, host };
+    const live = new LiveRunSnapshot(runId);
+    const host = new TrainerHost(this.spawn(), (event) => {
+      live.record(event);
+      this.emit('training:event', { runId, event });
+      // The run list shows the new status at once (issue 12 item 8: it said "created" until Refresh).
+      if (event.type === 'state' && event.state === 'training') this.emit('runs:changed', {});
+    });
+    const active: ActiveTraining = { runId, runDirectory, host, live };
     this.active = active;
     this.forgetIndexes(runId);
     host.send({ type: 'start', folder, runDirectory, cacheDirectory: cacheDirectory(this.options.dataDirectory), userSettings, resume, backendReport: backendReportPath(this.options.dataDirectory) });
@@ -380,7 +398,7 @@ export class AppCore {
   private async listItem(directory: string, record: RunRecord): Promise<RunListItem> {
     const { folderId } = await this.folders.register(record.folder);
     // A run still marked "training" that no trainer of ours is running was interrupted (crash, app killed).
-    const status = record.status === 'training' && this.active?.runId !== record.id ? 'crashed' : record.status;
+    const status = this.active?.runId === record.id ? 'training' : record.status === 'training' ? 'crashed' : record.status;
     return {
       id: record.id, folder: record.folder, folderId, createdAt: record.createdAt, status, settings: record.settings, summary: record.summary,
       hasEmbeddings: await hasEmbeddings(directory), checkpoints: await checkpointNames(directory),

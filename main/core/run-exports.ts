@@ -5,6 +5,7 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MetricPoint, RunDetails } from '../../shared/contract.js';
+import { knnConfusionSchema, unsupervisedSignalSchema } from '../../shared/trainer-protocol.js';
 import { exportCsv, exportNpy, MANIFEST_FILE, type Embeddings } from './embeddings/embedding-store.js';
 import { readJsonLines, runPaths } from './run-store.js';
 
@@ -37,7 +38,8 @@ export async function readMetricPoints(runDirectory: string): Promise<MetricPoin
     const fields = [finite(r.step), finite(r.epoch), finite(r.loss), finite(r.top1), finite(r.top5), finite(r.learningRate), finite(r.embeddingStd)];
     if (fields.some((f) => f === null)) continue;
     const [step, epoch, loss, top1, top5, learningRate, embeddingStd] = fields as number[];
-    points.push({ step: step!, epoch: epoch!, loss: loss!, top1: top1!, top5: top5!, learningRate: learningRate!, embeddingStd: embeddingStd! });
+    const queueFill = finite(r.queueFill);
+    points.push({ step: step!, epoch: epoch!, loss: loss!, top1: top1!, top5: top5!, learningRate: learningRate!, embeddingStd: embeddingStd!, ...(queueFill === null ? {} : { queueFill }) });
   }
   return decimate(points);
 }
@@ -50,7 +52,10 @@ export async function readEpochRows(runDirectory: string): Promise<RunDetails['e
     const epoch = finite(r.epoch);
     const meanLoss = finite(r.meanLoss);
     if (epoch === null || meanLoss === null) continue;
-    epochs.push({ epoch, meanLoss, knnTop1: finite(r.knnTop1), knnTop5: finite(r.knnTop5) });
+    // Issue 12 item 5 / issue 10: the confusion counts and the label-free signal, when the epoch has them and they are well formed.
+    const confusion = knnConfusionSchema.safeParse(r.confusion);
+    const unsupervised = unsupervisedSignalSchema.safeParse(r.unsupervised);
+    epochs.push({ epoch, meanLoss, knnTop1: finite(r.knnTop1), knnTop5: finite(r.knnTop5), ...(confusion.success ? { confusion: confusion.data } : {}), ...(unsupervised.success ? { unsupervised: unsupervised.data } : {}) });
   }
   return epochs;
 }

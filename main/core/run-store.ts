@@ -3,6 +3,7 @@
  *   run.json          id, folder, settings, status, summary (written atomically on every change)
  *   metrics.jsonl     one JSON object per step (appended; a torn last line is ignored on read)
  *   epochs.jsonl      one JSON object per epoch (mean loss, kNN)
+ *   preview.json      the newest augmentation preview (a reopened run shows it)
  *   checkpoints/      self-verifying checkpoint files (main/trainer/checkpoint.ts)
  *   embeddings/       the embedding matrix and its manifest
  *   log.txt           what the trainer said, with times
@@ -10,6 +11,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { runBackendSchema, runBaselinesSchema } from '../../shared/trainer-protocol.js';
 import { resolvedSettingsSchema, trainingSettingsSchema, type TrainingSettings } from '../../shared/training-settings.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { makeDirectory } from './make-directory.js';
@@ -30,6 +32,12 @@ export const runRecordSchema = z.object({
   status: z.enum(['created', 'training', 'stopped', 'finished', 'failed', 'crashed']),
   summary: z.record(z.string(), z.unknown()).nullable(),
   message: z.string().nullable(),
+  /** kNN baselines measured before the first step: a resumed run keeps its random-init figure (issue 12 item 2). */
+  baselines: runBaselinesSchema.nullable().optional(),
+  /** The backend (and WebGPU adapter) the run last trained on. */
+  backend: runBackendSchema.nullable().optional(),
+  /** Steps per epoch, fixed once the usable images are counted: progress of a reopened run. */
+  stepsPerEpoch: z.number().int().nullable().optional(),
 });
 export type RunRecord = z.infer<typeof runRecordSchema>;
 export type RunStatus = RunRecord['status'];
@@ -42,6 +50,7 @@ export function runPaths(runDirectory: string) {
     checkpoints: join(runDirectory, 'checkpoints'),
     embeddings: join(runDirectory, 'embeddings'),
     log: join(runDirectory, 'log.txt'),
+    preview: join(runDirectory, 'preview.json'),
   };
 }
 
@@ -90,7 +99,7 @@ export async function readRunRecord(runDirectory: string): Promise<RunRecord> {
   return parsed.data;
 }
 
-export async function updateRunRecord(runDirectory: string, change: Partial<Pick<RunRecord, 'status' | 'summary' | 'message' | 'settings'>>): Promise<RunRecord> {
+export async function updateRunRecord(runDirectory: string, change: Partial<Pick<RunRecord, 'status' | 'summary' | 'message' | 'settings' | 'baselines' | 'backend' | 'stepsPerEpoch'>>): Promise<RunRecord> {
   const record = { ...(await readRunRecord(runDirectory)), ...change };
   await writeRunRecord(runDirectory, record);
   return record;

@@ -5,6 +5,7 @@
  */
 import { parseTrainerCommand, type TrainerEvent } from '../../shared/trainer-protocol.js';
 import { doctorJob } from './doctor.js';
+import { estimateJob } from './estimate.js';
 import { embedFiles, embedRun, exportEncoder, knnEvaluation } from './encoder-jobs.js';
 import { acceptComputePort, type PortMainLike } from './renderer-compute.js';
 import { TrainingRun } from './training-run.js';
@@ -92,7 +93,7 @@ onMessage((message) => {
     fail('invalid-command', error);
     return;
   }
-  if (command.type === 'embed' || command.type === 'embed-files' || command.type === 'knn' || command.type === 'export-encoder' || command.type === 'doctor') {
+  if (command.type === 'embed' || command.type === 'embed-files' || command.type === 'knn' || command.type === 'export-encoder' || command.type === 'doctor' || command.type === 'estimate') {
     if (busy) {
       fail('busy', new Error('This trainer process is already working'));
       return;
@@ -100,6 +101,7 @@ onMessage((message) => {
     busy = true;
     const warn = (message: string): void => { send({ type: 'warning', message }); };
     const job = command.type === 'doctor' ? doctorJob(command, (message) => { send({ type: 'log', message }); })
+      : command.type === 'estimate' ? estimateJob(command)
       : command.type === 'embed'
       ? embedRun(command, warn, (done, total) => { send({ type: 'loading', done, total }); })
       : command.type === 'embed-files' ? embedFiles(command, warn)

@@ -5,6 +5,8 @@
  * sees whether training bought anything over the pixels and over the random initialisation.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { confusionCounts } from '../../shared/knn-confusion.js';
+import type { KnnConfusion } from '../../shared/trainer-protocol.js';
 import type { RgbImage } from '../ml/augment.js';
 import { weightedKnn } from '../ml/knn.js';
 import { pixelFeatures, pixelStatistics } from '../ml/pixel-baseline.js';
@@ -19,7 +21,12 @@ const KNN_MONITOR_LIMIT = 2000;
 export interface KnnScore {
   readonly top1: number;
   readonly top5: number;
+  /** counts[truth][predicted] with the class names (folders of at most CONFUSION_MAX_CLASSES classes; issue 12 item 5). */
+  readonly confusion?: KnnConfusion;
 }
+
+/** Above this many classes the matrix is too big to read (or to append to epochs.jsonl every epoch). */
+export const CONFUSION_MAX_CLASSES = 50;
 
 export class KnnMonitor {
   private readonly rows: RgbImage[] = [];
@@ -48,8 +55,10 @@ export class KnnMonitor {
   }
 
   private async score(features: tf.Tensor2D): Promise<KnnScore> {
-    const result = await weightedKnn(features, this.labels, features, this.labels, { k: this.k, temperature: 0.1, numClasses: this.data.classes.length, excludeSelf: true });
-    return { top1: result.top1, top5: result.top5 };
+    const numClasses = this.data.classes.length;
+    const result = await weightedKnn(features, this.labels, features, this.labels, { k: this.k, temperature: 0.1, numClasses, excludeSelf: true });
+    if (numClasses > CONFUSION_MAX_CLASSES) return { top1: result.top1, top5: result.top5 };
+    return { top1: result.top1, top5: result.top5, confusion: { classes: [...this.data.classes], counts: confusionCounts(this.labels, result.predictions, numClasses) } };
   }
 
   /** The query encoder's embedding through the run's compute host (the one the product stores and searches: standardised), eval mode. */

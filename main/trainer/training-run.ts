@@ -11,6 +11,8 @@ import type { BackendChoice } from '../ml/backend.js';
 import { formatAdapter } from '../ml/webgpu-backend.js';
 import { preferredBackendOrder } from './doctor.js';
 import { KnnMonitor } from './knn-monitor.js';
+import { UnsupervisedMonitor } from './unsupervised-monitor.js';
+import { writeFileAtomic } from '../core/atomic-file.js';
 import { detectPlateau } from '../../shared/plateau.js';
 import type { StepReport } from '../ml/trainer.js';
 import { chooseBackendWithRenderer } from './renderer-compute.js';
@@ -79,6 +81,8 @@ export class TrainingRun {
     this.backend = await chooseBackendWithRenderer({ preferred: backendWanted, env: process.env, ...(order ? { order } : {}) });
     this.emit({ type: 'backend', name: this.backend.name, attempts: [...this.backend.attempts], adapter: this.backend.adapter });
     log(`backend ${this.backend.name}${this.backend.adapter ? ` on ${formatAdapter(this.backend.adapter)}` : ''}`);
+    // In the record too: a reopened or reloaded run names its backend (issue 12 item 2).
+    await updateRunRecord(runDirectory, { backend: { name: this.backend.name, adapter: this.backend.adapter ?? null } });
 
     // Stored copies depend on the image size, which may be chosen only after counting images:
     // decode at the largest size a default could pick (or the user's), crops come from there.
@@ -158,7 +162,8 @@ export class TrainingRun {
     const checkpointEveryMs = settings.checkpointMinutes * 60_000;
     let lastCheckpointAt = performance.now();
     const startStep = trainer.globalStep;
-    const started = performance.now();
+    // Moved forward by every pause, so the ETA and images/s count training time only (issue 12 item 8).
+    let started = performance.now();
     let lastLoss: number | null = null;
     let lastKnn: number | null = null;
     // Assigned inside the checkpoint closure; an object so the type checker sees the writes.
@@ -195,19 +200,26 @@ export class TrainingRun {
     let knnAtStart: number | null = null;
     let knnPixels: number | null = null;
     const monitor = new KnnMonitor(data, settings.imageSize);
+    const unsupervised = monitor.usable ? null : new UnsupervisedMonitor(images, settings.imageSize);
+    // A resumed run cannot measure its random init again: it was kept in the record (issue 12 item 2).
+    const recorded = (await readRunRecord(runDirectory)).baselines ?? null;
     if (monitor.usable) {
       // The baselines the trained embedding must beat, on the same images (issue 10).
-      if (trainer.globalStep === 0) knnAtStart = (await monitor.encoder(host)).top1;
+      knnAtStart = trainer.globalStep === 0 ? (await monitor.encoder(host)).top1 : recorded?.knnTop1RandomInit ?? null;
       knnPixels = (await monitor.pixels()).top1;
       this.emit({ type: 'baselines', knnTop1RandomInit: knnAtStart, knnTop1Pixels: knnPixels });
       log(`kNN top-1 baselines: raw pixels ${knnPixels.toFixed(3)}${knnAtStart === null ? '' : `, random initialisation ${knnAtStart.toFixed(3)}`}`);
     }
+    await updateRunRecord(runDirectory, { stepsPerEpoch, baselines: knnPixels === null ? recorded : { knnTop1RandomInit: knnAtStart, knnTop1Pixels: knnPixels } });
     this.emit({ type: 'state', state: 'training' });
     try {
       while (!trainer.finished && !this.stopRequested) {
         if (this.paused) {
+          const pausedAt = performance.now();
           await new Promise<void>((resolve) => { this.wake = resolve; });
           this.wake = null;
+          started += performance.now() - pausedAt;
+          epochStarted += performance.now() - pausedAt;
           continue;
         }
         const report = await trainer.trainStepOn(host, images);
@@ -223,12 +235,19 @@ export class TrainingRun {
         this.emit({ type: 'metrics', epoch: report.epoch, globalStep: report.globalStep, metrics: { ...report.metrics } });
         this.emitProgress(report, settings.epochs, totalSteps, startStep, started);
         if (report.globalStep % settings.previewEvery === 1 || settings.previewEvery === 1) {
-          this.emit(await makePreview(report, data.relativePaths, settings.imageSize));
+          const preview = await makePreview(report, data.relativePaths, settings.imageSize);
+          this.emit(preview);
+          // The newest one stays with the run: a reopened run shows it (issue 12 item 2). Losing it is harmless.
+          await writeFileAtomic(paths.preview, JSON.stringify(preview)).catch(() => undefined);
         }
         if (report.epochEnded) {
           const knn = monitor.usable ? await monitor.encoder(host) : null;
+          const signalWithoutLabels = unsupervised?.usable ? await unsupervised.measure(host) : null;
           lastKnn = knn?.top1 ?? lastKnn;
-          const epochEvent = { type: 'epoch' as const, epoch: report.epoch, meanLoss: epochLossSum / Math.max(1, epochSteps), knnTop1: knn?.top1 ?? null, knnTop5: knn?.top5 ?? null, seconds: (performance.now() - epochStarted) / 1000 };
+          const epochEvent = {
+            type: 'epoch' as const, epoch: report.epoch, meanLoss: epochLossSum / Math.max(1, epochSteps), knnTop1: knn?.top1 ?? null, knnTop5: knn?.top5 ?? null, seconds: (performance.now() - epochStarted) / 1000,
+            ...(knn?.confusion ? { confusion: knn.confusion } : {}), ...(signalWithoutLabels ? { unsupervised: signalWithoutLabels } : {}),
+          };
           await appendFile(paths.epochs, `${JSON.stringify(epochEvent)}\n`);
           this.emit(epochEvent);
           log(`epoch ${report.epoch + 1}/${settings.epochs}: loss ${epochEvent.meanLoss.toFixed(4)}${knn ? `, kNN top-1 ${knn.top1.toFixed(3)}` : ''}`);

@@ -30,3 +30,25 @@ export function describeParams(params: Record<string, unknown>): string {
     return `${key}: ${text}`;
   }).join('\n');
 }
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * One augmentation's parameters (main/ml/augment.ts AugmentationParams) in words, one per line
+ * (issue 12 item 8: the tooltips were raw JSON). Unknown shapes fall back to describeParams.
+ */
+export function describeAugmentation(params: Record<string, unknown>): string {
+  const { crop, jitter } = params;
+  if (!isRecord(crop) || !isRecord(jitter)) return describeParams(params);
+  const lines = [`crop ${formatNumber(crop.width)}×${formatNumber(crop.height)} px at (${formatNumber(crop.x)}, ${formatNumber(crop.y)})${params.cropFallback === true ? ' (centre crop fallback)' : ''}`];
+  if (jitter.applied === true) {
+    const hue = typeof jitter.hue === 'number' ? `${jitter.hue >= 0 ? '+' : ''}${formatNumber(jitter.hue)} turn` : '–';
+    lines.push(`colour jitter: brightness ×${formatNumber(jitter.brightness)}, contrast ×${formatNumber(jitter.contrast)}, saturation ×${formatNumber(jitter.saturation)}, hue ${hue}`);
+  } else lines.push('no colour jitter');
+  if (params.grayscale === true) lines.push('grayscale');
+  lines.push(typeof params.blurSigmaPixels === 'number' ? `blur σ ${formatNumber(params.blurSigmaPixels)} px` : 'no blur');
+  lines.push(params.flipped === true ? 'flipped left-right' : 'not flipped');
+  return lines.join('\n');
+}

@@ -48,6 +48,8 @@ export const useFolderStore = defineStore('folder', () => {
   const completions = ref<string[]>([]);
   /** Raw text of each edited field; empty = use the suggestion. */
   const edits = ref<Partial<Record<SettingField, string>>>({});
+  /** How many edits were reset because another folder was chosen (0: none); the Folder view says so (issue 12 item 8). */
+  const clearedEdits = ref(0);
 
   const validation = computed(() => {
     const raw: Record<string, unknown> = {};
@@ -87,6 +89,11 @@ export const useFolderStore = defineStore('folder', () => {
     try {
       const result = await action();
       if (result) {
+        // Edits were made for the previous folder's suggestions: they do not carry over silently.
+        const edited = Object.values(edits.value).filter((v) => v.trim()).length;
+        const otherFolder = summary.value !== null && summary.value.path !== result.path;
+        if (otherFolder && edited > 0) edits.value = {};
+        clearedEdits.value = otherFolder ? edited : clearedEdits.value;
         summary.value = result;
         pathInput.value = result.path;
         completions.value = [];
@@ -122,11 +129,13 @@ export const useFolderStore = defineStore('folder', () => {
 
   function setEdit(field: SettingField, value: string): void {
     edits.value = { ...edits.value, [field]: value };
+    clearedEdits.value = 0;
   }
 
   function resetEdits(): void {
     edits.value = {};
+    clearedEdits.value = 0;
   }
 
-  return { summary, loading, scanProgress, pathInput, completions, edits, validation, choose, useSample, complete, setEdit, resetEdits };
+  return { summary, loading, scanProgress, pathInput, completions, edits, clearedEdits, validation, choose, useSample, complete, setEdit, resetEdits };
 });

@@ -6,12 +6,13 @@
  */
 import { defineStore } from 'pinia';
 import { computed, markRaw, ref, shallowRef } from 'vue';
-import type { EventPayload, RunDetails } from '../../../shared/contract';
+import type { EventPayload, MetricPoint, RunDetails } from '../../../shared/contract';
 import type { ResolvedSettings, TrainingSettings } from '../../../shared/training-settings';
 import type { TrainerEventOf } from '../../../shared/trainer-protocol';
 import { errorMessage } from '../api/api-error';
 import { getApi } from '../api/get-api';
 import { appendDecimated, type SeriesPoint } from '../lib/decimate';
+import { useFolderStore } from './folder';
 import { useRunsStore } from './runs';
 import { useUiStore } from './ui';
 
@@ -25,10 +26,31 @@ export interface MetricHistory {
   embeddingStd: SeriesPoint[];
   knnTop1: SeriesPoint[];
   knnTop5: SeriesPoint[];
+  /** Share of the queue holding real keys (issue 12 item 5: the queue-filling phase is marked). */
+  queueFill: SeriesPoint[];
 }
 
 function emptyHistory(): MetricHistory {
-  return markRaw({ loss: [], top1: [], top5: [], learningRate: [], embeddingStd: [], knnTop1: [], knnTop5: [] });
+  return markRaw({ loss: [], top1: [], top5: [], learningRate: [], embeddingStd: [], knnTop1: [], knnTop5: [], queueFill: [] });
+}
+
+type StepValues = Pick<MetricPoint, 'loss' | 'top1' | 'top5' | 'learningRate' | 'embeddingStd' | 'queueFill'>;
+
+/**
+ * Appends one step to every step series. A step at or before the newest one (a reloaded page
+ * replaying what it read from disk, or a resume that re-trains steps after its checkpoint)
+ * first drops the points from that step on, so no step is drawn twice.
+ */
+function appendStep(h: MetricHistory, x: number, m: StepValues): void {
+  const series = [h.loss, h.top1, h.top5, h.learningRate, h.embeddingStd, h.queueFill];
+  const last = h.loss[h.loss.length - 1];
+  if (last && x <= last.x) for (const s of series) { const keep = s.findIndex((p) => p.x >= x); if (keep >= 0) s.splice(keep); }
+  appendDecimated(h.loss, { x, y: m.loss });
+  appendDecimated(h.top1, { x, y: m.top1 });
+  appendDecimated(h.top5, { x, y: m.top5 });
+  appendDecimated(h.learningRate, { x, y: m.learningRate });
+  appendDecimated(h.embeddingStd, { x, y: m.embeddingStd });
+  if (m.queueFill !== undefined) appendDecimated(h.queueFill, { x, y: m.queueFill });
 }
 
 const CRASH_CODES = new Set(['crashed', 'out-of-memory']);
@@ -36,6 +58,8 @@ const CRASH_CODES = new Set(['crashed', 'out-of-memory']);
 export const useTrainingStore = defineStore('training', () => {
   const ui = useUiStore();
   const runId = ref<string | null>(null);
+  /** The image folder of the run shown (issue 12 item 8: the view names it). */
+  const folder = ref<string | null>(null);
   const state = ref<RunState>('idle');
   const backend = ref<TrainerEventOf<'backend'> | null>(null);
   const settings = ref<{ settings: ResolvedSettings; reasons: Record<string, string>; adjustments: TrainerEventOf<'settings'>['adjustments'] } | null>(null);
@@ -64,6 +88,7 @@ export const useTrainingStore = defineStore('training', () => {
 
   function reset(id: string | null): void {
     runId.value = id;
+    folder.value = null;
     backend.value = null;
     settings.value = null;
     dataset.value = null;
@@ -83,9 +108,13 @@ export const useTrainingStore = defineStore('training', () => {
 
   function handle(payload: EventPayload<'training:event'>): void {
     if (payload.runId !== runId.value) {
-      // A run started elsewhere (another window, a resume): follow it.
-      reset(payload.runId);
-      state.value = 'loading';
+      if (runId.value === null && state.value === 'starting') runId.value = payload.runId; // ours, before training:start answered
+      else {
+        // A run started elsewhere (another window, the CLI's server): follow it, with its history and folder.
+        reset(payload.runId);
+        state.value = 'loading';
+        void hydrate();
+      }
     }
     const event = payload.event;
     switch (event.type) {
@@ -95,20 +124,12 @@ export const useTrainingStore = defineStore('training', () => {
       case 'dataset': dataset.value = event; break;
       case 'progress': progress.value = event; break;
       case 'metrics': {
-        const h = history.value;
-        const x = event.globalStep;
-        appendDecimated(h.loss, { x, y: event.metrics.loss });
-        appendDecimated(h.top1, { x, y: event.metrics.top1 });
-        appendDecimated(h.top5, { x, y: event.metrics.top5 });
-        appendDecimated(h.learningRate, { x, y: event.metrics.learningRate });
-        appendDecimated(h.embeddingStd, { x, y: event.metrics.embeddingStd });
+        appendStep(history.value, event.globalStep, event.metrics);
         revision.value++;
         break;
       }
       case 'epoch': {
-        epochs.value = [...epochs.value, event];
-        if (event.knnTop1 !== null) history.value.knnTop1.push({ x: event.epoch + 1, y: event.knnTop1 });
-        if (event.knnTop5 !== null) history.value.knnTop5.push({ x: event.epoch + 1, y: event.knnTop5 });
+        addEpoch(event);
         revision.value++;
         break;
       }
@@ -127,6 +148,7 @@ export const useTrainingStore = defineStore('training', () => {
           message: event.message,
           hint: crashed ? 'Resume continues from the last checkpoint.' : 'Adjust the settings or the folder and start again.',
           resumeRunId: crashed ? payload.runId : null,
+          sticky: true, // about the run, wherever the user is
         });
         break;
       }
@@ -141,6 +163,15 @@ export const useTrainingStore = defineStore('training', () => {
     }
   }
 
+  /** One row per epoch (a replayed epoch replaces its row), and the kNN points. */
+  function addEpoch(event: TrainerEventOf<'epoch'>): void {
+    epochs.value = [...epochs.value.filter((e) => e.epoch < event.epoch), event];
+    const h = history.value;
+    for (const s of [h.knnTop1, h.knnTop5]) { const keep = s.findIndex((p) => p.x >= event.epoch + 1); if (keep >= 0) s.splice(keep); }
+    if (event.knnTop1 !== null) h.knnTop1.push({ x: event.epoch + 1, y: event.knnTop1 });
+    if (event.knnTop5 !== null) h.knnTop5.push({ x: event.epoch + 1, y: event.knnTop5 });
+  }
+
   let subscribed = false;
   function subscribe(): void {
     if (subscribed) return;
@@ -153,8 +184,9 @@ export const useTrainingStore = defineStore('training', () => {
     try { await action(); } catch (error) { ui.reportError(title, error); } finally { busy.value = false; }
   }
 
-  async function start(folderId: string, userSettings: TrainingSettings): Promise<void> {
+  async function start(folderId: string, userSettings: TrainingSettings, folderPath: string | null = null): Promise<void> {
     reset(null);
+    folder.value = folderPath;
     state.value = 'starting';
     busy.value = true;
     try {
@@ -176,40 +208,80 @@ export const useTrainingStore = defineStore('training', () => {
   const stop = (): Promise<void> => command(() => getApi().invoke('training:stop', {}), 'Could not stop');
 
   async function resumeRun(id: string): Promise<void> {
-    reset(id);
+    // The history so far first: a resumed run's charts start at step 1, not at the resume (issue 12 item 2).
+    try { loadDetails(await getApi().invoke('runs:open', { runId: id })); } catch { reset(id); }
     state.value = 'starting';
-    await command(() => getApi().invoke('runs:resume', { runId: id }), 'Could not resume the run');
+    summary.value = null;
     ui.view = 'training';
+    await command(() => getApi().invoke('runs:resume', { runId: id }), 'Could not resume the run');
   }
 
-  /** Shows a finished run's recorded history (runs:open) in the training charts. */
-  function showDetails(details: RunDetails): void {
-    if (active.value) return;
+  /** Everything a run's files say (runs:open): history, settings, baselines, backend, preview, summary, progress. */
+  function loadDetails(details: RunDetails): void {
     reset(details.run.id);
+    folder.value = details.run.folder;
     const h = history.value;
-    for (const m of details.metrics) {
-      appendDecimated(h.loss, { x: m.step, y: m.loss });
-      appendDecimated(h.top1, { x: m.step, y: m.top1 });
-      appendDecimated(h.top5, { x: m.step, y: m.top5 });
-      appendDecimated(h.learningRate, { x: m.step, y: m.learningRate });
-      appendDecimated(h.embeddingStd, { x: m.step, y: m.embeddingStd });
-    }
-    for (const e of details.epochs) {
-      if (e.knnTop1 !== null) h.knnTop1.push({ x: e.epoch + 1, y: e.knnTop1 });
-      if (e.knnTop5 !== null) h.knnTop5.push({ x: e.epoch + 1, y: e.knnTop5 });
-    }
-    epochs.value = details.epochs.map((e) => ({ type: 'epoch' as const, ...e, seconds: 0 }));
-    const s = details.run.summary;
-    if (s && typeof s.knnTop1Pixels === 'number') baselines.value = { type: 'baselines', knnTop1Pixels: s.knnTop1Pixels, knnTop1RandomInit: typeof s.knnTop1AtStart === 'number' ? s.knnTop1AtStart : null };
+    for (const m of details.metrics) appendStep(h, m.step, m);
+    for (const e of details.epochs) addEpoch({ type: 'epoch', ...e, seconds: 0 });
+    const s = details.run.summary as Partial<TrainerEventOf<'done'>['summary']> | null;
+    const recorded = details.baselines ?? (s && typeof s.knnTop1Pixels === 'number' ? { knnTop1Pixels: s.knnTop1Pixels, knnTop1RandomInit: s.knnTop1AtStart ?? null } : null);
+    if (recorded) baselines.value = { type: 'baselines', ...recorded };
     if (details.run.settings) settings.value = { settings: details.run.settings, reasons: {}, adjustments: [] };
+    const recordedBackend = details.backend ?? (typeof s?.backend === 'string' && ['webgpu', 'tensorflow', 'wasm', 'cpu'].includes(s.backend) ? { name: s.backend as TrainerEventOf<'backend'>['name'], adapter: s.backendAdapter ?? null } : null);
+    if (recordedBackend) backend.value = { type: 'backend', name: recordedBackend.name, attempts: [], adapter: recordedBackend.adapter ?? null };
+    if (details.preview) previews.value = markRaw(details.preview);
+    const last = details.metrics[details.metrics.length - 1];
+    const runSettings = details.run.settings;
+    if (last && runSettings && details.stepsPerEpoch) {
+      const perEpoch = details.stepsPerEpoch;
+      progress.value = {
+        type: 'progress', epoch: last.epoch, epochs: runSettings.epochs, step: last.step - last.epoch * perEpoch, stepsPerEpoch: perEpoch,
+        globalStep: last.step, totalSteps: perEpoch * runSettings.epochs, imagesPerSecond: typeof s?.imagesPerSecond === 'number' ? s.imagesPerSecond : 0, etaSeconds: 0,
+      };
+    }
+    if (typeof s?.imagesUsed === 'number') {
+      dataset.value = { type: 'dataset', found: s.imagesUsed + (s.imagesSkipped ?? 0), used: s.imagesUsed, fromCache: 0, skipped: [], classes: epochs.value.find((e) => e.confusion)?.confusion?.classes ?? [] };
+    }
     const status = details.run.status;
+    if (s && (status === 'finished' || status === 'stopped') && typeof s.steps === 'number') summary.value = s as TrainerEventOf<'done'>['summary'];
     state.value = status === 'created' || status === 'training' ? 'idle' : status;
     revision.value++;
   }
 
+  /** Shows a past run (Runs -> Open); the run training now keeps the view. */
+  function showDetails(details: RunDetails): void {
+    if (active.value) return;
+    loadDetails(details);
+  }
+
+  /**
+   * Rebuilds the view from the server after a (re)load or reconnect: the active run's history
+   * from its files and the latest state, backend, progress, preview... (training:status). When
+   * nothing trains but the view showed a run as active, that run ended meanwhile: reopen it.
+   */
+  async function hydrate(): Promise<void> {
+    try {
+      const status = await getApi().invoke('training:status', {});
+      if (status.runId !== null) {
+        const details = await getApi().invoke('runs:open', { runId: status.runId });
+        loadDetails(details);
+        state.value = 'loading';
+        for (const event of status.events) handle({ runId: status.runId, event });
+        // A page opened mid-run shows the run, and the Folder view its folder (issue 12 item 2: "the folder is forgotten").
+        if (ui.view === 'folder') ui.view = 'training';
+        const folderStore = useFolderStore();
+        if (!folderStore.summary && !folderStore.loading) void folderStore.choose(details.run.folder);
+      } else if (runId.value !== null && active.value) {
+        loadDetails(await getApi().invoke('runs:open', { runId: runId.value }));
+      }
+    } catch (error) {
+      ui.reportError('Could not read the training state', error);
+    }
+  }
+
   return {
-    runId, state, backend, settings, dataset, loadingProgress, progress, epochs, previews, warnings, errors, summary, baselines, plateau,
+    runId, folder, state, backend, settings, dataset, loadingProgress, progress, epochs, previews, warnings, errors, summary, baselines, plateau,
     lastCheckpoint, history, revision, busy, active, chanceLoss, stdReference, hasClasses,
-    subscribe, start, pause, resume, stop, resumeRun, showDetails,
+    subscribe, start, pause, resume, stop, resumeRun, showDetails, hydrate,
   };
 });
