@@ -1,0 +1,92 @@
+/**
+ * `npm run bench:scale -- --images N [--steps 6] [--ui] [--keep]` (issue 14): how the data side
+ * scales with the folder. Generates (or reuses) a folder of N distinct 96-px JPEGs under the temp
+ * directory, then measures, in this order: the scan, the first load (decode + cache fill, fresh
+ * cache), the cached load, a real trainer process for a few steps at 32 px (peak RSS, step time),
+ * the real embed job and exact top-10 neighbour queries. Prints one JSON document on stdout
+ * (progress on stderr), with the load average beside the figures: timings are only comparable
+ * under similar load.
+ *
+ * grid / map are measured in Chromium by main/bench/ui/measure.ts (measureUiScale) when `--ui` is
+ * given and that module is wired in; until then they are null.
+ */
+import { loadavg } from 'node:os';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadImageFolder } from '../../core/images/load.js';
+import { scanImageFolder } from '../../core/images/scan.js';
+import { storeSizeFor } from '../../trainer/training-config.js';
+import { benchFolder, benchRoot } from './generate.js';
+import { BENCH_SETTINGS, probeTrainer } from './trainer-probe.js';
+
+function integerFlag(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  if (at < 0) return fallback;
+  const value = Number(process.argv[at + 1]);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} needs a positive integer, got ${process.argv[at + 1] ?? 'nothing'} (e.g. --${name} 20000)`);
+  return value;
+}
+
+const round = (value: number, digits = 1): number => Number(value.toFixed(digits));
+const progress = (message: string): void => { process.stderr.write(`[bench:scale] ${message}\n`); };
+
+async function main(): Promise<void> {
+  const images = integerFlag('images', 2000);
+  const steps = integerFlag('steps', 6);
+  const wantUi = process.argv.includes('--ui');
+  const keep = process.argv.includes('--keep');
+  const loadBefore = loadavg();
+
+  const generated = await benchFolder(images, (done) => { progress(`generated ${done}/${images}`); });
+  progress(generated.generatedSeconds === null ? `reusing ${generated.folder}` : `generated ${images} images in ${generated.generatedSeconds.toFixed(1)} s`);
+  const workDir = join(benchRoot(), `work-${images}-${process.pid}`);
+  await rm(workDir, { recursive: true, force: true });
+  await mkdir(workDir, { recursive: true });
+  const cacheDir = join(workDir, 'cache');
+  try {
+    const scanStarted = performance.now();
+    const scan = await scanImageFolder(generated.folder);
+    const scanSeconds = (performance.now() - scanStarted) / 1000;
+    if (scan.images.length !== images) throw new Error(`scan found ${scan.images.length} images, expected ${images}`);
+    progress(`scan ${scanSeconds.toFixed(2)} s`);
+
+    const storeSize = storeSizeFor(32);
+    const first = await loadImageFolder(generated.folder, { storeSize, cacheDir });
+    progress(`first load ${(first.stats.ms / 1000).toFixed(1)} s`);
+    const cached = await loadImageFolder(generated.folder, { storeSize, cacheDir });
+    progress(`cached load ${(cached.stats.ms / 1000).toFixed(1)} s`);
+
+    const trainer = await probeTrainer(generated.folder, cacheDir, workDir, steps, progress);
+    progress(`trainer peak RSS ${trainer.trainerPeakRssMB ?? '?'} MB, step ${trainer.stepMs.toFixed(0)} ms, embed ${trainer.embedSeconds.toFixed(1)} s`);
+
+    if (wantUi) progress('--ui: main/bench/ui/measure.ts is not wired in on this branch; grid and map stay null');
+    const result = {
+      images,
+      scanSeconds: round(scanSeconds, 3),
+      firstLoadImagesPerSecond: round(images / (first.stats.ms / 1000)),
+      cachedLoadImagesPerSecond: round(images / (cached.stats.ms / 1000)),
+      trainerPeakRssMB: trainer.trainerPeakRssMB === null ? null : round(trainer.trainerPeakRssMB),
+      stepMs: round(trainer.stepMs),
+      embedSeconds: round(trainer.embedSeconds, 2),
+      neighbourQueryMs: round(trainer.neighbourQueryMs, 2),
+      grid: null,
+      map: null,
+      more: {
+        settings: BENCH_SETTINGS, storeSize, stepsMeasured: trainer.steps,
+        trainerLoadSeconds: round(trainer.trainerLoadSeconds, 2),
+        embedPeakRssMB: trainer.embedPeakRssMB === null ? null : round(trainer.embedPeakRssMB),
+        firstLoadSeconds: round(first.stats.ms / 1000, 2), cachedLoadSeconds: round(cached.stats.ms / 1000, 2),
+        generatedSeconds: generated.generatedSeconds === null ? null : round(generated.generatedSeconds, 1),
+      },
+      uptime: { loadBefore: loadBefore.map((v) => round(v, 2)), loadAfter: loadavg().map((v) => round(v, 2)) },
+    };
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    if (!keep) await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench:scale: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});
