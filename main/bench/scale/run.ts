@@ -13,9 +13,9 @@
 import { loadavg } from 'node:os';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadImageFolder } from '../../core/images/load.js';
 import { scanImageFolder } from '../../core/images/scan.js';
 import { storeSizeFor } from '../../trainer/training-config.js';
+import { loadTrainingImages } from '../../trainer/training-images.js';
 import { benchFolder, benchRoot } from './generate.js';
 import { BENCH_SETTINGS, probeTrainer } from './trainer-probe.js';
 
@@ -51,10 +51,14 @@ async function main(): Promise<void> {
     progress(`scan ${scanSeconds.toFixed(2)} s`);
 
     const storeSize = storeSizeFor(32);
-    const first = await loadImageFolder(generated.folder, { storeSize, cacheDir });
-    progress(`first load ${(first.stats.ms / 1000).toFixed(1)} s`);
-    const cached = await loadImageFolder(generated.folder, { storeSize, cacheDir });
-    progress(`cached load ${(cached.stats.ms / 1000).toFixed(1)} s`);
+    // The trainer's own load: scan, per-image cache or decode, the decoded-image store (issue 14).
+    const noProgress = (): void => undefined;
+    const first = await loadTrainingImages(generated.folder, cacheDir, storeSize, noProgress);
+    await first.source.close();
+    progress(`first load ${first.seconds.toFixed(1)} s`);
+    const cached = await loadTrainingImages(generated.folder, cacheDir, storeSize, noProgress);
+    await cached.source.close();
+    progress(`cached load ${cached.seconds.toFixed(1)} s`);
 
     const trainer = await probeTrainer(generated.folder, cacheDir, workDir, steps, progress);
     progress(`trainer peak RSS ${trainer.trainerPeakRssMB ?? '?'} MB, step ${trainer.stepMs.toFixed(0)} ms, embed ${trainer.embedSeconds.toFixed(1)} s`);
@@ -63,8 +67,8 @@ async function main(): Promise<void> {
     const result = {
       images,
       scanSeconds: round(scanSeconds, 3),
-      firstLoadImagesPerSecond: round(images / (first.stats.ms / 1000)),
-      cachedLoadImagesPerSecond: round(images / (cached.stats.ms / 1000)),
+      firstLoadImagesPerSecond: round(images / first.seconds),
+      cachedLoadImagesPerSecond: round(images / cached.seconds),
       trainerPeakRssMB: trainer.trainerPeakRssMB === null ? null : round(trainer.trainerPeakRssMB),
       stepMs: round(trainer.stepMs),
       embedSeconds: round(trainer.embedSeconds, 2),
@@ -75,7 +79,7 @@ async function main(): Promise<void> {
         settings: BENCH_SETTINGS, storeSize, stepsMeasured: trainer.steps,
         trainerLoadSeconds: round(trainer.trainerLoadSeconds, 2),
         embedPeakRssMB: trainer.embedPeakRssMB === null ? null : round(trainer.embedPeakRssMB),
-        firstLoadSeconds: round(first.stats.ms / 1000, 2), cachedLoadSeconds: round(cached.stats.ms / 1000, 2),
+        firstLoadSeconds: round(first.seconds, 2), cachedLoadSeconds: round(cached.seconds, 2),
         generatedSeconds: generated.generatedSeconds === null ? null : round(generated.generatedSeconds, 1),
       },
       uptime: { loadBefore: loadBefore.map((v) => round(v, 2)), loadAfter: loadavg().map((v) => round(v, 2)) },
