@@ -10,7 +10,7 @@
  * Where the cache cannot be written (read-only disk), images stay in memory as before.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RgbImage } from '../../ml/augment.js';
 import { writeFileAtomic } from '../atomic-file.js';
@@ -77,6 +77,7 @@ export async function openImageFolderStore(folder: string, options: LoadImageFol
   let writer: ImageStoreWriter;
   try {
     await mkdir(storesDir, { recursive: true });
+    await removeAbandonedStores(storesDir);
     writer = await ImageStoreWriter.create(path, total);
   } catch (error) {
     options.onWarning?.(`decoded-image store in ${storesDir} not writable, keeping images in memory: ${error instanceof Error ? error.message : String(error)}`);
@@ -151,4 +152,22 @@ async function replacePreviousStore(storesDir: string, prepared: PreparedFolderL
   const previous = (await readFile(pointer, 'utf8').catch(() => '')).trim();
   await writeFileAtomic(pointer, `${fileName}\n`).catch(() => undefined);
   if (previous !== '' && previous !== fileName && /^[0-9a-f]{40}\.pack$/.test(previous)) await unlink(join(storesDir, previous)).catch(() => undefined);
+}
+
+/** Temporary stores of builds whose process is gone (killed mid-load): as large as a store, so removed. */
+async function removeAbandonedStores(storesDir: string): Promise<void> {
+  for (const name of await readdir(storesDir)) {
+    const pid = /\.pack\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || processAlive(Number(pid))) continue;
+    await unlink(join(storesDir, name)).catch(() => undefined);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
