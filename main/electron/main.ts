@@ -42,7 +42,7 @@ async function start(): Promise<void> {
     },
     forkTrainer: () => forkUtilityTrainer(TRAINER_ENTRY),
   });
-  handleScheme(RENDERER, (folderId, relativePath) => core.resolveImage(folderId, relativePath));
+  handleScheme(RENDERER, (folderId, relativePath) => core.resolveImage(folderId, relativePath), (folderId, relativePath, size) => core.thumbnail(folderId, relativePath, size));
   window = createMainWindow(PRELOAD);
   const target = window;
   registerIpc(target, (channel, request) => dispatchInvoke(core, channel, request));

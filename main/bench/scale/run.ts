@@ -1,5 +1,5 @@
 /**
- * `npm run bench:scale -- --images N [--steps 6] [--ui] [--keep]` (issue 14): how the data side
+ * `npm run bench:scale -- --images N [--steps 6] [--skip-embed] [--ui] [--keep]` (issue 14): how the data side
  * scales with the folder. Generates (or reuses) a folder of N distinct 96-px JPEGs under the temp
  * directory, then measures, in this order: the scan, the first load (decode + cache fill, fresh
  * cache), the cached load, a real trainer process for a few steps at 32 px (peak RSS, step time),
@@ -35,6 +35,8 @@ async function main(): Promise<void> {
   const steps = integerFlag('steps', 6);
   const wantUi = process.argv.includes('--ui');
   const keep = process.argv.includes('--keep');
+  // The whole-folder embed takes longest on a loaded 2-core machine: --skip-embed leaves it (and the neighbour query) null.
+  const skipEmbed = process.argv.includes('--skip-embed');
   const loadBefore = loadavg();
 
   const generated = await benchFolder(images, (done) => { progress(`generated ${done}/${images}`); });
@@ -60,8 +62,8 @@ async function main(): Promise<void> {
     await cached.source.close();
     progress(`cached load ${cached.seconds.toFixed(1)} s`);
 
-    const trainer = await probeTrainer(generated.folder, cacheDir, workDir, steps, progress);
-    progress(`trainer peak RSS ${trainer.trainerPeakRssMB ?? '?'} MB, step ${trainer.stepMs.toFixed(0)} ms, embed ${trainer.embedSeconds.toFixed(1)} s`);
+    const trainer = await probeTrainer(generated.folder, cacheDir, workDir, { steps, embed: !skipEmbed }, progress);
+    progress(`trainer peak RSS ${trainer.trainerPeakRssMB ?? '?'} MB, step ${trainer.stepMs.toFixed(0)} ms, embed ${trainer.embedSeconds?.toFixed(1) ?? 'skipped'} s`);
 
     if (wantUi) progress('--ui: main/bench/ui/measure.ts is not wired in on this branch; grid and map stay null');
     const result = {
@@ -71,8 +73,8 @@ async function main(): Promise<void> {
       cachedLoadImagesPerSecond: round(images / cached.seconds),
       trainerPeakRssMB: trainer.trainerPeakRssMB === null ? null : round(trainer.trainerPeakRssMB),
       stepMs: round(trainer.stepMs),
-      embedSeconds: round(trainer.embedSeconds, 2),
-      neighbourQueryMs: round(trainer.neighbourQueryMs, 2),
+      embedSeconds: trainer.embedSeconds === null ? null : round(trainer.embedSeconds, 2),
+      neighbourQueryMs: trainer.neighbourQueryMs === null ? null : round(trainer.neighbourQueryMs, 2),
       grid: null,
       map: null,
       more: {

@@ -21,9 +21,10 @@ export interface TrainerProbe {
   trainerLoadSeconds: number;
   stepMs: number;
   steps: number;
-  embedSeconds: number;
+  /** null when the embed was skipped (with the query that needs its matrix). */
+  embedSeconds: number | null;
   embedPeakRssMB: number | null;
-  neighbourQueryMs: number;
+  neighbourQueryMs: number | null;
 }
 
 /** Peak resident set (VmHWM) of a live process in MB, or null where /proc is not there. */
@@ -57,7 +58,8 @@ function median(values: readonly number[]): number {
   return sorted.length === 0 ? Number.NaN : sorted[Math.floor(sorted.length / 2)]!;
 }
 
-export async function probeTrainer(folder: string, cacheDirectory: string, workDir: string, steps = 6, log: (m: string) => void = () => undefined): Promise<TrainerProbe> {
+export async function probeTrainer(folder: string, cacheDirectory: string, workDir: string, options: { steps: number; embed: boolean }, log: (m: string) => void = () => undefined): Promise<TrainerProbe> {
+  const { steps } = options;
   const { directory } = await createRun({
     runsRoot: join(workDir, 'runs'), folder,
     userSettings: BENCH_SETTINGS,
@@ -87,6 +89,8 @@ export async function probeTrainer(folder: string, cacheDirectory: string, workD
   // The first step includes warm-up (kernels, first allocation): the rest are the steady state.
   const intervals = stepTimes.slice(1).map((t, i) => t - stepTimes[i]!);
   const trainerPeakRssMB = watched.peak();
+  const trained = { trainerPeakRssMB, trainerLoadSeconds: loadSeconds, stepMs: median(intervals), steps: stepTimes.length };
+  if (!options.embed) return { ...trained, embedSeconds: null, embedPeakRssMB: null, neighbourQueryMs: null };
 
   const embedWatch = watchedTrainer();
   const embedStarted = performance.now();
@@ -103,7 +107,7 @@ export async function probeTrainer(folder: string, cacheDirectory: string, workD
     queryTimes.push(performance.now() - t0);
   }
   return {
-    trainerPeakRssMB, trainerLoadSeconds: loadSeconds, stepMs: median(intervals), steps: stepTimes.length,
+    ...trained,
     embedSeconds, embedPeakRssMB: embedWatch.peak(), neighbourQueryMs: median(queryTimes.slice(1)),
   };
 }

@@ -1,7 +1,7 @@
 /**
  * On-disk cache of the decoded, downscaled RGB copies, so a second run does not decode the
- * originals again (within a run the loaded images stay in memory, so later epochs never touch
- * the disk at all).
+ * originals again. Within a run, training reads the folder's decoded-image store
+ * (image-store.ts, built from these entries), not these files.
  *
  * Key: sha256 of (format version, absolute path, file size, mtimeMs, storeSize, decode-pipeline
  * descriptor). Editing a file changes its mtime (and usually its size), so it is decoded anew;
