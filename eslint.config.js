@@ -38,6 +38,19 @@ export default tseslint.config(
       }],
     },
   },
+  {
+    // The compute page (issue 8) runs in a browser context (the desktop app's hidden renderer):
+    // the pure ml code and shared/ only.
+    files: ['main/compute-page/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['node:*', 'fs', 'path', 'child_process', 'electron', 'ws'], message: 'The compute page runs in a browser: no Node or Electron imports.' },
+          { group: ['**/trainer/**', '**/core/**', '**/cli/**', '**/server/**', '**/electron/**'], message: 'The compute page imports only main/ml and shared/.' },
+        ],
+      }],
+    },
+  },
   // Renderer (Vue 3 + Pinia, browser): its own tsconfig (DOM, Bundler resolution); imports only
   // shared/ and its own files.
   ...pluginVue.configs['flat/recommended'].map((config) => ({ ...config, files: ['renderer/**/*.vue'] })),

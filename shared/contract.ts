@@ -8,10 +8,21 @@
  * Events: pushed from the core to every connected UI.
  */
 import { z } from 'zod';
+import { BASE64_PATTERN, decodedLength } from './binary-base64.js';
 import { backendReportSchema, checkpointNameSchema, trainerEventSchema } from './trainer-protocol.js';
 import { resolvedSettingsSchema, trainingSettingsSchema } from './training-settings.js';
 
 const runId = z.string().min(1).max(200).regex(/^[^/\\]+$/, 'a run id, not a path');
+const base64Text = z.string().regex(BASE64_PATTERN, 'base64 (standard alphabet, padded)');
+
+/** An object whose base64 field `field` must hold exactly `count(object)` float32 values. */
+function float32Reply<S extends z.ZodRawShape>(shape: S, field: keyof S & string, count: (reply: z.infer<z.ZodObject<S>>) => number) {
+  return z.strictObject(shape).superRefine((reply, context) => {
+    const text = (reply as Record<string, unknown>)[field];
+    const expected = count(reply) * 4;
+    if (typeof text === 'string' && decodedLength(text) !== expected) context.addIssue({ code: 'custom', path: [field], message: `holds ${decodedLength(text)} bytes, expected ${expected}` });
+  });
+}
 
 export const folderSummarySchema = z.strictObject({
   /** Absolute path of the chosen folder. */
@@ -44,6 +55,10 @@ export const runListItemSchema = z.strictObject({
   summary: z.record(z.string(), z.unknown()).nullable(),
   hasEmbeddings: z.boolean(),
   checkpoints: z.array(z.string()),
+  /** Why a run failed or crashed (run.json's message); null otherwise. */
+  message: z.string().nullable(),
+  /** Whether runs:resume can continue it (issue 12 item 1: no Resume that cannot work). */
+  canResume: z.boolean(),
 });
 export type RunListItem = z.infer<typeof runListItemSchema>;
 
@@ -97,6 +112,11 @@ export const invokeContract = {
   /** Continue a stopped or crashed run from its newest good checkpoint. */
   'runs:resume': { request: z.strictObject({ runId }), response: z.strictObject({ runId }) },
   'runs:delete': { request: z.strictObject({ runId }), response: empty },
+  /** The run's dataset report (issue 12 item 1): every file its trainer skipped, with the reason (skipped.json). */
+  'runs:dataset': {
+    request: z.strictObject({ runId }),
+    response: z.strictObject({ count: z.number().int(), skipped: z.array(z.strictObject({ path: z.string(), reason: z.string() })) }),
+  },
   'runs:export': {
     request: z.strictObject({ runId, format: z.enum(['csv', 'npy', 'tfjs']) }),
     response: z.strictObject({ path: z.string() }),
@@ -117,10 +137,27 @@ export const invokeContract = {
     request: z.strictObject({ runId, row: z.number().int().min(0).optional(), imagePath: z.string().min(1).max(4096).optional(), k: z.number().int().min(1).max(200), checkpoint: checkpointNameSchema.optional() }),
     response: z.strictObject({ neighbours: z.array(neighbourSchema) }),
   },
-  /** 2-D PCA projection of the run's embeddings. */
+  /** The run's embedded images in row order (the grid's list: cheap, so it never waits for the map). */
+  'embeddings:items': {
+    request: z.strictObject({ runId }),
+    response: z.strictObject({ items: z.array(z.strictObject({ relativePath: z.string(), className: z.string().nullable() })), classes: z.array(z.string()), checkpoint: z.string() }),
+  },
+  /**
+   * 2-D PCA projection of every row of the run's embeddings, row-major Float32 [x0, y0, x1, ...] as
+   * base64 (issue 14), with axes fitted on `fittedRows` spread rows; cached per checkpoint.
+   */
   'embeddings:map': {
     request: z.strictObject({ runId }),
-    response: z.strictObject({ points: z.array(z.tuple([z.number(), z.number()])), items: z.array(z.strictObject({ relativePath: z.string(), className: z.string().nullable() })), classes: z.array(z.string()), explainedVariance: z.tuple([z.number(), z.number()]) }),
+    response: float32Reply({ rows: z.number().int().min(0), fittedRows: z.number().int().min(0), points: base64Text, explainedVariance: z.tuple([z.number(), z.number()]), checkpoint: z.string() }, 'points', (r) => r.rows * 2),
+  },
+  /**
+   * An evenly spread sample of at most `maxRows` of the run's embedding rows (and fewer for wide
+   * embeddings, see map-projection.ts), for a UMAP fitted in the renderer (issue 12 item 6):
+   * `rowIndexes` base64 Int32, `vectors` base64 Float32 rows x dim.
+   */
+  'embeddings:sample': {
+    request: z.strictObject({ runId, maxRows: z.number().int().min(2).max(20_000) }),
+    response: float32Reply({ rows: z.number().int().min(0), dim: z.number().int().min(1), totalRows: z.number().int().min(0), rowIndexes: base64Text, vectors: base64Text, checkpoint: z.string() }, 'vectors', (r) => r.rows * r.dim),
   },
   /**
    * The backend doctor: which backends load, why the others do not and what to do, and a
@@ -143,6 +180,20 @@ export type InvokeResponse<C extends InvokeChannel> = z.infer<(typeof invokeCont
 export const eventContract = {
   'training:event': z.strictObject({ runId, event: trainerEventSchema }),
   'runs:changed': empty,
+  /**
+   * Progress of the folder check of `folder:choose` / `folder:sample` (issue 13 item 8, issue 12):
+   * phase 'listing' counts files and folders seen; phase 'headers' counts files whose first bytes
+   * were checked, of `total`. At most 10 a second per phase, then one with done.
+   */
+  'folder:scanning': z.strictObject({
+    path: z.string(),
+    phase: z.enum(['listing', 'headers']),
+    files: z.number().int(),
+    folders: z.number().int(),
+    checked: z.number().int(),
+    total: z.number().int(),
+    done: z.boolean(),
+  }),
 } as const;
 export type EventChannel = keyof typeof eventContract;
 export type EventPayload<C extends EventChannel> = z.infer<(typeof eventContract)[C]>;

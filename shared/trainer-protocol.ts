@@ -144,6 +144,11 @@ export const trainerEventSchema = z.discriminatedUnion('type', [
     adjustments: z.array(z.strictObject({ field: z.string(), from: z.number(), to: z.number(), reason: z.string() })),
   }),
   z.strictObject({ type: z.literal('loading'), done: z.number().int(), total: z.number().int() }),
+  /**
+   * The folder scan before loading (issue 13 item 8): files and folders seen so far, at most 10 a
+   * second, then one with done. reused: the folder check's scan still held, nothing was walked.
+   */
+  z.strictObject({ type: z.literal('scanning'), files: z.number().int(), folders: z.number().int(), done: z.boolean(), reused: z.boolean() }),
   z.strictObject({
     type: z.literal('dataset'),
     found: z.number().int(),

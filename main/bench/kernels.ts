@@ -6,12 +6,15 @@
  *   npx tsx main/bench/kernels.ts            # everything
  *   npx tsx main/bench/kernels.ts --quick    # skip the slow stock conv-backward timings
  *
- * Each timing is the median of a few runs after one warm-up; wasm kernels are synchronous,
- * so wall time around `runKernel` is the kernel time. GFLOP/s counts 2 FLOPs per
+ * Each timing is the median of a few runs after one warm-up, in CPU time of this process (see
+ * cpuMs: wasm kernels run synchronously on this thread). `conv2dBlocks` and `dWChunks` A/B
+ * issue 9's blocked Conv2D and chunked dW against one stock call, interleaved. GFLOP/s counts 2 FLOPs per
  * multiply-add of the mathematical op (dx and dW of a conv have the forward conv's FLOPs).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
+import { dWOptions } from '../ml/wasm-kernels/conv2d-backprop-filter.js';
+import { conv2dOptions } from '../ml/wasm-kernels/conv2d.js';
 import {
   registerWasmTrainingKernels,
   unregisterWasmTrainingKernels,
@@ -64,14 +67,25 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-/** Median ms of `f` (which returns the tensors to dispose) after one warm-up run. */
+/**
+ * Milliseconds of CPU time this process has used. wasm kernels run on this one thread, so the CPU
+ * time around a kernel is its compute time; unlike wall time it does not count the time other
+ * processes hold the core (the shared machines run at load 10-20), so runs at different loads
+ * compare (PyTorch's figures, main/bench/conv_torch.py, are CPU time too).
+ */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** Median CPU ms of `f` (which returns the tensors to dispose) after one warm-up run. */
 function time(f: () => tf.Tensor | tf.Tensor[], reps: number): number {
   tf.dispose(f());
   const ms: number[] = [];
   for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
+    const t0 = cpuMs();
     const out = f();
-    ms.push(performance.now() - t0);
+    ms.push(cpuMs() - t0);
     tf.dispose(out);
   }
   return median(ms);
@@ -119,6 +133,53 @@ function convBench(layer: ConvLayer): Record<string, unknown> {
       oursVsForward: round(dWOursMs / forwardMs),
     },
   };
+}
+
+/**
+ * dW in one GEMM against chunks of whole images (dWOptions.chunkColumns, issue 9), interleaved
+ * in this process so that both see the same load: the layers whose N*Ho*Wo exceeds a chunk.
+ */
+function dWChunkBench(layer: ConvLayer): Record<string, unknown> {
+  const { h, cin, cout, k, stride } = layer;
+  const x = tf.randomNormal<tf.Rank.R4>([BATCH, h, h, cin]);
+  const dy = tf.randomNormal<tf.Rank.R4>([BATCH, h / stride, h / stride, cout]);
+  const dW = (): tf.Tensor =>
+    tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, { strides: stride, pad: 'same', dataFormat: 'NHWC', filterShape: [k, k, cin, cout] });
+  const { chunkColumns, chunkMinPixels } = dWOptions;
+  const single: number[] = [];
+  const chunks: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    dWOptions.chunkColumns = Number.POSITIVE_INFINITY;
+    single.push(time(dW, 1));
+    Object.assign(dWOptions, { chunkColumns, chunkMinPixels: 1 });
+    chunks.push(time(dW, 1));
+    dWOptions.chunkMinPixels = chunkMinPixels;
+  }
+  tf.dispose([x, dy]);
+  return { layer: layer.name, singleGemmMs: round(median(single)), chunkedMs: round(median(chunks)), chunkColumns, usedInTraining: (h / stride) ** 2 >= chunkMinPixels };
+}
+
+/**
+ * Forward Conv2D with output channels in blocks (conv2dOptions, issue 9) against one stock call,
+ * interleaved, each call with a fresh filter as in training (SGD or the momentum update changes
+ * every filter every step, so XNNPACK repacks it every call).
+ */
+function conv2dBlockBench(layer: ConvLayer): Record<string, unknown> {
+  const { h, cin, cout, k, stride } = layer;
+  const x = tf.randomNormal<tf.Rank.R4>([BATCH, h, h, cin]);
+  const w0 = tf.randomNormal<tf.Rank.R4>([k, k, cin, cout]);
+  const fwd = (): tf.Tensor => tf.tidy(() => tf.conv2d(x, tf.add<tf.Tensor4D>(w0, 0), stride, 'same'));
+  const { blockChannels } = conv2dOptions;
+  const stock: number[] = [];
+  const blocked: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    conv2dOptions.blockChannels = Number.POSITIVE_INFINITY;
+    stock.push(time(fwd, 1));
+    conv2dOptions.blockChannels = blockChannels;
+    blocked.push(time(fwd, 1));
+  }
+  tf.dispose([x, w0]);
+  return { layer: layer.name, stockMs: round(median(stock)), blockedMs: round(median(blocked)), blockChannels };
 }
 
 function matMulBench(m: number, k: number, n: number): Record<string, unknown>[] {
@@ -207,6 +268,8 @@ async function main(): Promise<void> {
       stockDxOnlyMs: QUICK ? null : round(stockDxMs),
       note: 'sum over ResNet-18 convs; stock cannot train (no Conv2DBackpropFilter), so only its dx is comparable',
     },
+    conv2dBlocks: LAYERS.filter((l) => l.k * l.k * l.cin >= conv2dOptions.minReduction && l.cout >= 2 * conv2dOptions.blockChannels).map(conv2dBlockBench),
+    dWChunks: LAYERS.filter((l) => l.stride === 1 && BATCH * l.h * l.h > dWOptions.chunkColumns).map(dWChunkBench), // layer2's 3x3 shows why chunkMinPixels
     matMul: [...matMulBench(32, 512, 128), ...matMulBench(256, 512, 512)],
     slice: sliceBench(),
   };

@@ -12,6 +12,8 @@
  *
  *   npm run bench [-- --quick] [-- --configs r18-32-w1,r18-32-w025] [-- --reps 3] [-- --workers 1,2] [-- --no-torch]
  *   --quick: both 32 px configurations, 2 timed steps: the equal-core ratios in about 3 minutes
+ *   --backend webgpu: each row also has `wasm` (the same step on wasm, same run) and
+ *     `webgpuVsWasm`; on a software adapter --quick runs the tiny r18-16-w0625 row only
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -19,7 +21,7 @@ import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { chooseBackend, parseBackendName, type BackendName } from '../ml/backend.js';
+import { chooseBackend, initialiseBackend, parseBackendName, type BackendName } from '../ml/backend.js';
 import type { ComputeHost } from '../ml/compute-host.js';
 import { InProcessHost } from '../ml/in-process-host.js';
 import { Moco, type MocoConfig, type PhaseTimes } from '../ml/moco.js';
@@ -46,7 +48,11 @@ const CONFIGS: readonly BenchConfig[] = [
   // 96 px uses the ImageNet stem (stride-2 conv + max-pool), as the app chooses above 64 px; the
   // torch script has no such model, so this row has no reference ratio.
   { id: 'r18-96-w1', imageSize: 96, batchSize: 32, encoder: r18(1, false), torchWidths: null },
+  // Issue 8: `--quick` on a software WebGPU adapter (SwiftShader, llvmpipe: ~150 s a step of
+  // r18-32-w025), so that webgpu and wasm both get a row in minutes. Correctness, not speed.
+  { id: 'r18-16-w0625', imageSize: 16, batchSize: 16, encoder: r18(1 / 16, true), torchWidths: '4,8,16,32' },
 ];
+const SOFTWARE_ADAPTER_QUICK = 'r18-16-w0625';
 
 // The torch reference's step: K=4096, m=0.99, T=0.2, SGD lr 0.03 momentum 0.9 wd 5e-4.
 const QUEUE_SIZE = 4096;
@@ -142,15 +148,17 @@ async function benchTorch(config: BenchConfig, reps: number, threads: number): P
   }
 }
 
-function parseArgs(argv: readonly string[]): { reps: number; configs: readonly BenchConfig[]; torch: boolean; workers: readonly number[]; backend: BackendName | 'auto' | undefined } {
+function parseArgs(argv: readonly string[]): { reps: number; configs: readonly BenchConfig[]; torch: boolean; workers: readonly number[]; backend: BackendName | 'auto' | undefined; quick: boolean } {
   let reps = 3;
   let configs = CONFIGS;
   let torch = true;
   let workers: readonly number[] = [1, 2];
   let backend: BackendName | 'auto' | undefined;
+  let quick = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--quick') {
+      quick = true;
       reps = 2;
       configs = CONFIGS.filter((c) => c.id === 'r18-32-w1' || c.id === 'r18-32-w025');
     } else if (arg === '--reps') {
@@ -174,12 +182,14 @@ function parseArgs(argv: readonly string[]): { reps: number; configs: readonly B
       throw new Error(`Unknown argument "${arg}"`);
     }
   }
-  return { reps, configs, torch, workers, backend };
+  return { reps, configs, torch, workers, backend, quick };
 }
 
 async function main(): Promise<void> {
-  const { reps, configs, torch, workers, backend: wanted } = parseArgs(process.argv.slice(2));
+  const { reps, configs: asked, torch, workers, backend: wanted, quick } = parseArgs(process.argv.slice(2));
   const backend = await chooseBackend({ env: process.env, ...(wanted ? { preferred: wanted } : {}) });
+  const softwareAdapter = backend.adapter?.software === true;
+  const configs = quick && softwareAdapter ? CONFIGS.filter((c) => c.id === SOFTWARE_ADAPTER_QUICK) : asked;
   const loadBefore = load();
   const results = [];
   for (const config of configs) {
@@ -205,7 +215,19 @@ async function main(): Promise<void> {
       equalCoreRatios: ratios,
     });
   }
-  const report = { tool: 'moco-studio bench', date: new Date().toISOString(), backend: backend.name, backendAttempts: backend.attempts, customKernels: backend.customKernels, node: process.version, load: { before: loadBefore, after: load(), note: 'load average over 1, 5, 15 min (uptime); ratios are depressed when it exceeds the core count' }, results };
+  // webgpu (issue 8): the same step on wasm in the same run, one row each, and the ratio.
+  if (backend.name === 'webgpu') {
+    await initialiseBackend('wasm');
+    for (const [i, config] of configs.entries()) {
+      process.stderr.write(`${config.id}: wasm (beside webgpu)\n`);
+      const loadBeforeWasm = load();
+      const wasm = await benchOurs(config, reps, 1);
+      const gpu = results[i]!.ours.workers1?.imagesPerSecond;
+      Object.assign(results[i]!, { wasm: { loadBefore: loadBeforeWasm, ...wasm }, webgpuVsWasm: typeof gpu === 'number' ? Number((gpu / (wasm.imagesPerSecond as number)).toFixed(3)) : null });
+    }
+  }
+  const adapterNote = softwareAdapter ? 'software WebGPU adapter (a CPU emulating a GPU): webgpu figures show that the route works, they are not a speed claim' : undefined;
+  const report = { tool: 'moco-studio bench', date: new Date().toISOString(), backend: backend.name, backendAdapter: backend.adapter, ...(adapterNote ? { adapterNote } : {}), backendAttempts: backend.attempts, customKernels: backend.customKernels, node: process.version, load: { before: loadBefore, after: load(), note: 'load average over 1, 5, 15 min (uptime); ratios are depressed when it exceeds the core count' }, results };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }
 

@@ -108,17 +108,19 @@ function newestMtime(path: string): number {
  */
 async function buildDist(): Promise<void> {
   const options = { cwd: ROOT, timeout: 300_000, maxBuffer: 1 << 26 };
-  await run('npm', ['run', '-s', 'build:electron'], options);
   const target = join(ROOT, 'dist', 'renderer');
   const sources = Math.max(newestMtime(join(ROOT, 'renderer')), newestMtime(join(ROOT, 'shared')), newestMtime(join(ROOT, 'vite.config.ts')));
   const index = join(target, 'index.html');
-  if (existsSync(index) && statSync(index).mtimeMs > sources) return;
-  const side = `${target}.pack-${process.pid}`;
-  await run(join(ROOT, 'node_modules', '.bin', 'vite'), ['build', '--logLevel', 'warn', '--emptyOutDir', '--outDir', side], options);
-  const old = `${target}.old-${process.pid}`;
-  if (existsSync(target)) await rename(target, old);
-  await rename(side, target);
-  await rm(old, { recursive: true, force: true });
+  if (!existsSync(index) || statSync(index).mtimeMs <= sources) {
+    const side = `${target}.pack-${process.pid}`;
+    await run(join(ROOT, 'node_modules', '.bin', 'vite'), ['build', '--logLevel', 'warn', '--emptyOutDir', '--outDir', side], options);
+    const old = `${target}.old-${process.pid}`;
+    if (existsSync(target)) await rename(target, old);
+    await rename(side, target);
+    await rm(old, { recursive: true, force: true });
+  }
+  // After the renderer, as in `npm run dist`: it also writes the compute page into dist/renderer (issue 8).
+  await run('npm', ['run', '-s', 'build:electron'], options);
 }
 
 export async function packCheck(options: { build: boolean; tar: boolean; keep: boolean }): Promise<PackReport> {
@@ -155,7 +157,7 @@ export async function packCheck(options: { build: boolean; tar: boolean; keep: b
     const all = [...inAsar, ...unpackedFiles];
 
     // The bundles.
-    for (const file of ['/dist/electron/main.js', '/dist/electron/preload.cjs', '/dist/trainer/entry.js', '/dist/renderer/index.html', '/package.json']) {
+    for (const file of ['/dist/electron/main.js', '/dist/electron/preload.cjs', '/dist/electron/compute-preload.cjs', '/dist/trainer/entry.js', '/dist/renderer/index.html', '/dist/renderer/compute.html', '/dist/renderer/compute.js', '/package.json']) {
       check(inAsarSet.has(file), `app.asar lacks ${file}`);
     }
     check(inAsar.some((p) => /^\/dist\/renderer\/assets\/.+\.js$/.test(p)), 'app.asar lacks the renderer bundle (dist/renderer/assets/*.js)');

@@ -57,6 +57,23 @@ export class ProgressReporter {
     }
   }
 
+  /**
+   * A phase's progress line (the folder scan): redrawn in place on a TTY; elsewhere one line per
+   * `plainEverySeconds`, and always the final one.
+   */
+  status(text: string, final: boolean): void {
+    if (this.interactive) {
+      this.stream.write(`\r\x1b[2K${text}${final ? '\n' : ''}`);
+      this.drawn = !final;
+      return;
+    }
+    const now = Date.now();
+    if (final || now - this.lastPlain >= this.plainEverySeconds * 1000) {
+      this.lastPlain = final ? 0 : now;
+      this.stream.write(`${text}\n`);
+    }
+  }
+
   /** Prints a full line above the bar. */
   line(text: string): void {
     if (this.drawn) this.stream.write('\r\x1b[2K');

@@ -6,7 +6,7 @@ import { backendReportPath, cacheDirectory, defaultDataDirectory, runsDirectory 
 import { createRun, readRunRecord, updateRunRecord } from '../core/run-store.js';
 import { skippedListPath } from '../core/run-maintenance.js';
 import { settingsFromFlags } from './flags.js';
-import { assertFolderCanTrain } from './train-preflight.js';
+import { assertFolderCanTrain, describeFolderCheck } from './train-preflight.js';
 import { writeSampleDataset } from '../core/sample-dataset.js';
 import { TrainerHost } from '../core/trainer-host.js';
 import { settingsForInit } from './init-settings.js';
@@ -88,7 +88,7 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
     const info = await stat(folder).catch(() => null);
     if (!info) throw new Error(`Folder not found: ${folder}`);
     if (!info.isDirectory()) throw new Error(`Not a folder: ${folder}`);
-    await assertFolderCanTrain(folder, userSettings, cacheDirectory(dataDirectory));
+    await assertFolderCanTrain(folder, userSettings, cacheDirectory(dataDirectory), (progress) => { out.status(describeFolderCheck(progress), progress.done); });
     const created = await createRun({ runsRoot: runsDirectory(dataDirectory), folder, userSettings, ...(typeof values['run-dir'] === 'string' ? { runDirectory: values['run-dir'] } : {}) });
     runDirectory = created.directory;
   }
@@ -100,6 +100,10 @@ export async function runTrainCommand(folderArgumentGiven: string | undefined, v
     switch (event.type) {
       case 'backend':
         say(`Backend: ${event.name}${event.adapter ? ` (adapter: ${[event.adapter.vendor, event.adapter.architecture].filter(Boolean).join(' ') || event.adapter.description}${event.adapter.isFallbackAdapter ? ', fallback' : ''})` : ''}${event.attempts.filter((a) => !a.ok).map((a) => `\n  ${a.name} not used: ${a.reason}`).join('')}`);
+        break;
+      case 'scanning':
+        if (event.done) say(event.reused ? `Folder scan reused from the check (${event.files} files, ${event.folders} folders unchanged)` : `Scanned the folder: ${event.files} files, ${event.folders} folders`);
+        else out.status(`Scanning the folder: ${event.files} files, ${event.folders} folders`, false);
         break;
       case 'dataset':
         say(`Images: ${event.used} used (${event.fromCache} from cache), ${event.skipped.length} skipped${event.classes.length ? `; ${event.classes.length} classes: ${event.classes.join(', ')}` : ''}`);

@@ -16,15 +16,16 @@ import { resolveSettings, type BackendKind } from '../../shared/training-setting
 import { readBackendReport } from './backend-report.js';
 import { backendReportPath, cacheDirectory, runsDirectory } from './data-directory.js';
 import { MANIFEST_FILE, readEmbeddings, type StoredEmbeddings } from './embeddings/embedding-store.js';
+import { embeddingItems, embeddingSample, MapProjectionError, pcaMap } from './embeddings/map-projection.js';
 import { NeighbourIndex } from './embeddings/neighbour-index.js';
 import { FolderRegistry } from './folder-registry.js';
 import { importTorchRun } from '../interop/import-run.js';
-import { scanImageFolder, SUPPORTED_EXTENSIONS } from './images/scan.js';
+import { SUPPORTED_EXTENSIONS } from './images/scan.js';
+import { checkImageFolder } from './folder-check.js';
 import { thumbnailOf, type Thumbnail } from './images/thumbnails.js';
 import type { ThumbnailSize } from '../../shared/thumbnails.js';
-import { pca, PCA_MAX_DIM } from './pca.js';
 import { checkpointNames, exportEmbeddings, exportsDirectory, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
-import { removeStaleTemporaryFiles } from './run-maintenance.js';
+import { readSkippedList, removeStaleTemporaryFiles } from './run-maintenance.js';
 import { createRun, listRuns, readRunRecord, runPaths, updateRunRecord, type RunRecord } from './run-store.js';
 import { writeSampleDataset } from './sample-dataset.js';
 import { forkTrainer, TrainerHost, type TrainerProcess } from './trainer-host.js';
@@ -99,6 +100,8 @@ export class AppCore {
   private readonly spawn: () => TrainerProcess;
   /** Neighbour indexes by `runId` (the run's stored embeddings) or `runId/checkpoint` (that checkpoint's). */
   private readonly indexes = new Map<string, Promise<LoadedIndex>>();
+  /** Usable images of each checked folder (after the header check): training:start refuses what cannot train. */
+  private readonly usableImages = new Map<string, number>();
   private active: ActiveTraining | null = null;
   private starting = false;
   private version: string | null;
@@ -128,6 +131,7 @@ export class AppCore {
       const folder = this.folders.folderOf(folderId);
       if (folder === undefined) throw new CoreError('unknown-folder', 'Unknown folder id: choose the folder again');
       this.assertIdle();
+      this.assertFolderCanTrain(folderId, settings);
       this.starting = true;
       try {
         const { directory, record } = await createRun({ runsRoot: runsDirectory(this.options.dataDirectory), folder, userSettings: settings });
@@ -155,6 +159,9 @@ export class AppCore {
       const { directory, record } = await this.run(runId);
       this.assertIdle();
       if (record.status === 'finished') throw new CoreError('run-finished', `Run ${runId} has already finished; start a new run to train longer`);
+      if (record.status === 'failed' && !(await this.canResume(directory, 'failed'))) {
+        throw new CoreError('run-cannot-resume', `Run ${runId} failed before its first checkpoint${record.message ? ` (${record.message})` : ''}; resuming would fail the same way. Fix the folder or settings and start a new run`);
+      }
       // Busy from here: a second resume or a start during the await below must not spawn a second trainer.
       this.starting = true;
       try {
@@ -166,6 +173,7 @@ export class AppCore {
       }
       return { runId };
     },
+    'runs:dataset': async ({ runId }) => readSkippedList((await this.run(runId)).directory),
     'runs:delete': async ({ runId }) => {
       const { directory } = await this.run(runId);
       if (this.active?.runId === runId || this.starting) throw new CoreError('run-active', `Run ${runId} is training; stop it before deleting it`);
@@ -221,16 +229,16 @@ export class AppCore {
         neighbours: found.map((n) => ({ row: n.row, relativePath: embeddings.items[n.row]!.relativePath, className: embeddings.items[n.row]!.className, similarity: n.similarity })),
       };
     },
+    'embeddings:items': async ({ runId }) => embeddingItems((await this.neighbourIndex(runId)).embeddings),
     'embeddings:map': async ({ runId }) => {
-      await this.run(runId);
       const { embeddings } = await this.neighbourIndex(runId);
-      if (embeddings.dim > PCA_MAX_DIM) throw new CoreError('too-large', `Embeddings have ${embeddings.dim} dimensions; the map supports at most ${PCA_MAX_DIM}`);
-      const result = pca(embeddings.matrix, embeddings.rows, embeddings.dim, 2);
-      const points: [number, number][] = [];
-      for (let r = 0; r < embeddings.rows; r++) points.push([result.points[2 * r]!, result.points[2 * r + 1]!]);
-      const classes = [...new Set(embeddings.items.map((i) => i.className).filter((c): c is string => c !== null))].sort();
-      return { points, items: embeddings.items.map((i) => ({ relativePath: i.relativePath, className: i.className })), classes, explainedVariance: [result.explainedVariance[0] ?? 0, result.explainedVariance[1] ?? 0] };
+      try {
+        return pcaMap(embeddings);
+      } catch (error) {
+        throw error instanceof MapProjectionError ? new CoreError(error.code, error.message) : error;
+      }
     },
+    'embeddings:sample': async ({ runId, maxRows }) => embeddingSample((await this.neighbourIndex(runId)).embeddings, maxRows),
     'backend:doctor': async ({ seconds, quick }) => {
       // Benchmarks compete for the CPU with training and would measure both badly.
       if (this.active || this.starting) throw new CoreError('training-active', 'The backend doctor benchmarks the machine: stop the training first');
@@ -324,6 +332,17 @@ export class AppCore {
     return this.version;
   }
 
+  /** No run is made for a folder that cannot train (issue 12 item 1): too few usable images, or a batch larger than them. */
+  private assertFolderCanTrain(folderId: string, settings: TrainingSettings): void {
+    const usable = this.usableImages.get(folderId);
+    if (usable === undefined) return; // a run's folder, never checked here: the trainer's load decides
+    try {
+      resolveSettings(settings, usable, guessBackend(), availableParallelism());
+    } catch (error) {
+      throw new CoreError(usable < 2 ? 'folder-cannot-train' : 'invalid-settings', (error as Error).message);
+    }
+  }
+
   private assertIdle(): void {
     if (this.doctor) throw new CoreError('doctor-running', 'The backend doctor is benchmarking the backends; start training when it has finished (a few seconds)');
     if (this.active || this.starting) throw new CoreError('training-active', `A training is already running (run ${this.active?.runId ?? 'starting'}); stop it first`);
@@ -372,7 +391,19 @@ export class AppCore {
     return {
       id: record.id, folder: record.folder, folderId, createdAt: record.createdAt, status, settings: record.settings, summary: record.summary,
       hasEmbeddings: await hasEmbeddings(directory), checkpoints: await checkpointNames(directory),
+      message: status === 'failed' || status === 'crashed' ? record.message : null,
+      canResume: await this.canResume(directory, status),
     };
+  }
+
+  /**
+   * Stopped and crashed runs continue from their newest checkpoint (or from the start). A failed run
+   * without a checkpoint failed before training (its folder or settings): a resume would fail the
+   * same way, so none is offered (issue 12 item 1).
+   */
+  private async canResume(directory: string, status: RunListItem['status']): Promise<boolean> {
+    if (status === 'stopped' || status === 'crashed') return true;
+    return status === 'failed' && (await checkpointNames(directory)).length > 0;
   }
 
   private neighbourIndex(runId: string): Promise<LoadedIndex> {
@@ -430,8 +461,13 @@ export class AppCore {
     const info = await stat(folder).catch(() => null);
     if (!info) throw new CoreError('folder-not-found', `Folder not found: ${folder}`);
     if (!info.isDirectory()) throw new CoreError('not-a-folder', `Not a folder: ${folder}`);
-    const scan = await scanImageFolder(folder, { excludeDirectories: [cacheDirectory(this.options.dataDirectory)] });
     const { folderId, path } = await this.folders.register(folder);
+    // The real path, as training:start will give the trainer: its scan then reuses this one (issue 14).
+    const scan = await checkImageFolder(path, {
+      cacheDirectory: cacheDirectory(this.options.dataDirectory),
+      onProgress: (progress) => { this.emit('folder:scanning', { path, ...progress }); },
+    });
+    this.usableImages.set(folderId, scan.images.length);
     let suggestion: FolderSummary['suggestion'] = null;
     let problem: string | null = null;
     const backend = guessBackend();

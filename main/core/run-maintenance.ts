@@ -5,8 +5,9 @@
  *   run is opened or resumed, when no writer of ours can still be using them;
  * - the full list of skipped files (`skipped.json`): the terminal shows only the first 20.
  */
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { writeFileAtomic } from './atomic-file.js';
 import { runPaths } from './run-store.js';
 
@@ -22,6 +23,29 @@ export async function writeSkippedList(runDirectory: string, skipped: readonly {
   const path = skippedListPath(runDirectory);
   await writeFileAtomic(path, `${JSON.stringify({ count: skipped.length, skipped }, null, 2)}\n`);
   return path;
+}
+
+const skippedListSchema = z.object({ count: z.number().int(), skipped: z.array(z.object({ path: z.string(), reason: z.string() })) });
+
+/** The run's skipped.json; an empty list when the run skipped nothing (the file is written only when it did). */
+export async function readSkippedList(runDirectory: string): Promise<z.infer<typeof skippedListSchema>> {
+  const path = skippedListPath(runDirectory);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { count: 0, skipped: [] };
+    throw new Error(`Cannot read the dataset report ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = null;
+  }
+  const parsed = skippedListSchema.safeParse(json);
+  if (!parsed.success) throw new Error(`${path} is not a valid dataset report; delete it and resume or rerun to rewrite it`);
+  return parsed.data;
 }
 
 /**

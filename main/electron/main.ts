@@ -11,6 +11,7 @@ import { AppCore } from '../core/app-core.js';
 import { dispatchInvoke } from '../core/dispatch.js';
 import { registerIpc, sendEvent } from './ipc.js';
 import { handleScheme, registerSchemePrivileges } from './protocol.js';
+import { ComputeWindow } from './compute-window.js';
 import { forkUtilityTrainer } from './utility-trainer.js';
 import { createMainWindow, denyAllPermissions, hardenWebContents } from './window.js';
 
@@ -18,11 +19,15 @@ import { createMainWindow, denyAllPermissions, hardenWebContents } from './windo
 // dist/trainer/entry.js, dist/renderer/.
 const here = dirname(fileURLToPath(import.meta.url));
 const PRELOAD = join(here, 'preload.cjs');
+const COMPUTE_PRELOAD = join(here, 'compute-preload.cjs');
 const RENDERER = join(here, '..', 'renderer');
 const TRAINER_ENTRY = join(here, '..', 'trainer', 'entry.js');
 
 registerSchemePrivileges();
 app.enableSandbox();
+// Chromium ships WebGPU on Windows, macOS and ChromeOS; on Linux it is still behind this switch
+// (issue 8: the compute renderer is the desktop app's GPU route). Pages get no other new power.
+if (process.platform === 'linux') app.commandLine.appendSwitch('enable-unsafe-webgpu');
 const primaryInstance = app.requestSingleInstanceLock();
 if (!primaryInstance) app.quit();
 
@@ -32,6 +37,7 @@ async function start(): Promise<void> {
   await app.whenReady();
   denyAllPermissions();
   let window: BrowserWindow | null = null;
+  const compute = new ComputeWindow(COMPUTE_PRELOAD);
   const core = new AppCore({
     dataDirectory: app.getPath('userData'),
     transport: 'electron',
@@ -40,11 +46,14 @@ async function start(): Promise<void> {
       const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
       return result.canceled ? null : (result.filePaths[0] ?? null);
     },
-    forkTrainer: () => forkUtilityTrainer(TRAINER_ENTRY),
+    // Every trainer gets a channel to the compute renderer; it is used when the run's backend is webgpu.
+    forkTrainer: () => forkUtilityTrainer(TRAINER_ENTRY, compute.connect()),
   });
   handleScheme(RENDERER, (folderId, relativePath) => core.resolveImage(folderId, relativePath), (folderId, relativePath, size) => core.thumbnail(folderId, relativePath, size));
   window = createMainWindow(PRELOAD);
   const target = window;
+  // The hidden compute window must not keep the app alive once the app window is closed.
+  target.on('closed', () => { compute.close(); });
   registerIpc(target, (channel, request) => dispatchInvoke(core, channel, request));
   core.onEvent((channel, payload) => { sendEvent(target, channel, payload); });
   app.on('second-instance', () => {
@@ -63,6 +72,7 @@ async function start(): Promise<void> {
     });
   });
   app.on('window-all-closed', () => { app.quit(); });
+  app.on('will-quit', () => { compute.close(); });
 }
 
 if (primaryInstance) start().catch((error: unknown) => {

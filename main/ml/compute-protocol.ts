@@ -18,6 +18,7 @@ import type { SgdConfig } from './optimizer.js';
 import type { ReplicaReply } from './compute-replica.js';
 import type { MetricPartial } from './step-metrics.js';
 import type { ModelState } from './training-state.js';
+import type { ReplicaAdapter } from '../../shared/compute-channel.js';
 
 export interface ReplicaSetup {
   readonly moco: MocoConfig;
@@ -27,9 +28,13 @@ export interface ReplicaSetup {
   readonly batchSize: number;
   readonly replicas: number;
   readonly index: number;
-  /** replicas x P float32 gradients (P = parameter count); null: gradients travel in messages. */
+  /**
+   * replicas x P float32 gradients (P = parameter count); null: gradients travel in messages
+   * (a transport between processes, e.g. the MessagePort to a renderer, cannot share memory).
+   */
   readonly gradients: SharedArrayBuffer | null;
-  readonly backend: 'wasm' | 'cpu';
+  /** The replica's backend; 'webgpu' only where the replica's context has WebGPU (a browser page). */
+  readonly backend: 'wasm' | 'cpu' | 'webgpu';
 }
 
 export type ReplicaRequest =
@@ -41,9 +46,17 @@ export type ReplicaRequest =
   | { readonly type: 'import'; readonly state: ModelState }
   | { readonly type: 'embed'; readonly pixels: Float32Array; readonly count: number; readonly imageSize: number; readonly representation: Representation }
   | { readonly type: 'heap' }
+  /** Loads the backend without a model and says what it runs on (the trainer's backend choice). */
+  | { readonly type: 'probe'; readonly backend: ReplicaSetup['backend'] }
   | { readonly type: 'dispose' };
 
-export interface InitReply { readonly parameterCount: number; readonly bufferCount: number; readonly dim: number }
+export interface InitReply {
+  readonly parameterCount: number;
+  readonly bufferCount: number;
+  readonly dim: number;
+  /** The replica's WebGPU adapter, where it runs on one (a compute page). */
+  readonly adapter?: ReplicaAdapter;
+}
 export interface KeysReply { readonly keys: Float32Array; readonly phases: PhaseTimes }
 export interface GradientsReply {
   readonly partial: MetricPartial;
@@ -56,8 +69,12 @@ export interface GradientsReply {
 export interface ApplyReply { readonly phases: PhaseTimes }
 export interface EmbedReply { readonly values: Float32Array; readonly dim: number }
 export interface HeapReply { readonly bytes: number | null }
+export interface ProbeReply { readonly backend: string; readonly adapter?: ReplicaAdapter }
 
-/** A request/reply channel to one replica (worker_threads: main/trainer/worker-channel.ts). */
+/**
+ * A request/reply channel to one replica (worker_threads: main/trainer/worker-channel.ts; any
+ * message port or socket: replica-transport.ts).
+ */
 export interface ReplicaChannel {
   /** `transfer`: buffers of the request handed over (the caller must not use them after). */
   request<R extends ReplicaReply>(request: ReplicaRequest, transfer?: readonly ArrayBuffer[]): Promise<R>;

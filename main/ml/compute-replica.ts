@@ -8,16 +8,19 @@
  * (batch-norm.ts), so no BatchNorm group straddles two replicas: each group's statistics are
  * exactly the single-replica ones. Running statistics are averaged over replicas by the
  * coordinator, which is the single-replica update (the mean over groups) regrouped.
+ *
+ * Every read is `await data()` (issue 8): a replica may run on webgpu (a browser page, the
+ * desktop app's hidden renderer), where a synchronous read stalls the GPU or throws in Node.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { embedPixels } from './batches.js';
-import type { ApplyReply, EmbedReply, GradientsReply, HeapReply, InitReply, KeysReply, ReplicaRequest, ReplicaSetup } from './compute-protocol.js';
+import type { ApplyReply, EmbedReply, GradientsReply, HeapReply, InitReply, KeysReply, ProbeReply, ReplicaRequest, ReplicaSetup } from './compute-protocol.js';
 import { disposeQueryGradients, Moco, type PhaseTimes } from './moco.js';
 import { SgdMomentum } from './optimizer.js';
 import { metricPartial } from './step-metrics.js';
-import { exportModelStateSync, importModelState, type ModelState } from './training-state.js';
+import { exportModelState, importModelState, type ModelState } from './training-state.js';
 
-export type ReplicaReply = InitReply | KeysReply | GradientsReply | ApplyReply | EmbedReply | HeapReply | ModelState | Record<string, never>;
+export type ReplicaReply = InitReply | KeysReply | GradientsReply | ApplyReply | EmbedReply | HeapReply | ProbeReply | ModelState | Record<string, never>;
 
 function lapper(phases: PhaseTimes): (name: string) => void {
   let last = performance.now();
@@ -50,16 +53,17 @@ export class ComputeReplica {
   private setup: ReplicaSetup | null = null;
   private parameterCount = 0;
 
-  handle(request: ReplicaRequest): ReplicaReply {
+  async handle(request: ReplicaRequest): Promise<ReplicaReply> {
     switch (request.type) {
       case 'init': return this.init(request.setup);
       case 'keys': return this.keys(request.pixels, request.count, request.imageSize);
       case 'gradients': return this.gradients(request);
       case 'apply': return this.apply(request);
-      case 'export': return exportModelStateSync(this.model(), this.sgd());
+      case 'export': return exportModelState(this.model(), this.sgd());
       case 'import': importModelState(this.model(), this.sgd(), request.state); return {};
       case 'embed': return this.embed(request);
       case 'heap': return { bytes: currentHeapBytes() };
+      case 'probe': return { backend: tf.getBackend() };
       case 'dispose': this.dispose(); return {};
     }
   }
@@ -71,30 +75,29 @@ export class ComputeReplica {
     this.optimizer = null;
   }
 
-  private init(setup: ReplicaSetup): InitReply {
+  private async init(setup: ReplicaSetup): Promise<InitReply> {
     this.dispose();
     const share = replicaShare(setup);
     this.setup = setup;
     this.moco = new Moco(share.moco, share.batchSize, setup.seed);
     this.optimizer = new SgdMomentum(setup.sgd);
     this.parameterCount = this.moco.queryEncoder.variables.parameterCount();
-    return { parameterCount: this.parameterCount, bufferCount: this.buffers().length, dim: setup.moco.encoder.dim };
+    return { parameterCount: this.parameterCount, bufferCount: (await this.buffers()).length, dim: setup.moco.encoder.dim };
   }
 
-  private keys(pixels: Float32Array, count: number, imageSize: number): KeysReply {
+  private async keys(pixels: Float32Array, count: number, imageSize: number): Promise<KeysReply> {
     const moco = this.model();
     const phases: PhaseTimes = {};
     const lap = lapper(phases);
     moco.momentumUpdateKeyEncoder();
     lap('momentumUpdate');
     const keys = tf.tidy(() => moco.keyForward(tf.tensor4d(pixels, [count, imageSize, imageSize, 3])));
-    const values = Float32Array.from(keys.dataSync());
-    keys.dispose();
+    const values = Float32Array.from(await keys.data().finally(() => { keys.dispose(); }));
     lap('keyForward');
     return { keys: values, phases };
   }
 
-  private gradients(request: Extract<ReplicaRequest, { type: 'gradients' }>): GradientsReply {
+  private async gradients(request: Extract<ReplicaRequest, { type: 'gradients' }>): Promise<GradientsReply> {
     const moco = this.model();
     const setup = this.setup!;
     const { count, imageSize } = request;
@@ -106,18 +109,23 @@ export class ComputeReplica {
     xq.dispose();
     positives.dispose();
     lap('queryForwardBackward');
-    const partial = metricPartial(pass.loss.dataSync()[0]!, pass.logits.dataSync(), pass.logits.shape[1], Float32Array.from(pass.queries.dataSync()), pass.queries.shape[1]);
-    lap('metrics');
-    const flat = setup.gradients ? new Float32Array(setup.gradients, setup.index * this.parameterCount * 4, this.parameterCount) : new Float32Array(this.parameterCount);
-    let offset = 0;
-    for (const name of moco.queryEncoder.variables.parameters.keys()) {
-      const g = pass.gradients[name]!.dataSync();
-      flat.set(g, offset);
-      offset += g.length;
+    try {
+      const [loss, logits, queries] = await Promise.all([pass.loss.data(), pass.logits.data(), pass.queries.data()]);
+      const partial = metricPartial(loss[0]!, logits, pass.logits.shape[1], Float32Array.from(queries), pass.queries.shape[1]);
+      lap('metrics');
+      const flat = setup.gradients ? new Float32Array(setup.gradients, setup.index * this.parameterCount * 4, this.parameterCount) : new Float32Array(this.parameterCount);
+      const names = [...moco.queryEncoder.variables.parameters.keys()];
+      const values = await Promise.all(names.map((name) => pass.gradients[name]!.data()));
+      let offset = 0;
+      for (const g of values) {
+        flat.set(g, offset);
+        offset += g.length;
+      }
+      lap('gradientWrite');
+      return { partial, buffers: await this.buffers(), gradients: setup.gradients ? null : flat, phases };
+    } finally {
+      disposeQueryGradients(pass);
     }
-    disposeQueryGradients(pass);
-    lap('gradientWrite');
-    return { partial, buffers: this.buffers(), gradients: setup.gradients ? null : flat, phases };
   }
 
   private apply(request: Extract<ReplicaRequest, { type: 'apply' }>): ApplyReply {
@@ -146,24 +154,23 @@ export class ComputeReplica {
     return { phases };
   }
 
-  private embed(request: Extract<ReplicaRequest, { type: 'embed' }>): EmbedReply {
+  private async embed(request: Extract<ReplicaRequest, { type: 'embed' }>): Promise<EmbedReply> {
     const encoder = this.model().queryEncoder;
-    return tf.tidy(() => {
-      const x = tf.tensor4d(request.pixels, [request.count, request.imageSize, request.imageSize, 3]);
-      const features = embedPixels(encoder, x, request.representation);
-      return { values: Float32Array.from(features.dataSync()), dim: features.shape[1] };
-    });
+    const features = tf.tidy(() => embedPixels(encoder, tf.tensor4d(request.pixels, [request.count, request.imageSize, request.imageSize, 3]), request.representation));
+    const dim = features.shape[1];
+    return { values: Float32Array.from(await features.data().finally(() => { features.dispose(); })), dim };
   }
 
   /** Every BatchNorm running statistic, query encoder then key encoder, concatenated. */
-  private buffers(): Float32Array {
+  private async buffers(): Promise<Float32Array> {
     const moco = this.model();
     const all = [...moco.queryEncoder.variables.buffers.values(), ...moco.keyEncoder.variables.buffers.values()];
     const out = new Float32Array(all.reduce((n, v) => n + v.size, 0));
+    const values = await Promise.all(all.map((v) => v.data()));
     let offset = 0;
-    for (const v of all) {
-      out.set(v.dataSync(), offset);
-      offset += v.size;
+    for (const v of values) {
+      out.set(v, offset);
+      offset += v.length;
     }
     return out;
   }

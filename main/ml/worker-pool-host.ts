@@ -24,6 +24,7 @@ import { parameterCount as encoderParameterCount } from './resnet.js';
 import type { Rng } from './rng.js';
 import { combineMetrics } from './step-metrics.js';
 import type { ModelState } from './training-state.js';
+import type { ReplicaAdapter } from '../../shared/compute-channel.js';
 
 export interface WorkerPoolOptions {
   readonly moco: MocoConfig;
@@ -31,9 +32,16 @@ export interface WorkerPoolOptions {
   readonly seed: number;
   readonly batchSize: number;
   readonly workers: number;
-  readonly backend: 'wasm' | 'cpu';
+  readonly backend: ReplicaSetup['backend'];
   /** Opens the channel to replica `index` (worker_threads: main/trainer/worker-channel.ts). */
   readonly openChannel: (index: number) => ReplicaChannel;
+  /**
+   * false: the channels cross a process boundary (a renderer's MessagePort, a socket), so the
+   * gradients travel in the gradients/apply messages instead of one SharedArrayBuffer. Default true.
+   */
+  readonly sharedMemory?: boolean;
+  /** The host's kind (default 'worker-pool'; 'renderer' for the desktop app's WebGPU page). */
+  readonly kind?: string;
 }
 
 /** Images per embed request to one replica (bounds each replica's activation memory). */
@@ -44,13 +52,20 @@ function merge(into: PhaseTimes, from: PhaseTimes): void {
 }
 
 export class WorkerPoolHost implements ComputeHost {
-  readonly kind = 'worker-pool';
+  readonly kind: string;
   private readonly shuffleRng: Rng;
   private keysEnqueued = 0;
   private disposed = false;
 
-  private constructor(private readonly options: WorkerPoolOptions, private readonly channels: readonly ReplicaChannel[], private readonly dim: number) {
+  private constructor(
+    private readonly options: WorkerPoolOptions,
+    private readonly channels: readonly ReplicaChannel[],
+    private readonly dim: number,
+    /** Replica 0's WebGPU adapter (a compute page), else null. */
+    readonly adapter: ReplicaAdapter | null = null,
+  ) {
     this.shuffleRng = shuffleRngFor(options.seed);
+    this.kind = options.kind ?? 'worker-pool';
   }
 
   get replicas(): number {
@@ -66,13 +81,13 @@ export class WorkerPoolHost implements ComputeHost {
     try {
       for (let i = 0; i < W; i++) channels.push(options.openChannel(i));
       const parameterCount = encoderParameterCount(options.moco.encoder);
-      const gradients = new SharedArrayBuffer(W * parameterCount * 4);
+      const gradients = options.sharedMemory === false ? null : new SharedArrayBuffer(W * parameterCount * 4);
       const replies = await Promise.all(channels.map((c, index) => {
         const setup: ReplicaSetup = { moco: options.moco, sgd: options.sgd, seed: options.seed, batchSize: options.batchSize, replicas: W, index, gradients, backend: options.backend };
         return c.request<InitReply>({ type: 'init', setup });
       }));
       if (replies.some((r) => r.parameterCount !== parameterCount)) throw new Error('compute workers disagree on the parameter count');
-      return new WorkerPoolHost(options, channels, options.moco.encoder.dim);
+      return new WorkerPoolHost(options, channels, options.moco.encoder.dim, replies[0]?.adapter ?? null);
     } catch (error) {
       await Promise.all(channels.map((c) => c.close()));
       throw error;
@@ -121,7 +136,12 @@ export class WorkerPoolHost implements ComputeHost {
       for (const g of gradReplies) for (let i = 0; i < buffers.length; i++) buffers[i]! += g.buffers[i]!;
       for (let i = 0; i < buffers.length; i++) buffers[i]! /= W;
     }
-    const applyReplies = await Promise.all(this.channels.map((c) => c.request<ApplyReply>({ type: 'apply', keys, learningRate, buffers, gradients: null })));
+    // Without shared memory every replica gets every slice's gradients (W=1: its own back).
+    const gradients = this.options.sharedMemory === false ? gradReplies.map((g, r) => {
+      if (!g.gradients) throw new Error(`compute replica ${r} sent no gradients`);
+      return g.gradients;
+    }) : null;
+    const applyReplies = await Promise.all(this.channels.map((c) => c.request<ApplyReply>({ type: 'apply', keys, learningRate, buffers, gradients })));
     applyReplies.forEach((reply, r) => { merge(phases[r]!, reply.phases); });
     this.keysEnqueued = Math.min(K, this.keysEnqueued + N);
     return { metrics, phasesByReplica: phases };

@@ -15,6 +15,7 @@ import { MocoTrainer } from '../ml/trainer.js';
 import type { ResolvedSettings } from '../../shared/training-settings.js';
 import { chooseWorkers } from '../../shared/workers.js';
 import { toTrainingConfig } from './training-config.js';
+import { hasRendererCompute, openRendererCompute } from './renderer-compute.js';
 import { startWorkerPool } from './worker-channel.js';
 
 export interface TrainingCompute {
@@ -38,6 +39,12 @@ export function workersFor(settings: ResolvedSettings, backend: BackendName, req
 
 export async function openTrainingCompute(settings: ResolvedSettings, backend: BackendName, workers: number): Promise<TrainingCompute> {
   const config = toTrainingConfig(settings);
+  if (backend === 'webgpu' && hasRendererCompute()) {
+    // The desktop app: the step runs in the compute renderer's WebGPU (issue 8).
+    const host = await openRendererCompute(config);
+    const trainer = new MocoTrainer(config, { localModel: false });
+    return { trainer, host, dispose: () => host.dispose() };
+  }
   if (workers <= 1 || backend !== 'wasm') {
     const trainer = new MocoTrainer(config);
     const host = new InProcessHost(trainer.moco, trainer.optimizer);

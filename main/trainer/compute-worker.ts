@@ -1,25 +1,23 @@
 /**
  * The worker_threads entry of a compute replica: its own wasm backend (with our training
- * kernels registered in this thread), one ComputeReplica, requests answered in order.
+ * kernels registered in this thread), one ComputeReplica, requests answered in order by the
+ * serve loop every replica transport shares (main/ml/replica-transport.ts).
  */
 import { parentPort } from 'node:worker_threads';
 import { initialiseBackend } from '../ml/backend.js';
-import { transferables, type ReplicaRequest } from '../ml/compute-protocol.js';
-import { ComputeReplica } from '../ml/compute-replica.js';
+import { serveReplica } from '../ml/replica-transport.js';
 
 const port = parentPort;
 if (!port) throw new Error('compute-worker.ts runs as a worker thread only');
-const replica = new ComputeReplica();
-let queue: Promise<void> = Promise.resolve();
 
-port.on('message', (message: { id: number; request: ReplicaRequest }) => {
-  queue = queue.then(async () => {
-    try {
-      if (message.request.type === 'init') await initialiseBackend(message.request.setup.backend);
-      const reply = replica.handle(message.request);
-      port.postMessage({ id: message.id, reply }, transferables(reply));
-    } catch (error) {
-      port.postMessage({ id: message.id, error: error instanceof Error ? error.message : String(error) });
-    }
-  });
+serveReplica({
+  postMessage: (message, transfer) => { port.postMessage(message, [...transfer]); },
+  onMessage: (listener) => { port.on('message', listener); },
+  onClose: (listener) => { port.on('close', () => { listener('parent port closed'); }); },
+  close: () => { port.close(); },
+}, {
+  prepare: async (backend) => {
+    if (backend === 'webgpu') throw new Error('compute worker: webgpu replicas run in a browser page (main/compute-page), not in a worker thread');
+    await initialiseBackend(backend);
+  },
 });

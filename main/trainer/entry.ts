@@ -6,12 +6,13 @@
 import { parseTrainerCommand, type TrainerEvent } from '../../shared/trainer-protocol.js';
 import { doctorJob } from './doctor.js';
 import { embedFiles, embedRun, exportEncoder, knnEvaluation } from './encoder-jobs.js';
+import { acceptComputePort, type PortMainLike } from './renderer-compute.js';
 import { TrainingRun } from './training-run.js';
 import { updateRunRecord } from '../core/run-store.js';
 
 interface ParentPort {
   postMessage(message: unknown): void;
-  on(event: 'message', listener: (event: { data: unknown }) => void): void;
+  on(event: 'message', listener: (event: { data: unknown; ports?: readonly PortMainLike[] }) => void): void;
 }
 
 const parentPort = (process as unknown as { parentPort?: ParentPort }).parentPort;
@@ -45,7 +46,8 @@ function send(event: TrainerEvent): void {
 }
 
 function onMessage(listener: (message: unknown) => void): void {
-  if (parentPort) parentPort.on('message', (event) => { listener(event.data); });
+  // The desktop app's first message may carry the compute renderer's port (issue 8).
+  if (parentPort) parentPort.on('message', (event) => { if (!acceptComputePort(event)) listener(event.data); });
   else process.on('message', listener);
 }
 

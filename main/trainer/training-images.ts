@@ -5,6 +5,7 @@
 import type { RgbImage } from '../ml/augment.js';
 import { forEachBlock } from '../ml/image-source.js';
 import { openImageFolderStore, type ClosableImageSource } from '../core/images/folder-store.js';
+import type { ScanOnceProgress } from '../core/images/scan-manifest.js';
 
 export interface TrainingImages {
   /** Position i is image i of `relativePaths`; read per batch. Close it when done. */
@@ -23,8 +24,8 @@ export interface TrainingImages {
   readonly seconds: number;
 }
 
-export async function loadTrainingImages(folder: string, cacheDirectory: string, storeSize: number, onProgress: (done: number, total: number) => void): Promise<TrainingImages> {
-  const loaded = await openImageFolderStore(folder, { storeSize, cacheDir: cacheDirectory, onProgress });
+export async function loadTrainingImages(folder: string, cacheDirectory: string, storeSize: number, onProgress: (done: number, total: number) => void, onScanProgress?: (progress: ScanOnceProgress) => void): Promise<TrainingImages> {
+  const loaded = await openImageFolderStore(folder, { storeSize, cacheDir: cacheDirectory, onProgress, ...(onScanProgress ? { onScanProgress } : {}) });
   const classes = [...loaded.classes];
   return {
     source: loaded.source,

@@ -7,12 +7,13 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import type { TrainerCommand, TrainerEvent, RunSummary } from '../../shared/trainer-protocol.js';
-import { chooseBackend, type BackendChoice } from '../ml/backend.js';
+import type { BackendChoice } from '../ml/backend.js';
 import { formatAdapter } from '../ml/webgpu-backend.js';
 import { preferredBackendOrder } from './doctor.js';
 import { KnnMonitor } from './knn-monitor.js';
 import { detectPlateau } from '../../shared/plateau.js';
 import type { StepReport } from '../ml/trainer.js';
+import { chooseBackendWithRenderer } from './renderer-compute.js';
 import { coreCount, embedThroughHost, exportTrainingStateOf, openTrainingCompute, restoreTrainingState, workersFor, type TrainingCompute } from './compute-hosts.js';
 import { readRunRecord, runPaths, truncateRunHistory, updateRunRecord, type RunRecord } from '../core/run-store.js';
 import { defaultImageSize, resolveSettings, type ResolvedSettings } from '../../shared/training-settings.js';
@@ -75,7 +76,7 @@ export class TrainingRun {
     this.emit({ type: 'state', state: 'loading' });
     const backendWanted = (command.resume ? record.settings?.backend : undefined) ?? command.userSettings.backend ?? 'auto';
     const order = await preferredBackendOrder(command.backendReport);
-    this.backend = await chooseBackend({ preferred: backendWanted, env: process.env, ...(order ? { order } : {}) });
+    this.backend = await chooseBackendWithRenderer({ preferred: backendWanted, env: process.env, ...(order ? { order } : {}) });
     this.emit({ type: 'backend', name: this.backend.name, attempts: [...this.backend.attempts], adapter: this.backend.adapter });
     log(`backend ${this.backend.name}${this.backend.adapter ? ` on ${formatAdapter(this.backend.adapter)}` : ''}`);
 
@@ -84,6 +85,9 @@ export class TrainingRun {
     const storeSize = storeSizeFor(record.settings?.imageSize ?? command.userSettings.imageSize ?? defaultImageSize(this.backend.name));
     const data = await loadTrainingImages(command.folder, command.cacheDirectory, storeSize, (done, total) => {
       this.emit({ type: 'loading', done, total });
+    }, (scan) => {
+      this.emit({ type: 'scanning', ...scan });
+      if (scan.done) log(scan.reused ? `folder scan of the folder check reused (${scan.files} files, ${scan.folders} folders unchanged)` : `folder scanned: ${scan.files} files, ${scan.folders} folders`);
     });
     log(describeLoad(data));
     try {

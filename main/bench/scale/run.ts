@@ -8,7 +8,7 @@
  * under similar load.
  *
  * grid / map are measured in Chromium by main/bench/ui/measure.ts (measureUiScale) when `--ui` is
- * given and that module is wired in; until then they are null.
+ * given; null without it.
  */
 import { loadavg } from 'node:os';
 import { mkdir, rm } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { scanImageFolder } from '../../core/images/scan.js';
 import { storeSizeFor } from '../../trainer/training-config.js';
 import { loadTrainingImages } from '../../trainer/training-images.js';
+import { measureUiScale } from '../ui/measure.js';
 import { benchFolder, benchRoot } from './generate.js';
 import { BENCH_SETTINGS, probeTrainer } from './trainer-probe.js';
 
@@ -65,7 +66,8 @@ async function main(): Promise<void> {
     const trainer = await probeTrainer(generated.folder, cacheDir, workDir, { steps, embed: !skipEmbed }, progress);
     progress(`trainer peak RSS ${trainer.trainerPeakRssMB ?? '?'} MB, step ${trainer.stepMs.toFixed(0)} ms, embed ${trainer.embedSeconds?.toFixed(1) ?? 'skipped'} s`);
 
-    if (wantUi) progress('--ui: main/bench/ui/measure.ts is not wired in on this branch; grid and map stay null');
+    // In Chromium, by the map stream's bench (main/bench/ui/measure.ts); its fixture lives in the work dir.
+    const ui = wantUi ? await measureUiScale({ images, workDir: join(workDir, 'ui'), log: progress }) : null;
     const result = {
       images,
       scanSeconds: round(scanSeconds, 3),
@@ -75,8 +77,8 @@ async function main(): Promise<void> {
       stepMs: round(trainer.stepMs),
       embedSeconds: trainer.embedSeconds === null ? null : round(trainer.embedSeconds, 2),
       neighbourQueryMs: trainer.neighbourQueryMs === null ? null : round(trainer.neighbourQueryMs, 2),
-      grid: null,
-      map: null,
+      grid: ui?.grid ?? null,
+      map: ui?.map ?? null,
       more: {
         settings: BENCH_SETTINGS, storeSize, stepsMeasured: trainer.steps,
         trainerLoadSeconds: round(trainer.trainerLoadSeconds, 2),

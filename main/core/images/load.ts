@@ -13,7 +13,8 @@ import { resolve } from 'node:path';
 import type { RgbImage } from '../../ml/augment.js';
 import { cacheKey, prepareCacheDirectory, readCacheEntry, writeCacheEntry } from './cache.js';
 import { decodeImageFile, decodePipelineId, ImageDecodeError, validateDecodeOptions, type DecodeOptions } from './decode.js';
-import { compareNames, compareRelativePaths, scanImageFolder, type ScanResult } from './scan.js';
+import { compareNames, compareRelativePaths, type ScanResult } from './scan.js';
+import { scanImageFolderOnce, type ScanOnceProgress } from './scan-manifest.js';
 
 /** Files loaded at once by default: libuv's default thread pool is 4 threads, which sharp decodes on. */
 export const DEFAULT_LOAD_CONCURRENCY = 4;
@@ -27,6 +28,8 @@ export interface LoadImageFolderOptions {
   readonly concurrency?: number;
   /** Called with (0, total) before the first file, then after each file. Must not throw. */
   readonly onProgress?: (done: number, total: number) => void;
+  /** The folder scan's progress (throttled), or one call with reused: true when the folder check's scan was reused. */
+  readonly onScanProgress?: (progress: ScanOnceProgress) => void;
   /** Called when the cache cannot be used (read-only disk, full disk); the load goes on without it. */
   readonly onWarning?: (message: string) => void;
   /** Decompression-bomb limit, width x height of the source (default 100 megapixels). */
@@ -106,7 +109,8 @@ export async function prepareFolderLoad(folder: string, options: LoadImageFolder
     cacheUsable = false;
     options.onWarning?.(`image cache ${options.cacheDir} unusable, decoding without it: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const scan = await scanImageFolder(root, { excludeDirectories: [options.cacheDir] });
+  // The folder check's scan when it still holds (one scan per run, issue 14), else a fresh one.
+  const scan = await scanImageFolderOnce(root, { excludeDirectories: [options.cacheDir], manifestDirectory: options.cacheDir, syscalls: 'batched-sync', ...(options.onScanProgress ? { onProgress: options.onScanProgress } : {}) });
   const pipeline = decodePipelineId(decodeOptions);
   const keys = scan.images.map((entry) => cacheKey({ path: entry.path, size: entry.size, mtimeMs: entry.mtimeMs, storeSize: options.storeSize, pipeline }));
   return { root, scan, keys, cacheUsable, decodeOptions };

@@ -7,9 +7,10 @@
  * Usage: `registerWasmTrainingKernels()` once, any time before or after `tf.setBackend('wasm')`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-// The stock wasm kernels must be registered before ours replace them (and Conv2D, Transpose,
-// Reshape are called by ours), so load the backend package here, not at the caller's whim.
+// The stock wasm kernels must be registered before ours replace them (and the stock Conv2D,
+// Transpose, Reshape are called by ours), so load the backend package here, not at the caller's whim.
 import '@tensorflow/tfjs-backend-wasm';
+import { conv2dWasm } from './conv2d.js';
 import { conv2dBackpropFilterWasm } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputWasm } from './conv2d-backprop-input.js';
 import { identityWasm } from './identity.js';
@@ -18,6 +19,7 @@ import { sliceWasm, splitVWasm } from './slice.js';
 import { rememberStock, stockKernel, wasmKernel } from './kernel-utils.js';
 
 const KERNELS: readonly { name: string; kernelFunc: tf.KernelFunc }[] = [
+  { name: 'Conv2D', kernelFunc: conv2dWasm },
   { name: 'Conv2DBackpropFilter', kernelFunc: conv2dBackpropFilterWasm },
   { name: 'Conv2DBackpropInput', kernelFunc: conv2dBackpropInputWasm },
   { name: 'BatchMatMul', kernelFunc: batchMatMulWasm },

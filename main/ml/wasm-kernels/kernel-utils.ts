@@ -51,7 +51,8 @@ export function asWasm(backend: unknown): WasmBackend {
 
 /**
  * Calls the kernel currently registered for `name` on wasm. Used for the stock kernels these
- * modules never replace (Conv2D, Transpose, Reshape, Fill), so there is no recursion.
+ * modules never replace (Transpose, Reshape, Fill) and for Conv2D, whose replacement only calls
+ * the stock one (callStock), so there is no recursion.
  */
 export function callKernel(
   name: string,

@@ -1,7 +1,7 @@
 /** The chosen folder: summary, path completion, suggested settings and the user's edits. */
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
-import type { FolderSummary } from '../../../shared/contract';
+import type { EventPayload, FolderSummary } from '../../../shared/contract';
 import { trainingSettingsSchema, type TrainingSettings } from '../../../shared/training-settings';
 import { getApi } from '../api/get-api';
 import { useUiStore } from './ui';
@@ -77,8 +77,13 @@ export const useFolderStore = defineStore('folder', () => {
     return { errors, settings: valid ? parsed.data : null };
   });
 
+  /** The folder check's progress while it runs (issue 13 item 8): files and folders listed, then headers read. */
+  const scanProgress = ref<EventPayload<'folder:scanning'> | null>(null);
+
   async function run(action: () => Promise<FolderSummary | null>, title: string): Promise<void> {
     loading.value = true;
+    scanProgress.value = null;
+    const stopListening = getApi().on('folder:scanning', (progress) => { scanProgress.value = progress; });
     try {
       const result = await action();
       if (result) {
@@ -89,6 +94,7 @@ export const useFolderStore = defineStore('folder', () => {
     } catch (error) {
       ui.reportError(title, error);
     } finally {
+      stopListening();
       loading.value = false;
     }
   }
@@ -122,5 +128,5 @@ export const useFolderStore = defineStore('folder', () => {
     edits.value = {};
   }
 
-  return { summary, loading, pathInput, completions, edits, validation, choose, useSample, complete, setEdit, resetEdits };
+  return { summary, loading, scanProgress, pathInput, completions, edits, validation, choose, useSample, complete, setEdit, resetEdits };
 });

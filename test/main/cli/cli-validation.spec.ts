@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRun, updateRunRecord } from '../../../main/core/run-store.js';
 import { writeSampleDataset } from '../../../main/core/sample-dataset.js';
 import { assertFlagsOf, joinNegativeValues, settingsFromFlags } from '../../../main/cli/flags.js';
+import { backdateDirectories } from '../core/images/backdate.js';
 
 const BIN = join(import.meta.dirname, '../../../main/cli/bin.js');
 
@@ -77,6 +78,12 @@ describe('moco-studio CLI validation (issue 13)', () => {
     expect((await cli(['train', empty])).stderr).toMatch(/No image in .*empty.*at least 2 images/);
     expect((await cli(['train', one])).stderr).toMatch(/has only one image \(only\.png\); .* at least 2/);
     expect((await cli(['train', images, '--batch', '64'])).stderr).toMatch(/--batch 64 is more than the 10 images in .*; use at most --batch 10/);
+    // Issue 12 item 1: the check reads headers; text files named .jpg are not images.
+    const textJpegs = join(home, 'text-jpegs');
+    await mkdir(textJpegs);
+    for (const name of ['a.jpg', 'b.jpg', 'c.jpg']) await writeFile(join(textJpegs, name), 'text, not a JPEG');
+    await copyFile(join(one, 'only.png'), join(textJpegs, 'd.png'));
+    expect((await cli(['train', textJpegs])).stderr).toMatch(/has only one image \(d\.png\) \(3 file\(s\) skipped: a\.jpg: not a supported image \(unrecognised contents\).*at least 2/);
     expect(await runsMade()).toEqual([]);
   });
 
@@ -111,12 +118,17 @@ describe('moco-studio CLI validation (issue 13)', () => {
     const folder = join(home, 'with-junk');
     await writeSampleDataset(folder, { perClass: 1, size: 16 });
     for (let i = 0; i < 25; i++) await writeFile(join(folder, 'circle', `junk-${String(i).padStart(2, '0')}.png`), 'not a png');
+    await backdateDirectories(folder); // old enough for the check's stored scan to be trusted (scan-manifest.ts)
     const result = await cli(['train', folder, '--epochs', '1', '--batch', '4', '--image-size', '16', '--width', '0.125', '--backend', 'wasm', '--json']);
     expect(result.code).toBe(0);
     const summary = JSON.parse(result.stdout) as { runDirectory: string };
     const listed = join(summary.runDirectory, 'skipped.json');
     expect(result.stderr).toContain(`every skipped file with its reason: ${listed}`);
     expect(result.stderr).not.toMatch(/see the run's log/);
+    // Issue 13 item 8: the scan's progress is printed, and the trainer reuses the check's scan (one scan per run).
+    expect(result.stderr).toContain('Scanning the folder: 35 files, 11 folders, done');
+    expect(result.stderr).toContain('Checking image headers: 35 / 35, done');
+    expect(result.stderr).toContain('Folder scan reused from the check (35 files, 11 folders unchanged)');
     const skipped = JSON.parse(await readFile(listed, 'utf8')) as { count: number; skipped: unknown[] };
     expect(skipped.count).toBe(25);
     expect(skipped.skipped).toHaveLength(25);

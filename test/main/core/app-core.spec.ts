@@ -10,12 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { EventPayload, FolderSummary, InvokeChannel, InvokeRequest, InvokeResponse } from '../../../shared/contract.js';
 import type { TrainerEvent } from '../../../shared/trainer-protocol.js';
+import { base64ToFloat32 } from '../../../shared/binary-base64.js';
 import { AppCore } from '../../../main/core/app-core.js';
 import { dispatchInvoke } from '../../../main/core/dispatch.js';
 import { pca } from '../../../main/core/pca.js';
 import { decimate } from '../../../main/core/run-exports.js';
 import { writeSampleDataset } from '../../../main/core/sample-dataset.js';
 import { startServer, type RunningServer } from '../../../main/server/http-server.js';
+import { backdateDirectories } from './images/backdate.js';
 
 describe('pca', () => {
   it('finds known principal axes with their explained variance and a deterministic sign', () => {
@@ -99,6 +101,7 @@ describe('app core through the WebSocket server', () => {
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'moco-core-'));
     await writeSampleDataset(join(root, 'images'), { perClass: 4, size: 32 });
+    await backdateDirectories(join(root, 'images')); // old enough for its stored scan to be trusted (scan-manifest.ts)
     await writeFile(join(root, 'renderer-index.html'), '');
     core = new AppCore({ dataDirectory: join(root, 'data'), transport: 'websocket' });
     server = await startServer({ port: 0, core, rendererDirectory: root });
@@ -133,12 +136,32 @@ describe('app core through the WebSocket server', () => {
     await rm(join(lonely, 'circle'), { recursive: true });
     const few = await call('folder:choose', { path: join(lonely, 'square') });
     expect(few).toMatchObject({ imagesFound: 1, suggestion: null, problem: expect.stringMatching(/at least 2/) as unknown });
+    // Issue 12 item 1: the check reads headers, so three text files named .jpg are not images, and
+    // training:start refuses the folder without making a run.
+    const textJpegs = join(root, 'text-jpegs');
+    await writeSampleDataset(textJpegs, { perClass: 1, size: 16 });
+    for (const name of ['a.jpg', 'b.jpg', 'c.jpg']) await writeFile(join(textJpegs, 'circle', name), 'text, not a JPEG');
+    await rm(join(textJpegs, 'square'), { recursive: true });
+    const { runs: runsBefore } = await call('runs:list', {});
+    const fake = await call('folder:choose', { path: join(textJpegs, 'circle') });
+    expect(fake).toMatchObject({ imagesFound: 1, suggestion: null, problem: expect.stringMatching(/1 usable image; MoCo needs at least 2/) as unknown });
+    expect(fake!.skipped.map((s) => s.path)).toEqual(['a.jpg', 'b.jpg', 'c.jpg']);
+    expect(fake!.skipped[0]!.reason).toMatch(/not a supported image \(unrecognised contents\)/);
+    await expect(call('training:start', { folderId: fake!.folderId, settings: {} })).rejects.toThrow(/folder-cannot-train: The folder has 1 usable image/);
+    expect((await call('runs:list', {})).runs).toHaveLength(runsBefore.length);
     const notFolder = await dispatchInvoke(core, 'folder:choose', { path: join(root, 'renderer-index.html') });
     expect(notFolder).toMatchObject({ ok: false, error: { code: 'not-a-folder', message: expect.stringContaining('renderer-index.html') as unknown } });
   });
 
   it('trains a tiny run: training:event metrics and done reach the client, then list, open, neighbours, map and exports work', async () => {
+    const scanEventsBefore = events.length;
     const summary = (await call('folder:choose', { path: join(root, 'images') })) as FolderSummary;
+    // Issue 13 item 8: the check's progress reaches the client, listing then headers, each with a final event.
+    const scanning = events.slice(scanEventsBefore).filter((f) => f.event === 'folder:scanning').map((f) => f.payload as EventPayload<'folder:scanning'>);
+    expect(scanning.filter((p) => p.done)).toEqual([
+      { path: summary.path, phase: 'listing', files: 40, folders: 11, checked: 0, total: 0, done: true },
+      { path: summary.path, phase: 'headers', files: 40, folders: 11, checked: 40, total: 40, done: true },
+    ]);
     const { runId } = await call('training:start', { folderId: summary.folderId, settings: { imageSize: 16, widthMultiplier: 0.125, epochs: 2, batchSize: 8, backend: 'wasm', previewEvery: 3 } });
     await expect(call('training:start', { folderId: summary.folderId, settings: {} })).rejects.toThrow(/training-active/);
     await expect(call('runs:delete', { runId })).rejects.toThrow(/run-active/);
@@ -146,6 +169,8 @@ describe('app core through the WebSocket server', () => {
     const seen = trainerEvents(runId);
     expect(seen.filter((e) => e.type === 'metrics').length).toBe(10); // 40 images / 8 x 2 epochs
     expect(seen.find((e) => e.type === 'done')).toMatchObject({ reason: 'finished' });
+    // One scan per run (issue 14): the trainer reused the scan of folder:choose instead of walking the folder again.
+    expect(seen.filter((e) => e.type === 'scanning')).toEqual([{ type: 'scanning', files: 40, folders: 11, done: true, reused: true }]);
 
     const { runs } = await call('runs:list', {});
     const run = runs.find((r) => r.id === runId)!;
@@ -164,10 +189,12 @@ describe('app core through the WebSocket server', () => {
     expect(outside.neighbours).toHaveLength(3);
 
     const map = await call('embeddings:map', { runId });
-    expect(map.points).toHaveLength(40);
-    expect(map.items).toHaveLength(40);
-    expect(map.classes).toHaveLength(10);
+    expect(map.rows).toBe(40);
+    expect(base64ToFloat32(map.points)).toHaveLength(80);
     expect(map.explainedVariance[0]).toBeGreaterThanOrEqual(map.explainedVariance[1]);
+    const listed = await call('embeddings:items', { runId });
+    expect(listed.items).toHaveLength(40);
+    expect(listed.classes).toHaveLength(10);
 
     const csv = await call('runs:export', { runId, format: 'csv' });
     expect(csv.path).toMatch(/exports\/embeddings\.csv$/);
@@ -188,7 +215,7 @@ describe('app core through the WebSocket server', () => {
     expect(run.checkpoints.length).toBeGreaterThanOrEqual(2); // one per epoch
     const first = run.checkpoints[0]!;
     const last = run.checkpoints[run.checkpoints.length - 1]!;
-    const all = map.items.length - 1;
+    const all = listed.items.length - 1;
     const atFirst = (await call('neighbours:query', { runId, row: 3, k: all, checkpoint: first })).neighbours;
     const atLast = (await call('neighbours:query', { runId, row: 3, k: all, checkpoint: last })).neighbours;
     const stored = (await call('neighbours:query', { runId, row: 3, k: all })).neighbours;
@@ -196,14 +223,14 @@ describe('app core through the WebSocket server', () => {
       // every other image, never the query itself, with the run's paths: the same query image in each
       expect(list.map((n) => n.row).sort((a, b) => a - b)).toEqual(stored.map((n) => n.row).sort((a, b) => a - b));
       expect(list.some((n) => n.row === 3)).toBe(false);
-      for (const n of list) expect(n.relativePath).toBe(map.items[n.row]!.relativePath);
+      for (const n of list) expect(n.relativePath).toBe(listed.items[n.row]!.relativePath);
     }
     const similarityAt = (list: typeof stored): Map<number, number> => new Map(list.map((n) => [n.row, n.similarity]));
     const firstByRow = similarityAt(atFirst);
     expect(atLast.some((n) => Math.abs(n.similarity - firstByRow.get(n.row)!) > 1e-4)).toBe(true);
     const byCheckpoint = JSON.parse(await readFile(join(root, 'data', 'runs', runId, 'embeddings', 'by-checkpoint', first.replace(/\.ckpt$/, ''), 'embeddings.json'), 'utf8')) as { checkpoint: string; items: { relativePath: string }[] };
     expect(byCheckpoint.checkpoint).toBe(first);
-    expect(byCheckpoint.items.map((i) => i.relativePath)).toEqual(map.items.map((i) => i.relativePath));
+    expect(byCheckpoint.items.map((i) => i.relativePath)).toEqual(listed.items.map((i) => i.relativePath));
     const outsideAtFirst = await call('neighbours:query', { runId, imagePath: join(root, 'lonely', 'square', 'square-000.png'), k: 3, checkpoint: first });
     expect(outsideAtFirst.neighbours).toHaveLength(3);
     await expect(call('neighbours:query', { runId, row: 3, k: 5, checkpoint: 'step-999999999.ckpt' })).rejects.toThrow(/unknown-checkpoint: Run .* has no checkpoint step-999999999\.ckpt/);

@@ -41,7 +41,7 @@ describe('runs:import', () => {
     const neighbours = await dispatchInvoke(core, 'neighbours:query', { runId, row: 0, k: 5 });
     expect(neighbours.ok && (neighbours.response as { neighbours: unknown[] }).neighbours).toHaveLength(5);
     const map = await dispatchInvoke(core, 'embeddings:map', { runId });
-    expect(map.ok && (map.response as { points: unknown[] }).points).toHaveLength(30);
+    expect(map.ok && (map.response as { rows: number }).rows).toBe(30);
     const missing = await dispatchInvoke(core, 'runs:import', { path: join(root, 'missing.pth'), folderId });
     expect(missing).toMatchObject({ ok: false, error: { message: expect.stringMatching(/missing\.pth: no such file/) as unknown } });
   });

@@ -16,6 +16,7 @@ import {
   unregisterWasmTrainingKernels,
 } from '../../../../main/ml/wasm-kernels/index.js';
 import { dWOptions } from '../../../../main/ml/wasm-kernels/conv2d-backprop-filter.js';
+import { conv2dOptions } from '../../../../main/ml/wasm-kernels/conv2d.js';
 
 const DX_TOL = 1e-4;
 const DW_TOL = 5e-4;
@@ -137,6 +138,16 @@ describe('wasm training kernels vs cpu', () => {
       } finally {
         dWOptions.gemmMaxElements = saved;
       }
+      // The GEMM route in chunks of one image each (summed), as it runs on large batches.
+      const { chunkColumns, chunkMinPixels } = dWOptions;
+      dWOptions.chunkColumns = 1;
+      dWOptions.chunkMinPixels = 1;
+      try {
+        const [, dwChunked] = await on('wasm', () => convGrads(c, xs, ws, dys, dyShape));
+        expect(maxAbsDiff(dwChunked!, dwCpu!)).toBeLessThanOrEqual(DW_TOL);
+      } finally {
+        Object.assign(dWOptions, { chunkColumns, chunkMinPixels });
+      }
       // Not all zeros by accident (a kernel that wrote nothing would match a zero gradient).
       expect(Math.max(...dxCpu!.map(Math.abs))).toBeGreaterThan(1e-3);
     });
@@ -167,6 +178,32 @@ describe('wasm training kernels vs cpu', () => {
       expect(maxAbsDiff(wasm!, cpu!)).toBeLessThanOrEqual(MM_TOL);
     });
   }
+
+  it('Conv2D in blocks of output channels is bit-identical to the stock kernel and matches cpu', async () => {
+    const cases: ConvCase[] = [
+      { n: 2, h: 6, w: 6, ci: 3, co: 8, k: 3, s: 1, pad: 'same' },
+      { n: 2, h: 7, w: 7, ci: 4, co: 12, k: 3, s: 2, pad: 1 },
+    ];
+    const saved = { ...conv2dOptions };
+    Object.assign(conv2dOptions, { blockChannels: 4, minReduction: 1 });
+    try {
+      for (const c of cases) {
+        const xs = values(c.n * c.h * c.w * c.ci, 7);
+        const ws = values(c.k * c.k * c.ci * c.co, 8);
+        const conv = (): tf.Tensor[] => [tf.conv2d(tf.tensor4d(xs, [c.n, c.h, c.w, c.ci]), tf.tensor4d(ws, [c.k, c.k, c.ci, c.co]), c.s, c.pad as 'same')];
+        const [cpu] = await on('cpu', conv);
+        const [blocked] = await on('wasm', conv);
+        unregisterWasmTrainingKernels();
+        const [stock] = await on('wasm', conv);
+        registerWasmTrainingKernels();
+        expect(Array.from(blocked!)).toEqual(Array.from(stock!));
+        expect(maxAbsDiff(blocked!, cpu!)).toBeLessThanOrEqual(DX_TOL);
+        expect(blocked!.some((v) => v !== 0)).toBe(true);
+      }
+    } finally {
+      Object.assign(conv2dOptions, saved);
+    }
+  });
 
   it('Slice and SplitV match cpu exactly (float32 and int32)', async () => {
     const xs = values(3 * 5 * 4 * 6, 21);

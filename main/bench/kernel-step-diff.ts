@@ -1,0 +1,37 @@
+/**
+ * How far issue 9's kernel changes (dW in image chunks, Conv2D in output-channel blocks) move a
+ * MoCo trajectory: two steps of ResNet-18 at 32 px, batch 32, with the changes off (one dW GEMM,
+ * whole filters) and on, then the largest weight and SGD-momentum differences.
+ *   npx tsx main/bench/kernel-step-diff.ts [width=0.125]
+ */
+import '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { Moco } from '../ml/moco.js';
+import { SgdMomentum } from '../ml/optimizer.js';
+import { registerWasmTrainingKernels } from '../ml/wasm-kernels/index.js';
+import { dWOptions } from '../ml/wasm-kernels/conv2d-backprop-filter.js';
+import { conv2dOptions } from '../ml/wasm-kernels/conv2d.js';
+await tf.setBackend('wasm'); await tf.ready(); registerWasmTrainingKernels();
+const width = Number(process.argv[2] ?? 0.125);
+const { chunkColumns } = dWOptions;
+const { blockChannels } = conv2dOptions;
+async function run(newKernels: boolean): Promise<{ w: Map<string, Float32Array>; loss: number[] }> {
+  dWOptions.chunkColumns = newKernels ? chunkColumns : Infinity;
+  conv2dOptions.blockChannels = newKernels ? blockChannels : Infinity;
+  const encoder = { architecture: 'resnet18', widthMultiplier: width, smallImageStem: true, head: 'linear', dim: 128, bnSplits: 4 } as const;
+  const moco = new Moco({ encoder, queueSize: 256, keyMomentum: 0.99, temperature: 0.2, shuffleKeys: true }, 32, 0);
+  const sgd = new SgdMomentum({ learningRate: 0.06, momentum: 0.9, weightDecay: 5e-4, schedule: { kind: 'constant' }, warmupEpochs: 0 });
+  const xq = tf.randomUniform<tf.Rank.R4>([32, 32, 32, 3], 0, 1, 'float32', 1);
+  const xk = tf.randomUniform<tf.Rank.R4>([32, 32, 32, 3], 0, 1, 'float32', 2);
+  const loss: number[] = [];
+  for (let s = 0; s < 2; s++) loss.push((await moco.trainStep(xq, xk, sgd, 0.06)).loss);
+  const w = new Map([...moco.queryEncoder.variables.parameters].map(([k, v]) => [k, v.dataSync() as Float32Array]));
+  const vel = new Map([...sgd.velocity].map(([k, v]) => [`v:${k}`, v.dataSync() as Float32Array]));
+  tf.dispose([xq, xk]); moco.dispose(); sgd.dispose();
+  return { w: new Map([...w, ...vel]), loss };
+}
+const a = await run(false); const b = await run(true);
+let maxW = 0; let maxV = 0;
+for (const [k, va] of a.w) { const vb = b.w.get(k)!; for (let i = 0; i < va.length; i++) { const d = Math.abs(va[i]! - vb[i]!); if (k.startsWith('v:')) maxV = Math.max(maxV, d); else maxW = Math.max(maxW, d); } }
+console.log(JSON.stringify({ width, lossOld: a.loss, lossNew: b.loss, maxAbsWeightDiff: maxW, maxAbsVelocityDiff: maxV }));
