@@ -22,6 +22,8 @@ import { FolderRegistry } from './folder-registry.js';
 import { importTorchRun } from '../interop/import-run.js';
 import { SUPPORTED_EXTENSIONS } from './images/scan.js';
 import { checkImageFolder } from './folder-check.js';
+import { thumbnailOf, type Thumbnail } from './images/thumbnails.js';
+import type { ThumbnailSize } from '../../shared/thumbnails.js';
 import { checkpointNames, exportEmbeddings, exportsDirectory, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
 import { readSkippedList, removeStaleTemporaryFiles } from './run-maintenance.js';
 import { LiveRunSnapshot } from './live-run.js';
@@ -295,6 +297,11 @@ export class AppCore {
   /** See FolderRegistry.resolveImage: an image of a chosen folder or of a run's folder, or an ImageAccessError. */
   resolveImage(folderId: string, relativePath: string): Promise<string> {
     return this.folders.resolveImage(folderId, relativePath);
+  }
+
+  /** A cached thumbnail of an image resolveImage confines (issue 14); ImageAccessError or ThumbnailError. */
+  async thumbnail(folderId: string, relativePath: string, size: ThumbnailSize): Promise<Thumbnail> {
+    return thumbnailOf(await this.folders.resolveImage(folderId, relativePath), size, join(cacheDirectory(this.options.dataDirectory), 'thumbs'));
   }
 
   /** Stops an active training with a checkpoint (killing it after `graceMs`) and waits for it to exit. */

@@ -49,7 +49,7 @@ async function start(): Promise<void> {
     // Every trainer gets a channel to the compute renderer; it is used when the run's backend is webgpu.
     forkTrainer: () => forkUtilityTrainer(TRAINER_ENTRY, compute.connect()),
   });
-  handleScheme(RENDERER, (folderId, relativePath) => core.resolveImage(folderId, relativePath));
+  handleScheme(RENDERER, (folderId, relativePath) => core.resolveImage(folderId, relativePath), (folderId, relativePath, size) => core.thumbnail(folderId, relativePath, size));
   window = createMainWindow(PRELOAD);
   const target = window;
   // The hidden compute window must not keep the app alive once the app window is closed.

@@ -2,11 +2,14 @@
  * The `moco://` scheme: `moco://app/...` serves the built renderer, `moco://images/<folderId>/<path>`
  * serves images of folders the user chose, through the core's `resolveImage`, which refuses
  * anything outside those folders (path traversal, symlinks escaping, unknown folders).
+ * `moco://thumbs/<folderId>/<path>?s=<size>` serves cached thumbnails of the same images (issue 14).
  */
 import { Readable } from 'node:stream';
 import { extname, join, normalize, sep } from 'node:path';
 import { protocol } from 'electron';
 import { openRegularFile } from '../core/safe-read.js';
+import { parseThumbnailSize, type Thumbnail } from '../core/images/thumbnails.js';
+import type { ThumbnailSize } from '../../shared/thumbnails.js';
 
 export const SCHEME = 'moco';
 export const APP_ORIGIN = `${SCHEME}://app`;
@@ -33,7 +36,21 @@ async function respond(path: string): Promise<Response> {
   });
 }
 
-export function handleScheme(rendererDirectory: string, resolveImage: (folderId: string, relativePath: string) => Promise<string>): void {
+/** `moco://thumbs/<folderId>/<path>?s=<size>` (issue 14): the core's cached thumbnail, with its ETag; 304 on If-None-Match. */
+async function respondThumbnail(request: Request, thumbnail: Thumbnail): Promise<Response> {
+  const headers = { ETag: thumbnail.etag, 'Cache-Control': 'private, max-age=60', 'Content-Security-Policy': CONTENT_SECURITY_POLICY, 'X-Content-Type-Options': 'nosniff' };
+  if (request.headers.get('if-none-match') === thumbnail.etag) return new Response(null, { status: 304, headers });
+  if (thumbnail.path === null) return new Response(new Uint8Array(thumbnail.bytes ?? Buffer.alloc(0)), { headers: { ...headers, 'Content-Type': 'image/jpeg' } });
+  const response = await respond(thumbnail.path);
+  for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
+  return response;
+}
+
+export function handleScheme(
+  rendererDirectory: string,
+  resolveImage: (folderId: string, relativePath: string) => Promise<string>,
+  thumbnail?: (folderId: string, relativePath: string, size: ThumbnailSize) => Promise<Thumbnail>,
+): void {
   protocol.handle(SCHEME, async (request) => {
     try {
       const url = new URL(request.url);
@@ -48,6 +65,10 @@ export function handleScheme(rendererDirectory: string, resolveImage: (folderId:
         const [folderId, ...rest] = segments;
         const path = await resolveImage(folderId!, rest.join('/'));
         return await respond(path);
+      }
+      if (url.host === 'thumbs' && thumbnail && segments.length >= 2) {
+        const [folderId, ...rest] = segments;
+        return await respondThumbnail(request, await thumbnail(folderId!, rest.join('/'), parseThumbnailSize(url.searchParams.get('s'))));
       }
       return new Response('Not found', { status: 404 });
     } catch {

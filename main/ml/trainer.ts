@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { validateAugmentationConfig, type AugmentationConfig, type RgbImage } from './augment.js';
 import { makeTwoCropPixels, type TwoCropBatch, type TwoCropPixels } from './batches.js';
 import type { ComputeHost, StepOutcome } from './compute-host.js';
+import type { ImageSource } from './image-source.js';
 import { Moco, type MocoConfig, type PhaseTimes, type StepMetrics } from './moco.js';
 import { learningRateAt, SgdMomentum, type SgdConfig } from './optimizer.js';
 import { Rng, type RngState } from './rng.js';
@@ -40,7 +41,7 @@ export interface StepReport {
 
 /** A batch drawn and augmented, not yet trained on. */
 interface PreparedStep {
-  readonly images: readonly RgbImage[];
+  readonly images: readonly RgbImage[] | ImageSource;
   readonly step: number;
   readonly steps: number;
   readonly indices: Int32Array;
@@ -136,39 +137,58 @@ export class MocoTrainer {
    * augmented here (issue 9: the input pipeline overlaps compute), in the same RNG order as
    * sequential steps, so a run is the same whichever way it is stepped.
    */
-  async trainStepOn(host: ComputeHost, images: readonly RgbImage[], options: { readonly timePhases?: boolean } = {}): Promise<StepReport> {
+  async trainStepOn(host: ComputeHost, images: readonly RgbImage[] | ImageSource, options: { readonly timePhases?: boolean } = {}): Promise<StepReport> {
     if (this.ahead && this.ahead.prepared.images !== images) this.discardPrepared();
     const started = performance.now();
-    const prepared = this.ahead?.prepared ?? this.prepareStep(images);
+    const prepared = this.ahead?.prepared ?? await this.prepareStepFrom(images);
     this.ahead = null;
     const { queryPixels, keyPixels } = prepared.pixels;
     const outcome = host.step({ queryPixels, keyPixels, count: this.config.batchSize, imageSize: this.config.augmentation.outputSize }, prepared.learningRate, options);
     const completed = this.completeStep(prepared);
-    if (!this.finished) {
-      const before: DataSideState = { dataRng: this.dataRng.getState(), epochOrder: this.epochOrder, stepInEpoch: this.stepInEpoch };
-      this.ahead = { prepared: this.prepareStep(images), before };
-    }
+    const before: DataSideState = { dataRng: this.dataRng.getState(), epochOrder: this.epochOrder, stepInEpoch: this.stepInEpoch };
+    // The next batch is read (from a store on disk: issue 14) and augmented while the host computes.
+    const next = this.finished ? Promise.resolve(null) : this.prepareStepFrom(images);
     let result: StepOutcome;
+    let ahead: PreparedStep | null;
     try {
-      result = await outcome;
+      [result, ahead] = await Promise.all([outcome, next]);
     } catch (error) {
-      this.discardPrepared();
+      this.dataRng.setState(before.dataRng);
+      this.epochOrder = before.epochOrder;
+      this.stepInEpoch = before.stepInEpoch;
       throw error;
     }
+    if (ahead) this.ahead = { prepared: ahead, before };
     return this.report(prepared, completed, result, started);
   }
 
-  private prepareStep(images: readonly RgbImage[]): PreparedStep {
-    const steps = this.stepsPerEpoch(images.length);
-    if (steps < 1) throw new Error(`Need at least one full batch: ${images.length} images for batch size ${this.config.batchSize}`);
-    if (this.epochOrder?.length !== images.length) {
+  private async prepareStepFrom(images: readonly RgbImage[] | ImageSource): Promise<PreparedStep> {
+    if (Array.isArray(images)) return this.prepareStep(images as readonly RgbImage[]);
+    const source = images as ImageSource;
+    // Same RNG order as prepareStep: the epoch's order (when one is due), then the augmentations.
+    const { step, steps, indices } = this.nextIndices(source.count);
+    const batch = await source.read(indices);
+    const pixels = makeTwoCropPixels(batch, batch.map((_, i) => i), this.config.augmentation, this.dataRng);
+    const learningRate = learningRateAt(this.config.sgd, this.config.epochs, this.epoch, step, steps);
+    return { images, step, steps, indices, pixels, learningRate };
+  }
+
+  /** The positions of the next batch, drawing the epoch's order first when a new epoch starts. */
+  private nextIndices(count: number): { step: number; steps: number; indices: Int32Array } {
+    const steps = this.stepsPerEpoch(count);
+    if (steps < 1) throw new Error(`Need at least one full batch: ${count} images for batch size ${this.config.batchSize}`);
+    if (this.epochOrder?.length !== count) {
       // A new epoch, or a resumed one whose folder changed size: draw a fresh order.
-      this.epochOrder = this.dataRng.permutation(images.length);
+      this.epochOrder = this.dataRng.permutation(count);
       this.stepInEpoch = 0;
     }
     const step = this.stepInEpoch;
     const n = this.config.batchSize;
-    const indices = this.epochOrder.slice(step * n, (step + 1) * n);
+    return { step, steps, indices: this.epochOrder.slice(step * n, (step + 1) * n) };
+  }
+
+  private prepareStep(images: readonly RgbImage[]): PreparedStep {
+    const { step, steps, indices } = this.nextIndices(images.length);
     const pixels = makeTwoCropPixels(images, indices, this.config.augmentation, this.dataRng);
     const learningRate = learningRateAt(this.config.sgd, this.config.epochs, this.epoch, step, steps);
     return { images, step, steps, indices, pixels, learningRate };

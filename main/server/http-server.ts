@@ -1,6 +1,7 @@
 /**
  * The headless server: the built renderer as static files, the chosen folders' images at
- * /images/<folderId>/<relativePath>, and the contract over a WebSocket at /ws.
+ * /images/<folderId>/<relativePath>, cached thumbnails of them at /thumbs/<folderId>/<relativePath>?s=<size>
+ * (issue 14: ETag / 304), and the contract over a WebSocket at /ws.
  *
  * Security: loopback by default; a random 32-byte token in the printed URL, needed by every
  * request except the static index and assets (query `token`, or the HttpOnly SameSite=Strict
@@ -18,6 +19,7 @@ import { clientFrameSchema } from '../../shared/contract.js';
 import type { AppCore } from '../core/app-core.js';
 import { dispatchInvoke } from '../core/dispatch.js';
 import { FileReadError, openRegularFile } from '../core/safe-read.js';
+import { parseThumbnailSize, ThumbnailError } from '../core/images/thumbnails.js';
 
 export const CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: ; style-src 'self' 'unsafe-inline'; script-src 'self'";
 export const TOKEN_COOKIE = 'moco_token';
@@ -188,6 +190,36 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await serveFile(response, path, { 'Cache-Control': 'private, max-age=60' });
   };
 
+  /** /thumbs/<folderId>/<relativePath>?s=<size> (issue 14): confined as /images, cached, ETag / 304. */
+  const serveThumbnail = async (request: IncomingMessage, response: ServerResponse, segments: string[], query: URLSearchParams): Promise<void> => {
+    const [, folderId, ...rest] = segments;
+    if (!folderId || rest.length === 0) {
+      sendText(response, 404, 'Not found');
+      return;
+    }
+    let thumbnail;
+    try {
+      thumbnail = await core.thumbnail(folderId, rest.join('/'), parseThumbnailSize(query.get('s')));
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      sendText(response, error instanceof ThumbnailError ? error.status : code === 'not-found' ? 404 : 403, (error as Error).message);
+      return;
+    }
+    const headers = { ETag: thumbnail.etag, 'Cache-Control': 'private, max-age=60' };
+    if (request.headers['if-none-match'] === thumbnail.etag) {
+      response.writeHead(304, headers);
+      response.end();
+      return;
+    }
+    if (thumbnail.path !== null) {
+      await serveFile(response, thumbnail.path, headers);
+      return;
+    }
+    const bytes = thumbnail.bytes ?? Buffer.alloc(0);
+    response.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': String(bytes.length), ...headers });
+    response.end(bytes);
+  };
+
   const server = createServer((request, response) => {
     baseHeaders(response);
     void (async () => {
@@ -212,6 +244,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           return;
         }
         await serveImage(response, segments);
+        return;
+      }
+      if (segments[0] === 'thumbs') {
+        if (!authorised(request, query)) {
+          sendText(response, 401, 'Missing or wrong token: open the URL the server printed');
+          return;
+        }
+        await serveThumbnail(request, response, segments, query);
         return;
       }
       if (segments[0] === 'ws') {

@@ -8,6 +8,7 @@ import type { RgbImage } from '../ml/augment.js';
 import type { BackendName } from '../ml/backend.js';
 import { makeEvalPixels, type Representation } from '../ml/batches.js';
 import type { ComputeHost, EmbeddingMatrix } from '../ml/compute-host.js';
+import { blockPositions, MemoryImageSource, type ImageSource } from '../ml/image-source.js';
 import { InProcessHost } from '../ml/in-process-host.js';
 import { importTrainerMeta, joinTrainingState, type TrainingState } from '../ml/training-state.js';
 import { MocoTrainer } from '../ml/trainer.js';
@@ -68,14 +69,16 @@ export async function exportTrainingStateOf(compute: TrainingCompute): Promise<T
 const EMBED_BLOCK = 1024;
 
 /** Eval-mode embeddings [M, dim] of images through the host (its workers, where it has them). */
-export async function embedThroughHost(host: ComputeHost, images: readonly RgbImage[], imageSize: number, representation: Representation = 'backbone'): Promise<EmbeddingMatrix> {
+export async function embedThroughHost(host: ComputeHost, images: readonly RgbImage[] | ImageSource, imageSize: number, representation: Representation = 'backbone'): Promise<EmbeddingMatrix> {
+  const source = Array.isArray(images) ? new MemoryImageSource(images as readonly RgbImage[]) : images as ImageSource;
   let values: Float32Array | null = null;
   let dim = 0;
-  for (let start = 0; start < images.length; start += EMBED_BLOCK) {
-    const block = images.slice(start, start + EMBED_BLOCK);
+  // Block by block from the store (issue 14): only one block of images is in memory.
+  for (let start = 0; start < source.count; start += EMBED_BLOCK) {
+    const block = await source.read(blockPositions(start, Math.min(source.count, start + EMBED_BLOCK)));
     const part = await host.embed(makeEvalPixels(block, imageSize), block.length, imageSize, representation);
     dim = part.dim;
-    values ??= new Float32Array(images.length * dim);
+    values ??= new Float32Array(source.count * dim);
     values.set(part.values, start * dim);
   }
   if (!values) throw new Error('embed: no images');

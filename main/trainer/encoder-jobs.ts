@@ -23,7 +23,7 @@ import { decodeCheckpoint, loadLatestCheckpoint, type Checkpoint } from './check
 import { embedStandardised, readStandardisation, writeRunEmbeddings } from './run-embeddings.js';
 import { applyStandardisation } from '../ml/feature-standardisation.js';
 import { storeSizeFor, toTrainingConfig } from './training-config.js';
-import { loadTrainingImages } from './training-images.js';
+import { loadTrainingImages, loadTrainingImagesInMemory } from './training-images.js';
 import type { ResolvedSettings } from '../../shared/training-settings.js';
 
 type Command<T extends TrainerCommand['type']> = Extract<TrainerCommand, { type: T }>;
@@ -78,10 +78,14 @@ export async function embedRun(command: Command<'embed'>, warn: (message: string
   try {
     const record = await readRunRecord(command.runDirectory);
     const data = await loadTrainingImages(record.folder, command.cacheDirectory, storeSizeFor(run.settings.imageSize), onProgress);
-    if (data.images.length === 0) throw new Error(`No usable image in ${record.folder}`);
-    const directory = command.outputDirectory ?? runPaths(command.runDirectory).embeddings;
-    await writeRunEmbeddings(run.encoder, data, run.settings.imageSize, directory, run.checkpoint);
-    return { type: 'embedded', directory, rows: data.images.length, dim: run.encoder.featureChannels, checkpoint: run.checkpoint };
+    try {
+      if (data.count === 0) throw new Error(`No usable image in ${record.folder}`);
+      const directory = command.outputDirectory ?? runPaths(command.runDirectory).embeddings;
+      await writeRunEmbeddings(run.encoder, data, run.settings.imageSize, directory, run.checkpoint);
+      return { type: 'embedded', directory, rows: data.count, dim: run.encoder.featureChannels, checkpoint: run.checkpoint };
+    } finally {
+      await data.source.close();
+    }
   } finally {
     run.dispose();
   }
@@ -126,8 +130,8 @@ export async function knnEvaluation(command: Command<'knn'>, warn: (message: str
   try {
     const storeSize = storeSizeFor(run.settings.imageSize);
     const noProgress = (): void => undefined;
-    const train = await loadTrainingImages(command.trainFolder, command.cacheDirectory, storeSize, noProgress);
-    const test = await loadTrainingImages(command.testFolder, command.cacheDirectory, storeSize, noProgress);
+    const train = await loadTrainingImagesInMemory(command.trainFolder, command.cacheDirectory, storeSize, noProgress);
+    const test = await loadTrainingImagesInMemory(command.testFolder, command.cacheDirectory, storeSize, noProgress);
     if (train.classes.length < 2) throw new Error(`--train ${command.trainFolder}: needs at least 2 class subfolders, found ${train.classes.length}`);
     const missing = test.classes.filter((c) => !train.classes.includes(c));
     if (missing.length > 0) warn(`test classes not in the training folder count as errors: ${missing.join(', ')}`);

@@ -29,29 +29,37 @@ export interface KnnScore {
 export const CONFUSION_MAX_CLASSES = 50;
 
 export class KnnMonitor {
-  private readonly rows: RgbImage[] = [];
+  /** Positions of the monitored images; their pixels are read from the store once, when first scored. */
+  private readonly positions: number[] = [];
+  private rows: readonly RgbImage[] | null = null;
   private readonly labels: Int32Array;
   private readonly k: number;
 
   constructor(private readonly data: TrainingImages, private readonly imageSize: number) {
-    const count = data.images.length;
+    const count = data.count;
     const stride = Math.max(1, Math.ceil(count / KNN_MONITOR_LIMIT));
     const labels: number[] = [];
     for (let i = 0; i < count; i += stride) {
       const label = data.labels[i]!;
       if (label < 0) continue;
-      this.rows.push(data.images[i]!);
+      this.positions.push(i);
       labels.push(label);
     }
     this.labels = Int32Array.from(labels);
     // k=200 as the reference, or half the images of an average class when the folder is small:
     // with 40 images a class, 200 voters would drown the nearest ones.
-    this.k = Math.max(5, Math.min(200, Math.floor(this.rows.length / Math.max(1, data.classes.length) / 2)));
+    this.k = Math.max(5, Math.min(200, Math.floor(this.positions.length / Math.max(1, data.classes.length) / 2)));
   }
 
   /** Whether the folder has the classes (>= 2) and images (>= 2) a monitor needs. */
   get usable(): boolean {
-    return this.data.classes.length >= 2 && this.rows.length >= 2;
+    return this.data.classes.length >= 2 && this.positions.length >= 2;
+  }
+
+  /** At most KNN_MONITOR_LIMIT images (2000 x 64 x 64 x 3 bytes = 25 MB at 32 px), kept for the run. */
+  private async monitoredImages(): Promise<readonly RgbImage[]> {
+    this.rows ??= await this.data.source.read(this.positions);
+    return this.rows;
   }
 
   private async score(features: tf.Tensor2D): Promise<KnnScore> {
@@ -64,7 +72,7 @@ export class KnnMonitor {
   /** The query encoder's embedding through the run's compute host (the one the product stores and searches: standardised), eval mode. */
   async encoder(host: ComputeHost): Promise<KnnScore> {
     if (!this.usable) return { top1: 0, top5: 0 };
-    const { features } = await standardiseMatrix(await embedThroughHost(host, this.rows, this.imageSize, EMBEDDING_REPRESENTATION));
+    const { features } = await standardiseMatrix(await embedThroughHost(host, await this.monitoredImages(), this.imageSize, EMBEDDING_REPRESENTATION));
     try {
       return await this.score(features);
     } finally {
@@ -75,8 +83,9 @@ export class KnnMonitor {
   /** Standardised raw pixels at the training size, the baseline an embedding has to beat. */
   async pixels(): Promise<KnnScore> {
     if (!this.usable) return { top1: 0, top5: 0 };
-    const statistics = pixelStatistics(this.rows, this.imageSize);
-    const features = pixelFeatures(this.rows, this.imageSize, statistics);
+    const rows = await this.monitoredImages();
+    const statistics = pixelStatistics(rows, this.imageSize);
+    const features = pixelFeatures(rows, this.imageSize, statistics);
     try {
       return await this.score(features);
     } finally {

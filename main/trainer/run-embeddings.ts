@@ -8,6 +8,7 @@ import type { RgbImage } from '../ml/augment.js';
 import { embedImages, type Representation } from '../ml/batches.js';
 import type { EmbeddingMatrix } from '../ml/compute-host.js';
 import { applyStandardisation, fitStandardisation, type FeatureStandardisation } from '../ml/feature-standardisation.js';
+import { forEachBlock } from '../ml/image-source.js';
 import type { Encoder } from '../ml/resnet.js';
 import type { TrainingImages } from './training-images.js';
 
@@ -16,6 +17,8 @@ export const EMBEDDING_REPRESENTATION: Representation = 'backbone';
 
 /** Beside the matrix: the folder statistics its rows were standardised with (outside images get the same). */
 export const STANDARDISATION_FILE = 'standardisation.json';
+/** Images per embed call of a whole folder: bounds the images and eval pixels held at once. */
+const EMBED_FILE_BLOCK = 1024;
 
 /**
  * The product's embedding of a set of images [M, C]: the query encoder's pooled features in eval
@@ -48,10 +51,17 @@ export async function standardiseMatrix({ values, dim }: EmbeddingMatrix): Promi
 }
 
 export async function writeRunEmbeddings(encoder: Encoder, data: TrainingImages, imageSize: number, directory: string, checkpointPath: string): Promise<void> {
-  // eval mode (running BN statistics), resize + centre crop
-  const raw = embedImages(encoder, data.images, imageSize, EMBEDDING_REPRESENTATION);
-  const matrix = { values: Float32Array.from(await raw.data()), dim: raw.shape[1] };
-  raw.dispose();
+  // eval mode (running BN statistics), resize + centre crop; block by block from the store (issue 14)
+  const matrix = { values: new Float32Array(0), dim: 0 };
+  await forEachBlock(data.source, EMBED_FILE_BLOCK, async (images, start) => {
+    const raw = embedImages(encoder, images, imageSize, EMBEDDING_REPRESENTATION);
+    const values = await raw.data().finally(() => { raw.dispose(); });
+    if (matrix.dim === 0) {
+      matrix.dim = values.length / images.length;
+      matrix.values = new Float32Array(data.count * matrix.dim);
+    }
+    matrix.values.set(values, start * matrix.dim);
+  });
   await writeRunEmbeddingMatrix(matrix, data, directory, checkpointPath);
 }
 

@@ -17,14 +17,14 @@ import { detectPlateau } from '../../shared/plateau.js';
 import type { StepReport } from '../ml/trainer.js';
 import { chooseBackendWithRenderer } from './renderer-compute.js';
 import { coreCount, embedThroughHost, exportTrainingStateOf, openTrainingCompute, restoreTrainingState, workersFor, type TrainingCompute } from './compute-hosts.js';
-import { readRunRecord, runPaths, truncateRunHistory, updateRunRecord } from '../core/run-store.js';
+import { readRunRecord, runPaths, truncateRunHistory, updateRunRecord, type RunRecord } from '../core/run-store.js';
 import { defaultImageSize, resolveSettings, type ResolvedSettings } from '../../shared/training-settings.js';
 import { loadLatestCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { initialiseFromRun } from './init-from-run.js';
 import { removeStaleTemporaryFiles, writeSkippedList } from '../core/run-maintenance.js';
 import { describeRunWriteError } from '../core/write-errors.js';
 import { makePreview } from './previews.js';
-import { loadTrainingImages, type TrainingImages } from './training-images.js';
+import { describeLoad, loadTrainingImages, type TrainingImages } from './training-images.js';
 import { storeSizeFor } from './training-config.js';
 import { writeRunEmbeddingMatrix } from './run-embeddings.js';
 
@@ -93,27 +93,39 @@ export class TrainingRun {
       this.emit({ type: 'scanning', ...scan });
       if (scan.done) log(scan.reused ? `folder scan of the folder check reused (${scan.files} files, ${scan.folders} folders unchanged)` : `folder scanned: ${scan.files} files, ${scan.folders} folders`);
     });
-    this.emit({ type: 'dataset', found: data.found, used: data.images.length, fromCache: data.fromCache, skipped: [...data.skipped], classes: [...data.classes] });
+    log(describeLoad(data));
+    try {
+      return await this.trainLoaded(command, record, data, log, warn);
+    } finally {
+      await data.source.close();
+    }
+  }
+
+  /** Everything after the load; the caller closes the image store whatever happens here. */
+  private async trainLoaded(command: StartCommand, record: RunRecord, data: TrainingImages, log: (m: string) => void, warn: (m: string) => void): Promise<RunSummary> {
+    if (!this.backend) throw new Error('the backend is chosen before the images load');
+    const { runDirectory } = command;
+    this.emit({ type: 'dataset', found: data.found, used: data.count, fromCache: data.fromCache, skipped: [...data.skipped], classes: [...data.classes] });
     if (data.skipped.length > 0) {
       // The terminal shows 20 of them; the whole list stays with the run.
       const listed = await writeSkippedList(runDirectory, data.skipped).catch(() => null);
       warn(`${data.skipped.length} file(s) skipped${listed ? `; every one with its reason: ${listed}` : ''}`);
     }
-    if (data.images.length === 0) throw new Error(`No usable image in ${command.folder} (${data.found} file(s) found, ${data.skipped.length} skipped)`);
+    if (data.count === 0) throw new Error(`No usable image in ${command.folder} (${data.found} file(s) found, ${data.skipped.length} skipped)`);
 
     let settings: ResolvedSettings;
     if (command.resume && record.settings) {
       settings = record.settings; // a resumed run keeps the settings it started with
     } else {
-      const resolution = resolveSettings(command.userSettings, data.images.length, this.backend.name, coreCount());
+      const resolution = resolveSettings(command.userSettings, data.count, this.backend.name, coreCount());
       settings = resolution.settings;
       this.emit({ type: 'settings', settings, reasons: { ...resolution.reasons }, adjustments: [...resolution.adjustments] });
       for (const a of resolution.adjustments) warn(`${a.field} changed from ${a.from} to ${a.to}: ${a.reason}`);
       for (const w of resolution.warnings) warn(w);
       await updateRunRecord(runDirectory, { settings });
     }
-    if (data.images.length < settings.batchSize) {
-      throw new Error(`The folder has ${data.images.length} usable images, fewer than one batch of ${settings.batchSize}`);
+    if (data.count < settings.batchSize) {
+      throw new Error(`The folder has ${data.count} usable images, fewer than one batch of ${settings.batchSize}`);
     }
 
     // Worker threads (issue 9): the command's count wins over the recorded one (checkpoints resume across counts).
@@ -147,8 +159,8 @@ export class TrainingRun {
   private async trainLoop(compute: TrainingCompute, settings: ResolvedSettings, runDirectory: string, data: TrainingImages, log: (m: string) => void, warn: (m: string) => void): Promise<RunSummary> {
     const { trainer, host } = compute;
     const paths = runPaths(runDirectory);
-    const images = data.images;
-    const stepsPerEpoch = trainer.stepsPerEpoch(images.length);
+    const images = data.source;
+    const stepsPerEpoch = trainer.stepsPerEpoch(images.count);
     const totalSteps = stepsPerEpoch * settings.epochs;
     const metricsFile: WriteStream = createWriteStream(paths.metrics, { flags: 'a' });
     // Without a listener a failed append (full disk) is an uncaught error (issue 13): stop instead, saying why.
@@ -292,7 +304,7 @@ export class TrainingRun {
     // A resume with no step left (killed during the final embedding) keeps what the training measured (issue 13).
     const before = stepsRun === 0 ? (await readRunRecord(runDirectory)).summary as Partial<RunSummary> | null : null;
     const summary: RunSummary = {
-      imagesUsed: images.length,
+      imagesUsed: images.count,
       imagesSkipped: data.skipped.length,
       epochs: trainer.epoch,
       steps: trainer.globalStep,
@@ -310,7 +322,7 @@ export class TrainingRun {
       // The summary first (status still "training"): a kill during the embedding must not lose it.
       await updateRunRecord(runDirectory, { summary });
       log('embedding every image with the trained encoder');
-      await writeRunEmbeddingMatrix(await embedThroughHost(host, data.images, settings.imageSize), data, paths.embeddings, summary.checkpoint ?? '');
+      await writeRunEmbeddingMatrix(await embedThroughHost(host, data.source, settings.imageSize), data, paths.embeddings, summary.checkpoint ?? '');
     }
     const failure = writeFailure.message ?? 'NaN/Inf during training (loss or weights); the last good checkpoint is kept';
     await updateRunRecord(runDirectory, { status: failed ? 'failed' : finished ? 'finished' : 'stopped', summary, message: failed ? failure : null })

@@ -17,7 +17,7 @@ import { importTrainingState } from '../../ml/training-state.js';
 import { MocoTrainer } from '../../ml/trainer.js';
 import { loadLatestCheckpoint } from '../../trainer/checkpoint.js';
 import { storeSizeFor, toTrainingConfig } from '../../trainer/training-config.js';
-import { loadTrainingImages, type TrainingImages } from '../../trainer/training-images.js';
+import { loadTrainingImagesInMemory, type InMemoryTrainingImages } from '../../trainer/training-images.js';
 
 export const EVAL_K = [20, 200] as const;
 
@@ -37,7 +37,7 @@ async function knnScores(bank: tf.Tensor2D, bankLabels: Int32Array, test: tf.Ten
   return { k20: k20!, k200: k200! };
 }
 
-function testLabelsInTrainClasses(train: TrainingImages, test: TrainingImages): { images: TrainingImages['images']; labels: Int32Array } {
+function testLabelsInTrainClasses(train: InMemoryTrainingImages, test: InMemoryTrainingImages): { images: InMemoryTrainingImages['images']; labels: Int32Array } {
   const keep = test.labels.map((l, i) => (l >= 0 && train.classes.includes(test.classes[l]!) ? i : -1)).filter((i) => i >= 0);
   return { images: keep.map((i) => test.images[i]!), labels: Int32Array.from(keep.map((i) => train.classes.indexOf(test.classes[test.labels[i]!]!))) };
 }
@@ -57,8 +57,8 @@ export async function scoreRun(options: { runDirectory: string; trainFolder: str
   await chooseBackend({ preferred: settings.backend, env: process.env });
   const size = settings.imageSize;
   const noProgress = (): void => undefined;
-  const train = await loadTrainingImages(options.trainFolder, options.cacheDirectory, storeSizeFor(size), noProgress);
-  const test = await loadTrainingImages(options.testFolder, options.cacheDirectory, storeSizeFor(size), noProgress);
+  const train = await loadTrainingImagesInMemory(options.trainFolder, options.cacheDirectory, storeSizeFor(size), noProgress);
+  const test = await loadTrainingImagesInMemory(options.testFolder, options.cacheDirectory, storeSizeFor(size), noProgress);
   const bankLabels = Int32Array.from(train.labels);
   const queries = testLabelsInTrainClasses(train, test);
   const numClasses = train.classes.length;

@@ -1,7 +1,7 @@
 /**
  * On-disk cache of the decoded, downscaled RGB copies, so a second run does not decode the
- * originals again (within a run the loaded images stay in memory, so later epochs never touch
- * the disk at all).
+ * originals again. Within a run, training reads the folder's decoded-image store
+ * (image-store.ts, built from these entries), not these files.
  *
  * Key: sha256 of (format version, absolute path, file size, mtimeMs, storeSize, decode-pipeline
  * descriptor). Editing a file changes its mtime (and usually its size), so it is decoded anew;
@@ -13,15 +13,15 @@
  *   bytes 12-15 height (u32)
  *   bytes 16-23 first 8 bytes of sha256(pixels): catches corruption that keeps the length
  *   bytes 24-   width * height * 3 bytes, RGB, HWC
- * Entries are written atomically (temporary file, fsync, rename), so a crash leaves the old entry
- * or none; an entry that is short, corrupt or of another format anyway reads as a miss and is
- * rebuilt by the caller.
+ * Entries are written to a temporary file and renamed into place, so a reader never sees a half
+ * entry; without an fsync (issue 14: two fsyncs per image, file and directory, were a large part
+ * of a 100k-image first load), so a power loss may leave an entry empty or torn, which reads as a
+ * miss (length, magic and digest are checked) and is rebuilt by the caller: it is a cache.
  */
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { RgbImage } from '../../ml/augment.js';
-import { writeFileAtomic } from '../atomic-file.js';
 import { CACHEDIR_TAG } from './scan.js';
 
 const MAGIC = Buffer.from('MOCORGB1', 'ascii');
@@ -102,7 +102,15 @@ export async function readCacheEntry(cacheDir: string, key: string): Promise<Rgb
   return decodeCacheEntry(bytes);
 }
 
-/** Writes (or replaces) an entry atomically. The cache directory must exist (prepareCacheDirectory). */
+/** Writes (or replaces) an entry, renamed into place. The cache directory must exist (prepareCacheDirectory). */
 export async function writeCacheEntry(cacheDir: string, key: string, image: RgbImage): Promise<void> {
-  await writeFileAtomic(cacheEntryPath(cacheDir, key), encodeCacheEntry(image));
+  const path = cacheEntryPath(cacheDir, key);
+  const temporary = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(temporary, encodeCacheEntry(image), { flag: 'wx' });
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
 }

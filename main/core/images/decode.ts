@@ -26,7 +26,7 @@ import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import type { RgbImage } from '../../ml/augment.js';
 import { FileReadError, MAX_IMAGE_FILE_BYTES, openRegularFile, readHead, readOpenedFile } from '../safe-read.js';
 import { describeFsError } from './scan.js';
-import { hasImageSignature, SIGNATURE_BYTES } from './signatures.js';
+import { hasImageSignature, imageFormatOf, SIGNATURE_BYTES } from './signatures.js';
 
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 export const DEFAULT_MIN_SIDE = 8;
@@ -46,10 +46,7 @@ export interface DecodeOptions {
 
 export interface DecodedImage {
   readonly image: RgbImage;
-  /** Source dimensions after EXIF orientation. */
-  readonly sourceWidth: number;
-  readonly sourceHeight: number;
-  /** sharp's name of the input format (jpeg, png, gif, webp, tiff, heif). */
+  /** The input format by its signature (jpeg, png, gif, webp, tiff, heif). */
   readonly format: string;
 }
 
@@ -69,7 +66,7 @@ export function validateDecodeOptions(options: DecodeOptions): void {
 }
 
 /** Bump when the decode output changes for the same input (background, colour handling, resize). */
-const DECODE_PIPELINE_VERSION = 1;
+const DECODE_PIPELINE_VERSION = 1; // the one-call path (issue 14) gives the same pixels: the same pipeline, one call
 
 /** Identifies everything besides the file and storeSize that the stored pixels depend on (cache keys). */
 export function decodePipelineId(options: DecodeOptions): string {
@@ -110,6 +107,17 @@ export async function decodeImageBuffer(buffer: Uint8Array, options: DecodeOptio
   const { storeSize, maxPixels = DEFAULT_MAX_PIXELS, minSide = DEFAULT_MIN_SIDE } = options;
   if (buffer.length === 0) throw new ImageDecodeError(label, 'empty file (0 bytes)');
 
+  // One sharp call per file (issue 14: two calls cost 1.7 ms per 96-px JPEG, mostly per-call
+  // overhead). The bomb guard is sharp's limitInputPixels, checked on the header before any pixel
+  // is decoded; "too small" is read off the output: it is never enlarged, so when minSide <=
+  // storeSize its shorter side is below minSide exactly when the source's is. JPEG and WebP
+  // shrink on load inside the same call. Anything refused here goes through the two-call path
+  // below, which names the precise reason (header size, "too small: WxH").
+  if (minSide <= storeSize) {
+    const image = await shared(() => decodePixels(buffer, storeSize, maxPixels)).catch(() => null);
+    if (image !== null && Math.min(image.width, image.height) >= minSide) return { image, format: imageFormatOf(buffer) };
+  }
+
   // Header first: cheap, and lets a 100,000 x 100,000 claim be refused before any allocation.
   let metadata: Metadata;
   try {
@@ -132,35 +140,37 @@ export async function decodeImageBuffer(buffer: Uint8Array, options: DecodeOptio
     throw new ImageDecodeError(label, `too small: ${oriented.width}x${oriented.height} pixels (the shorter side must be at least ${minSide} px)`);
   }
 
-  let data: Buffer;
-  let info: OutputInfo;
+  let image: RgbImage;
   try {
-    ({ data, info } = await withOwnErrorMessage(() => sharp(buffer, {
-      failOn: 'truncated',
-      limitInputPixels: maxPixels,
-      pages: 1,
-      page: 0,
-      autoOrient: true,
-    })
-      // 'outside' with a square box = shorter side becomes storeSize, aspect kept.
-      .resize({ width: storeSize, height: storeSize, fit: 'outside', withoutEnlargement: true })
-      .flatten({ background: FLATTEN_BACKGROUND })
-      .toColourspace('srgb')
-      .removeAlpha()
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true })));
+    image = await withOwnErrorMessage(() => decodePixels(buffer, storeSize, maxPixels));
   } catch (error) {
-    throw new ImageDecodeError(label, describeSharpError(error));
+    throw new ImageDecodeError(label, error instanceof UnexpectedOutputError ? error.message : describeSharpError(error));
   }
+  return { image, format: metadata.format };
+}
+
+class UnexpectedOutputError extends Error {}
+
+/** The stored pixels: 8-bit sRGB, HWC, shorter side storeSize (never enlarged), first frame, oriented, alpha on white. */
+async function decodePixels(buffer: Uint8Array, storeSize: number, maxPixels: number): Promise<RgbImage> {
+  const { data, info }: { data: Buffer; info: OutputInfo } = await sharp(buffer, {
+    failOn: 'truncated',
+    limitInputPixels: maxPixels,
+    pages: 1,
+    page: 0,
+    autoOrient: true,
+  })
+    // 'outside' with a square box = shorter side becomes storeSize, aspect kept.
+    .resize({ width: storeSize, height: storeSize, fit: 'outside', withoutEnlargement: true })
+    .flatten({ background: FLATTEN_BACKGROUND })
+    .toColourspace('srgb')
+    .removeAlpha()
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
   if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
-    throw new ImageDecodeError(label, `unexpected decoder output: ${info.width}x${info.height}x${info.channels}, ${data.length} bytes`);
+    throw new UnexpectedOutputError(`unexpected decoder output: ${info.width}x${info.height}x${info.channels}, ${data.length} bytes`);
   }
-  return {
-    image: { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) },
-    sourceWidth: oriented.width,
-    sourceHeight: oriented.height,
-    format: metadata.format,
-  };
+  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
 }
 
 /**

@@ -12,9 +12,12 @@
 import { resolve } from 'node:path';
 import type { RgbImage } from '../../ml/augment.js';
 import { cacheKey, prepareCacheDirectory, readCacheEntry, writeCacheEntry } from './cache.js';
-import { decodeImageFile, decodePipelineId, ImageDecodeError, validateDecodeOptions } from './decode.js';
-import { compareNames, compareRelativePaths } from './scan.js';
+import { decodeImageFile, decodePipelineId, ImageDecodeError, validateDecodeOptions, type DecodeOptions } from './decode.js';
+import { compareNames, compareRelativePaths, type ScanResult } from './scan.js';
 import { scanImageFolderOnce, type ScanOnceProgress } from './scan-manifest.js';
+
+/** Files loaded at once by default: libuv's default thread pool is 4 threads, which sharp decodes on. */
+export const DEFAULT_LOAD_CONCURRENCY = 4;
 
 export interface LoadImageFolderOptions {
   /** Shorter side of the stored copies, in pixels (e.g. 2x the training size, capped); never enlarged. */
@@ -71,27 +74,65 @@ export interface LoadImageFolderResult {
 
 export async function loadImageFolder(folder: string, options: LoadImageFolderOptions): Promise<LoadImageFolderResult> {
   const started = performance.now();
+  const prepared = await prepareFolderLoad(folder, options);
+  const images = new Array<RgbImage | undefined>(prepared.scan.images.length);
+  const pooled = await loadEntries(prepared, options, (index, image) => { images[index] = image; });
+  const items: LoadedImage[] = [];
+  prepared.scan.images.forEach((entry, index) => {
+    const image = images[index];
+    if (image) items.push({ relativePath: entry.relativePath, className: entry.className, image });
+  });
+  const { skipped, classes } = summariseLoad(prepared, items, pooled.failures);
+  return { items, skipped, classes, stats: { found: prepared.scan.images.length, decoded: pooled.decoded, fromCache: pooled.fromCache, skipped: skipped.length, ms: performance.now() - started } };
+}
+
+/** A folder scanned and the cache made ready: what every load starts from. */
+export interface PreparedFolderLoad {
+  readonly root: string;
+  readonly scan: ScanResult;
+  /** Cache key of every scanned candidate, in scan order. */
+  readonly keys: readonly string[];
+  readonly cacheUsable: boolean;
+  readonly decodeOptions: DecodeOptions;
+}
+
+export async function prepareFolderLoad(folder: string, options: LoadImageFolderOptions): Promise<PreparedFolderLoad> {
   const decodeOptions = { storeSize: options.storeSize, maxPixels: options.maxPixels, minSide: options.minSide };
   validateDecodeOptions(decodeOptions);
-  const concurrency = options.concurrency ?? 4;
+  const concurrency = options.concurrency ?? DEFAULT_LOAD_CONCURRENCY;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
   const root = resolve(folder);
-  const warn = (message: string): void => options.onWarning?.(message);
-
   let cacheUsable = true;
   try {
     await prepareCacheDirectory(options.cacheDir);
   } catch (error) {
     cacheUsable = false;
-    warn(`image cache ${options.cacheDir} unusable, decoding without it: ${error instanceof Error ? error.message : String(error)}`);
+    options.onWarning?.(`image cache ${options.cacheDir} unusable, decoding without it: ${error instanceof Error ? error.message : String(error)}`);
   }
   // The folder check's scan when it still holds (one scan per run, issue 14), else a fresh one.
   const scan = await scanImageFolderOnce(root, { excludeDirectories: [options.cacheDir], manifestDirectory: options.cacheDir, syscalls: 'batched-sync', ...(options.onScanProgress ? { onProgress: options.onScanProgress } : {}) });
-  const total = scan.images.length;
   const pipeline = decodePipelineId(decodeOptions);
+  const keys = scan.images.map((entry) => cacheKey({ path: entry.path, size: entry.size, mtimeMs: entry.mtimeMs, storeSize: options.storeSize, pipeline }));
+  return { root, scan, keys, cacheUsable, decodeOptions };
+}
 
-  const loaded: (LoadedImage | undefined)[] = new Array<LoadedImage | undefined>(total);
-  const failures: (SkippedImage | undefined)[] = new Array<SkippedImage | undefined>(total);
+export interface PooledLoad {
+  readonly decoded: number;
+  readonly fromCache: number;
+  /** By scan index; undefined where the image loaded. */
+  readonly failures: readonly (SkippedImage | undefined)[];
+}
+
+/**
+ * Loads every candidate from the cache or by decoding (filling the cache), at most `concurrency`
+ * at once, handing each image to `sink` as it arrives (in completion order, with its scan index),
+ * so the caller decides whether images stay in memory or go to a store on disk.
+ */
+export async function loadEntries(prepared: PreparedFolderLoad, options: LoadImageFolderOptions, sink: (index: number, image: RgbImage) => Promise<void> | void): Promise<PooledLoad> {
+  const { scan, keys, decodeOptions } = prepared;
+  const total = scan.images.length;
+  const failures = new Array<SkippedImage | undefined>(total);
+  const cacheUsable = prepared.cacheUsable;
   let decoded = 0;
   let fromCache = 0;
   let done = 0;
@@ -101,7 +142,7 @@ export async function loadImageFolder(folder: string, options: LoadImageFolderOp
 
   const loadOne = async (index: number): Promise<void> => {
     const entry = scan.images[index]!;
-    const key = cacheKey({ path: entry.path, size: entry.size, mtimeMs: entry.mtimeMs, storeSize: options.storeSize, pipeline });
+    const key = keys[index]!;
     let image = cacheUsable ? await readCacheEntry(options.cacheDir, key) : null;
     if (image !== null) {
       fromCache++;
@@ -119,12 +160,12 @@ export async function loadImageFolder(folder: string, options: LoadImageFolderOp
           await writeCacheEntry(options.cacheDir, key, image);
         } catch (error) {
           // A cache that cannot be written costs speed on the next run, not this run.
-          if (!cacheWriteWarned) warn(`image cache ${options.cacheDir} not written: ${error instanceof Error ? error.message : String(error)}`);
+          if (!cacheWriteWarned) options.onWarning?.(`image cache ${options.cacheDir} not written: ${error instanceof Error ? error.message : String(error)}`);
           cacheWriteWarned = true;
         }
       }
     }
-    loaded[index] = { relativePath: entry.relativePath, className: entry.className, image };
+    await sink(index, image);
   };
 
   // A fixed pool of workers pulling the next index: at most `concurrency` files in flight.
@@ -136,27 +177,23 @@ export async function loadImageFolder(folder: string, options: LoadImageFolderOp
       options.onProgress?.(done, total);
     }
   };
+  const concurrency = options.concurrency ?? DEFAULT_LOAD_CONCURRENCY;
   await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(total, 1)) }, worker));
+  return { decoded, fromCache, failures };
+}
 
-  const items = loaded.filter((item): item is LoadedImage => item !== undefined);
-  const skipped: SkippedImage[] = [...scan.skipped, ...failures.filter((failure): failure is SkippedImage => failure !== undefined)];
+/** The skipped list (sorted) and the classes of the usable images; throws when nothing is usable. */
+export function summariseLoad(prepared: PreparedFolderLoad, usable: readonly { className: string | null }[], failures: readonly (SkippedImage | undefined)[]): { skipped: SkippedImage[]; classes: string[] } {
+  const skipped: SkippedImage[] = [...prepared.scan.skipped, ...failures.filter((failure): failure is SkippedImage => failure !== undefined)];
   skipped.sort((a, b) => compareRelativePaths(a.relativePath, b.relativePath));
-
-  if (items.length === 0) {
+  if (usable.length === 0) {
     const examples = skipped.slice(0, 3).map((s) => `${s.relativePath}: ${s.reason}`).join('; ');
     throw new Error(
-      `No usable image in ${root}: ${total} image file(s) found, ${skipped.length} skipped` + (examples === '' ? '' : ` (${examples}${skipped.length > 3 ? '; ...' : ''})`),
+      `No usable image in ${prepared.root}: ${prepared.scan.images.length} image file(s) found, ${skipped.length} skipped` + (examples === '' ? '' : ` (${examples}${skipped.length > 3 ? '; ...' : ''})`),
     );
   }
-
   // Scan labelled the folder only if every candidate lives in a subfolder; a class whose images all
   // failed to decode is not reported.
-  const classes = [...new Set(items.flatMap((item) => (item.className === null ? [] : [item.className])))].sort(compareNames);
-
-  return {
-    items,
-    skipped,
-    classes,
-    stats: { found: total, decoded, fromCache, skipped: skipped.length, ms: performance.now() - started },
-  };
+  const classes = [...new Set(usable.flatMap((item) => (item.className === null ? [] : [item.className])))].sort(compareNames);
+  return { skipped, classes };
 }

@@ -22,3 +22,13 @@ export function hasImageSignature(head: Uint8Array): boolean {
     || startsWith(head, [0x49, 0x49, 0x2b, 0x00]) || startsWith(head, [0x4d, 0x4d, 0x00, 0x2b]) // BigTIFF
     || startsWith(head, ascii('ftyp'), 4); // AVIF / HEIF (ISO base media file)
 }
+
+/** sharp's name of the format whose signature `head` starts with ("unknown" for none). */
+export function imageFormatOf(head: Uint8Array): string {
+  if (startsWith(head, [0xff, 0xd8, 0xff])) return 'jpeg';
+  if (startsWith(head, [0x89, 0x50, 0x4e, 0x47])) return 'png';
+  if (startsWith(head, ascii('GIF8'))) return 'gif';
+  if (startsWith(head, ascii('WEBP'), 8)) return 'webp';
+  if (startsWith(head, [0x49, 0x49]) || startsWith(head, [0x4d, 0x4d])) return 'tiff';
+  return startsWith(head, ascii('ftyp'), 4) ? 'heif' : 'unknown';
+}

@@ -4,12 +4,14 @@
  * with error frames while the connection keeps serving.
  */
 import { request as httpRequest } from 'node:http';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
 import WebSocket from 'ws';
 import type { FolderSummary } from '../../../shared/contract.js';
+import { thumbnailUrl, thumbnailUrlOf } from '../../../shared/thumbnails.js';
 import { AppCore } from '../../../main/core/app-core.js';
 import { writeSampleDataset } from '../../../main/core/sample-dataset.js';
 import { CONTENT_SECURITY_POLICY, startServer, type RunningServer } from '../../../main/server/http-server.js';
@@ -163,6 +165,39 @@ describe('headless server', () => {
     await expect(core.resolveImage(summary.folderId, join(root, 'secret.png'))).rejects.toThrow(/relative path/);
     await expect(core.resolveImage(summary.folderId, 'circle/escape.png')).rejects.toThrow(/outside the chosen folder/);
     await expect(core.resolveImage('nope', 'circle/a.png')).rejects.toThrow(/Unknown folder id/);
+  });
+
+  it('serves cached thumbnails (issue 14): token required, JPEG within the size, ETag and 304, a new ETag when the file changes, the same confinement as /images', async () => {
+    const t = `token=${server.token}`;
+    const first = summary.images[0]!.relativePath;
+    expect((await get(server.port, `/thumbs/${summary.folderId}/${first}?s=64`)).status).toBe(401);
+    const made = await get(server.port, thumbnailUrlOf(`/images/${summary.folderId}/${first}?${t}`, 64));
+    expect(made.status).toBe(200);
+    expect(made.headers['content-type']).toBe('image/jpeg');
+    const meta = await sharp(made.body).metadata();
+    expect([meta.format, Math.max(meta.width, meta.height) <= 64]).toEqual(['jpeg', true]);
+    const etag = String(made.headers.etag);
+    expect(etag).toMatch(/^"[0-9a-f]{32}"$/);
+    const again = await get(server.port, `/thumbs/${summary.folderId}/${first}?s=64&${t}`, { 'If-None-Match': etag });
+    expect([again.status, again.body.length, again.headers.etag]).toEqual([304, 0, etag]);
+    // made once: one cached file, served again with the same ETag; another size is another thumbnail
+    expect((await get(server.port, `/thumbs/${summary.folderId}/${first}?s=64&${t}`)).headers.etag).toBe(etag);
+    expect((await get(server.port, `/thumbs/${summary.folderId}/${first}?s=256&${t}`)).headers.etag).not.toBe(etag);
+    expect((await readdir(join(root, 'data', 'cache', 'images', 'thumbs'))).filter((n) => n.endsWith('.jpg'))).toHaveLength(2);
+    const later = new Date(Date.now() + 5000);
+    await utimes(join(images, first), later, later);
+    const changed = await get(server.port, `/thumbs/${summary.folderId}/${first}?s=64&${t}`, { 'If-None-Match': etag });
+    expect(changed.status).toBe(200);
+    expect(changed.headers.etag).not.toBe(etag);
+    await writeFile(join(images, 'circle', 'junk.png'), 'not an image at all');
+    expect((await get(server.port, `/thumbs/${summary.folderId}/circle/junk.png?${t}`)).status).toBe(415);
+    for (const path of [`../secret.png`, `%2e%2e/secret.png`, `circle/escape.png`, `circle/missing.png`]) {
+      const answer = await get(server.port, `/thumbs/${summary.folderId}/${path}?${t}`);
+      expect([400, 403, 404], path).toContain(answer.status);
+    }
+    expect([403, 404]).toContain((await get(server.port, `/thumbs/${'f'.repeat(24)}/${first}?${t}`)).status);
+    expect(thumbnailUrl(summary.folderId, 'a b/c.png', 128)).toBe(`/thumbs/${summary.folderId}/a%20b/c.png?s=128`);
+    expect(thumbnailUrlOf('moco://images/x/a.png', 256)).toBe('moco://thumbs/x/a.png?s=256');
   });
 
   it('refuses WebSocket upgrades without a valid token (401), from a foreign Origin (403) or for a foreign Host', async () => {

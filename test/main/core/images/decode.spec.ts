@@ -42,7 +42,6 @@ describe('decodeImageBuffer: size policy', () => {
     for (const [width, height, storeSize, expected] of cases) {
       const decoded = await decodeImageBuffer(await pngOf(width, height, [9, 99, 199]), { storeSize });
       expect([decoded.image.width, decoded.image.height], `${width}x${height} @ ${storeSize}`).toEqual(expected);
-      expect([decoded.sourceWidth, decoded.sourceHeight]).toEqual([width, height]);
       expect(decoded.image.data.length).toBe(expected[0] * expected[1] * 3);
       expect(pixel(decoded.image.data, decoded.image.width, 1, 1)).toEqual([9, 99, 199]);
     }
@@ -149,5 +148,18 @@ describe('decodeImageBuffer: refusals', () => {
     expect(decodePipelineId({ storeSize: 8 })).toBe(decodePipelineId({ storeSize: 99 }));
     expect(decodePipelineId({ storeSize: 8 })).not.toBe(decodePipelineId({ storeSize: 8, minSide: 4 }));
     expect(decodePipelineId({ storeSize: 8 })).not.toBe(decodePipelineId({ storeSize: 8, maxPixels: 5 }));
+  });
+
+  it('decodes in one sharp call (issue 14) to the pixels of the header-first path, EXIF rotation and JPEG shrink-on-load included', async () => {
+    // minSide > storeSize takes the two-call path (header, then pixels); the default takes one call.
+    const rotated = await sharp(noiseRgb(120, 60, 5), { raw: { width: 120, height: 60, channels: 3 } }).jpeg({ quality: 90 }).withMetadata({ orientation: 6 }).toBuffer();
+    const oneCall = await decodeImageBuffer(rotated, { storeSize: 24 });
+    const twoCalls = await decodeImageBuffer(rotated, { storeSize: 24, minSide: 25 });
+    expect([oneCall.image.width, oneCall.image.height, oneCall.format]).toEqual([24, 48, 'jpeg']);
+    expect([twoCalls.image.width, twoCalls.image.height, twoCalls.format]).toEqual([24, 48, 'jpeg']);
+    expect(Buffer.from(oneCall.image.data).equals(Buffer.from(twoCalls.image.data))).toBe(true);
+    // the one-call path still refuses with the precise reasons
+    expect((await decodeError(decodeImageBuffer(claimedSizePng(100_000, 100_000), { storeSize: 16 }))).reason).toMatch(/^too large: 100000x100000 pixels/);
+    expect((await decodeError(decodeImageBuffer(await pngOf(30, 7, RED), { storeSize: 16 }))).reason).toBe('too small: 30x7 pixels (the shorter side must be at least 8 px)');
   });
 });
