@@ -97,8 +97,9 @@ export const invokeContract = {
   /** Continue a stopped or crashed run from its newest good checkpoint. */
   'runs:resume': { request: z.strictObject({ runId }), response: z.strictObject({ runId }) },
   'runs:delete': { request: z.strictObject({ runId }), response: empty },
+  /** Writes the export into the run's exports folder and answers its path (a browser downloads it from /exports/<runId>/<format> instead). */
   'runs:export': {
-    request: z.strictObject({ runId, format: z.enum(['csv', 'npy', 'tfjs']) }),
+    request: z.strictObject({ runId, format: z.enum(['csv', 'npy', 'tfjs', 'onnx', 'torch']) }),
     response: z.strictObject({ path: z.string() }),
   },
   /**
@@ -160,6 +161,8 @@ export interface MocoApi {
   on<C extends EventChannel>(channel: C, listener: (payload: EventPayload<C>) => void): () => void;
   /** URL of an image of a chosen folder (custom protocol in Electron, HTTP route in the browser). */
   imageUrl(folderId: string, relativePath: string): string;
+  /** Browser only: the URL that downloads an export of a run (Content-Disposition: attachment). Absent in Electron, which shows the written path. */
+  exportUrl?: (runId: string, format: 'csv' | 'npy' | 'tfjs' | 'onnx' | 'torch') => string;
   /**
    * Electron only: the file-system path of a dropped File (Electron 32+ removed File.path).
    * Absent in the browser, which never reveals paths. Typed loosely: shared/ has no DOM types.

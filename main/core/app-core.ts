@@ -21,7 +21,8 @@ import { FolderRegistry } from './folder-registry.js';
 import { importTorchRun } from '../interop/import-run.js';
 import { scanImageFolder, SUPPORTED_EXTENSIONS } from './images/scan.js';
 import { pca, PCA_MAX_DIM } from './pca.js';
-import { checkpointNames, exportEmbeddings, exportsDirectory, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
+import { writeExportFile, type ExportFormat } from './export-files.js';
+import { checkpointNames, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
 import { removeStaleTemporaryFiles } from './run-maintenance.js';
 import { createRun, listRuns, readRunRecord, runPaths, updateRunRecord, type RunRecord } from './run-store.js';
 import { writeSampleDataset } from './sample-dataset.js';
@@ -173,15 +174,7 @@ export class AppCore {
       this.emit('runs:changed', {});
       return {};
     },
-    'runs:export': async ({ runId, format }) => {
-      const { directory } = await this.run(runId);
-      if (format === 'tfjs') {
-        const result = await runTrainerJob({ type: 'export-encoder', runDirectory: directory, outputDirectory: join(exportsDirectory(directory), 'tfjs-encoder') }, undefined, this.spawn);
-        return { path: result.path };
-      }
-      const { embeddings } = await this.neighbourIndex(runId);
-      return { path: await exportEmbeddings(directory, embeddings, format) };
-    },
+    'runs:export': async ({ runId, format }) => ({ path: await this.exportFile(runId, format) }),
     'runs:import': async ({ path, folderId }) => {
       const folder = this.folders.folderOf(folderId);
       if (folder === undefined) throw new CoreError('unknown-folder', 'Unknown folder id: choose the folder again');
@@ -275,6 +268,12 @@ export class AppCore {
   /** See FolderRegistry.resolveImage: an image of a chosen folder or of a run's folder, or an ImageAccessError. */
   resolveImage(folderId: string, relativePath: string): Promise<string> {
     return this.folders.resolveImage(folderId, relativePath);
+  }
+
+  /** Writes an export of a run into `<run>/exports/` (main/core/export-files.ts) and returns its path; the server streams it as a download. */
+  async exportFile(runId: string, format: ExportFormat): Promise<string> {
+    const { directory } = await this.run(runId);
+    return writeExportFile(directory, format, async () => (await this.neighbourIndex(runId)).embeddings);
   }
 
   /** Stops an active training with a checkpoint (killing it after `graceMs`) and waits for it to exit. */
