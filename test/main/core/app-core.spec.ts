@@ -14,6 +14,7 @@ import { AppCore } from '../../../main/core/app-core.js';
 import { dispatchInvoke } from '../../../main/core/dispatch.js';
 import { pca } from '../../../main/core/pca.js';
 import { decimate } from '../../../main/core/run-exports.js';
+import { ZipReader } from '../../../main/interop/zip-archive.js';
 import { writeSampleDataset } from '../../../main/core/sample-dataset.js';
 import { startServer, type RunningServer } from '../../../main/server/http-server.js';
 
@@ -174,15 +175,27 @@ describe('app core through the WebSocket server', () => {
     expect((await readFile(csv.path, 'utf8')).split('\n').filter(Boolean)).toHaveLength(41);
     const npy = await call('runs:export', { runId, format: 'npy' });
     expect((await readFile(npy.path)).subarray(1, 6).toString()).toBe('NUMPY');
+    // The TF.js graph model and ONNX model (their embeddings are tested in test/main/interop/model-export.spec.ts).
     const tfjs = await call('runs:export', { runId, format: 'tfjs' });
-    expect(tfjs.path).toMatch(/exports\/tfjs-encoder\/model\.json$/);
-    const model = JSON.parse(await readFile(tfjs.path, 'utf8')) as { format: string; weightsManifest: { paths: string[]; weights: { name: string; shape: number[]; dtype: string }[] }[] };
-    expect(model.format).toBe('moco-studio-encoder');
-    const weights = model.weightsManifest[0]!.weights;
-    expect(weights.length).toBeGreaterThan(10);
-    expect(weights.every((w) => w.dtype === 'float32')).toBe(true);
-    const scalars = weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
-    expect((await stat(join(tfjs.path, '..', model.weightsManifest[0]!.paths[0]!))).size).toBe(scalars * 4);
+    expect(tfjs.path).toMatch(/exports\/tfjs-model\.zip$/);
+    const zip = new ZipReader(await readFile(tfjs.path));
+    expect(zip.names()).toEqual(['model.json', 'weights.bin']);
+    const model = JSON.parse(Buffer.from(zip.read('model.json')).toString('utf8')) as { format: string; weightsManifest: { weights: { shape: number[]; dtype: string }[] }[] };
+    expect(model.format).toBe('graph-model');
+    const bytes = model.weightsManifest[0]!.weights.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+    expect(zip.read('weights.bin').length).toBe(bytes);
+    const onnx = await call('runs:export', { runId, format: 'onnx' });
+    expect(onnx.path).toMatch(/exports\/encoder\.onnx$/);
+    expect((await stat(onnx.path)).size).toBeGreaterThan(bytes / 2);
+    // A browser user downloads: the token is required, the file comes as an attachment named after the run.
+    const base = `http://127.0.0.1:${server.port}/exports/${runId}`;
+    expect((await fetch(`${base}/onnx`)).status).toBe(401);
+    expect((await fetch(`${base}/keras?token=${server.token}`)).status).toBe(400);
+    expect((await fetch(`http://127.0.0.1:${server.port}/exports/no-such-run/csv?token=${server.token}`)).status).toBe(404);
+    const download = await fetch(`${base}/csv?token=${server.token}`);
+    expect(download.status).toBe(200);
+    expect(download.headers.get('content-disposition')).toBe(`attachment; filename="${runId}-embeddings.csv"; filename*=UTF-8''${encodeURIComponent(`${runId}-embeddings.csv`)}`);
+    expect((await download.text()).split('\n').filter(Boolean)).toHaveLength(41);
 
     // Compare checkpoints: the first and the last checkpoint's embeddings, for the same query image (row 3).
     expect(run.checkpoints.length).toBeGreaterThanOrEqual(2); // one per epoch
