@@ -4,12 +4,10 @@
  * against another. They run in the trainer process, like training, so tfjs never runs on the
  * app's main thread. (Model exports need no tfjs: main/interop/model-export.ts.)
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainerCommand, TrainerEventOf } from '../../shared/trainer-protocol.js';
-import { writeFileAtomic } from '../core/atomic-file.js';
 import { decodeImageFile, ImageDecodeError } from '../core/images/decode.js';
 import { readRunRecord, runPaths } from '../core/run-store.js';
 import type { RgbImage } from '../ml/augment.js';
