@@ -116,7 +116,11 @@ export const invokeContract = {
    */
   'neighbours:query': {
     request: z.strictObject({ runId, row: z.number().int().min(0).optional(), imagePath: z.string().min(1).max(4096).optional(), k: z.number().int().min(1).max(200), checkpoint: checkpointNameSchema.optional() }),
-    response: z.strictObject({ neighbours: z.array(neighbourSchema) }),
+    response: z.strictObject({
+      neighbours: z.array(neighbourSchema),
+      /** Whose embeddings answered: a checkpoint file name or the stored embeddings' checkpoint; `live`: the newest checkpoint of a run still training (issue 12 item 3). */
+      source: z.strictObject({ checkpoint: z.string(), live: z.boolean() }),
+    }),
   },
   /** 2-D PCA projection of the run's embeddings. */
   'embeddings:map': {

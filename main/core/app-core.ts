@@ -203,13 +203,16 @@ export class AppCore {
         if (!SUPPORTED_EXTENSIONS.has(file.slice(file.lastIndexOf('.')).toLowerCase())) throw new CoreError('invalid-request', `${file} is not a supported image type`);
         const info = await stat(file).catch(() => null);
         if (!info?.isFile()) throw new CoreError('file-not-found', `Image not found: ${file}`);
-        const result = await runTrainerJob({ type: 'embed-files', runDirectory: directory, files: [file], ...(checkpoint === undefined ? {} : { checkpoint }) }, undefined, this.spawn);
+        // The encoder of the checkpoint whose embeddings are searched (during training a newer one may have landed since).
+        const encoderCheckpoint = checkpoint ?? (/^step-\d{9}\.ckpt$/.test(embeddings.manifest.checkpoint) ? embeddings.manifest.checkpoint : undefined);
+        const result = await runTrainerJob({ type: 'embed-files', runDirectory: directory, files: [file], ...(encoderCheckpoint === undefined ? {} : { checkpoint: encoderCheckpoint }) }, undefined, this.spawn);
         const failure = result.failures[0];
         if (failure) throw new CoreError('image-unreadable', `${failure.path}: ${failure.reason}`);
         found = index.topK(Float32Array.from(result.vectors[0]!), Math.min(k, embeddings.rows));
       }
       return {
         neighbours: found.map((n) => ({ row: n.row, relativePath: embeddings.items[n.row]!.relativePath, className: embeddings.items[n.row]!.className, similarity: n.similarity })),
+        source: await this.embeddingsSource(runId, checkpoint, embeddings),
       };
     },
     'embeddings:map': async ({ runId }) => {
@@ -328,7 +331,11 @@ export class AppCore {
   }
 
   private startTrainer(runId: string, runDirectory: string, folder: string, userSettings: TrainingSettings, resume: boolean): void {
-    const host = new TrainerHost(this.spawn(), (event) => { this.emit('training:event', { runId, event }); });
+    const host = new TrainerHost(this.spawn(), (event) => {
+      this.emit('training:event', { runId, event });
+      // A new checkpoint is a new state to explore (issue 12 item 3): the run list carries the checkpoint names.
+      if (event.type === 'checkpoint') this.emit('runs:changed', {});
+    });
     const active: ActiveTraining = { runId, runDirectory, host };
     this.active = active;
     this.forgetIndexes(runId);
@@ -367,8 +374,29 @@ export class AppCore {
     };
   }
 
-  private neighbourIndex(runId: string): Promise<LoadedIndex> {
-    return this.cachedIndex(runId, () => this.loadIndex(runId));
+  /**
+   * The run's stored embeddings; while the run trains and has none yet, its newest checkpoint's
+   * (issue 12 item 3), cached under that checkpoint's name, so the next checkpoint gets its own.
+   */
+  private async neighbourIndex(runId: string): Promise<LoadedIndex> {
+    const newest = await this.newestCheckpointWhileTraining(runId);
+    return newest === null ? this.cachedIndex(runId, () => this.loadIndex(runId)) : this.checkpointIndex(runId, newest);
+  }
+
+  /** The newest checkpoint's name when `runId` is training and has no stored embeddings yet; else null. */
+  private async newestCheckpointWhileTraining(runId: string): Promise<string | null> {
+    if (this.active?.runId !== runId) return null;
+    const { directory } = await this.run(runId);
+    if (await hasEmbeddings(directory)) return null;
+    const names = await checkpointNames(directory);
+    if (names.length === 0) throw new CoreError('no-embeddings', `Run ${runId} is starting; it can be explored from its first checkpoint (the random start, in a few seconds)`);
+    return names[names.length - 1]!;
+  }
+
+  /** Which embeddings answer for a run now: for the labels in Neighbours (issue 12 item 3). */
+  private async embeddingsSource(runId: string, checkpoint: string | undefined, embeddings: StoredEmbeddings): Promise<{ checkpoint: string; live: boolean }> {
+    if (checkpoint !== undefined) return { checkpoint, live: false };
+    return { checkpoint: embeddings.manifest.checkpoint, live: (await this.newestCheckpointWhileTraining(runId).catch(() => null)) !== null };
   }
 
   /** The index of one checkpoint's embeddings of a run (cached in memory and on disk, made on first use). */
@@ -409,7 +437,6 @@ export class AppCore {
   private async loadIndex(runId: string): Promise<LoadedIndex> {
     const { directory } = await this.run(runId);
     if (!(await hasEmbeddings(directory))) {
-      if (this.active?.runId === runId) throw new CoreError('no-embeddings', `Run ${runId} is still training; its embeddings are written when it ends`);
       // A stopped or crashed run: embed the folder with its newest checkpoint first.
       await runTrainerJob({ type: 'embed', runDirectory: directory, cacheDirectory: cacheDirectory(this.options.dataDirectory) }, undefined, this.spawn)
         .catch((error: unknown) => { throw new CoreError('no-embeddings', `Run ${runId} has no embeddings and they could not be made: ${(error as Error).message}`); });

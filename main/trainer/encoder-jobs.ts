@@ -104,7 +104,10 @@ export async function embedFiles(command: Command<'embed-files'>, warn: (message
       // Standardised with the statistics stored beside the run's embeddings, so outside images
       // land in the same space as the folder's rows (issue 10); `await data()`, the only read of
       // a GPU tensor in Node (issue 8).
-      const standardisation = await readStandardisation(runPaths(command.runDirectory).embeddings, run.checkpoint);
+      // A named checkpoint's statistics are beside its own embeddings (app-core's checkpointEmbeddingsDirectory).
+      const embeddingsDirectory = runPaths(command.runDirectory).embeddings;
+      const standardisation = await readStandardisation(embeddingsDirectory, run.checkpoint)
+        ?? (command.checkpoint === undefined ? null : await readStandardisation(join(embeddingsDirectory, 'by-checkpoint', command.checkpoint.replace(/\.ckpt$/, '')), run.checkpoint));
       const features = tf.tidy(() => {
         const raw = embedImages(run.encoder, images, run.settings.imageSize);
         return standardisation ? applyStandardisation(raw, standardisation) : raw;

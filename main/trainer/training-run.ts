@@ -198,9 +198,11 @@ export class TrainingRun {
       this.emit({ type: 'baselines', knnTop1RandomInit: knnAtStart, knnTop1Pixels: knnPixels });
       log(`kNN top-1 baselines: raw pixels ${knnPixels.toFixed(3)}${knnAtStart === null ? '' : `, random initialisation ${knnAtStart.toFixed(3)}`}`);
     }
+    // The random start as a checkpoint (issue 12 item 3): Neighbours and Map can explore and compare it from the first step on.
+    if (trainer.globalStep === 0 && !(await checkpoint())) failed = true;
     this.emit({ type: 'state', state: 'training' });
     try {
-      while (!trainer.finished && !this.stopRequested) {
+      while (!failed && !trainer.finished && !this.stopRequested) {
         if (this.paused) {
           await new Promise<void>((resolve) => { this.wake = resolve; });
           this.wake = null;
