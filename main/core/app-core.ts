@@ -24,6 +24,7 @@ import { pca, PCA_MAX_DIM } from './pca.js';
 import { writeExportFile, type ExportFormat } from './export-files.js';
 import { checkpointNames, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
 import { removeStaleTemporaryFiles } from './run-maintenance.js';
+import { decodeUpload, withUploadedFile } from './uploaded-image.js';
 import { createRun, listRuns, readRunRecord, runPaths, updateRunRecord, type RunRecord } from './run-store.js';
 import { writeSampleDataset } from './sample-dataset.js';
 import { forkTrainer, TrainerHost, type TrainerProcess } from './trainer-host.js';
@@ -184,8 +185,15 @@ export class AppCore {
       this.emit('runs:changed', {});
       return { runId: result.runId, architecture: `${result.architecture} ×${result.widthMultiplier}, ${result.head === 'mlp' ? 'MLP' : 'fc'} head`, layout: result.layout, format: result.format };
     },
-    'neighbours:query': async ({ runId, row, imagePath, k, checkpoint }) => {
-      if ((row === undefined) === (imagePath === undefined)) throw new CoreError('invalid-request', 'neighbours:query: give exactly one of row or imagePath');
+    'neighbours:query': async ({ runId, row, imagePath, upload, k, checkpoint }) => {
+      if ([row, imagePath, upload].filter((t) => t !== undefined).length !== 1) throw new CoreError('invalid-request', 'neighbours:query: give exactly one of row, imagePath or upload');
+      const uploaded = upload === undefined ? null : (() => {
+        try {
+          return decodeUpload(upload);
+        } catch (error) {
+          throw new CoreError('invalid-upload', (error as Error).message);
+        }
+      })();
       const { directory } = await this.run(runId);
       const stored = await this.neighbourIndex(runId);
       const { embeddings, index } = checkpoint === undefined ? stored : await this.checkpointIndex(runId, checkpoint);
@@ -199,15 +207,16 @@ export class AppCore {
         }
         found = embeddings.rows > 1 ? index.neighboursOfRow(row, Math.min(k, embeddings.rows - 1)) : [];
       } else {
-        const file = absolutePath(imagePath!);
-        if (!SUPPORTED_EXTENSIONS.has(file.slice(file.lastIndexOf('.')).toLowerCase())) throw new CoreError('invalid-request', `${file} is not a supported image type`);
-        const info = await stat(file).catch(() => null);
-        if (!info?.isFile()) throw new CoreError('file-not-found', `Image not found: ${file}`);
+        const file = uploaded === null ? absolutePath(imagePath!) : '';
+        if (uploaded === null && !SUPPORTED_EXTENSIONS.has(file.slice(file.lastIndexOf('.')).toLowerCase())) throw new CoreError('invalid-request', `${file} is not a supported image type`);
+        const info = uploaded === null ? await stat(file).catch(() => null) : null;
+        if (uploaded === null && !info?.isFile()) throw new CoreError('file-not-found', `Image not found: ${file}`);
         // The encoder of the checkpoint whose embeddings are searched (during training a newer one may have landed since).
         const encoderCheckpoint = checkpoint ?? (/^step-\d{9}\.ckpt$/.test(embeddings.manifest.checkpoint) ? embeddings.manifest.checkpoint : undefined);
-        const result = await runTrainerJob({ type: 'embed-files', runDirectory: directory, files: [file], ...(encoderCheckpoint === undefined ? {} : { checkpoint: encoderCheckpoint }) }, undefined, this.spawn);
+        const embed = (path: string) => runTrainerJob({ type: 'embed-files', runDirectory: directory, files: [path], ...(encoderCheckpoint === undefined ? {} : { checkpoint: encoderCheckpoint }) }, undefined, this.spawn);
+        const result = uploaded === null ? await embed(file) : await withUploadedFile(this.options.dataDirectory, uploaded, embed);
         const failure = result.failures[0];
-        if (failure) throw new CoreError('image-unreadable', `${failure.path}: ${failure.reason}`);
+        if (failure) throw new CoreError('image-unreadable', `${upload?.name ?? failure.path}: ${failure.reason}`);
         found = index.topK(Float32Array.from(result.vectors[0]!), Math.min(k, embeddings.rows));
       }
       return {
