@@ -92,7 +92,7 @@ describe.skipIf(!chromiumAvailable)('Exploring a run in Chromium: during trainin
     await page.screenshot({ path: artifactPath('explore-upload.png'), fullPage: true });
     // A file that is not an image is refused with its name and the reason.
     await page.setInputFiles('[data-testid="outside-file"]', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('just some text, not a PNG') });
-    await page.waitForFunction(() => /notes\.png: not a supported image/.test(document.body.textContent ?? ''), null, { timeout: 30_000 });
+    await page.waitForFunction(() => /notes\.png: not a supported image/.test(document.body.textContent), null, { timeout: 30_000 });
   }, 300_000);
 
   it('switches the same query to the random start, then stops the run and downloads its ONNX export', async () => {
