@@ -71,10 +71,11 @@ describe.skipIf(!chromiumAvailable)('Exploring a run in Chromium: during trainin
     expect(Math.max(...widths)).toBeCloseTo(100, 5); // the most similar shown fills the bar
     expect(Math.min(...widths)).toBeCloseTo(8, 5); // the least similar shown is short, whatever its cosine
     const before = await page.textContent('[data-testid="query-item"] code');
-    const picked = await page.getAttribute('[data-testid="neighbour-results"] li:nth-child(2) img', 'alt');
+    const shown = await page.locator('[data-testid="neighbour-results"] li img').evaluateAll((imgs) => imgs.map((i) => i.getAttribute('alt')));
     await page.click('[data-testid="neighbour-results"] li:nth-child(2) .neighbour-pick');
-    expect(picked).not.toBe(before);
-    await page.waitForFunction((path) => document.querySelector('[data-testid="query-item"] code')?.textContent === path, picked, { timeout: 120_000 });
+    // The query becomes one of the neighbours that were shown (the list may have been re-rendered meanwhile).
+    await page.waitForFunction((old) => (document.querySelector('[data-testid="query-item"] code')?.textContent ?? old) !== old, before, { timeout: 120_000 });
+    expect(shown).toContain(await page.textContent('[data-testid="query-item"] code'));
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="neighbour-results"]')?.getAttribute('data-count')) === 5, null, { timeout: 120_000 });
     await page.screenshot({ path: artifactPath('explore-k-and-click.png'), fullPage: true });
   }, 300_000);
@@ -96,6 +97,8 @@ describe.skipIf(!chromiumAvailable)('Exploring a run in Chromium: during trainin
   }, 300_000);
 
   it('switches the same query to the random start, then stops the run and downloads its ONNX export', async () => {
+    await page.click('[data-testid="neighbours-grid"] .thumb[data-row="3"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="query-item"] code')?.textContent === 'checkerboard/checkerboard-003.png', null, { timeout: 120_000 });
     await page.click('[data-testid="space-switch"] [data-space="random-init"]');
     await page.waitForFunction(() => /Random initialisation \(step 0\)/.test(document.querySelector('[data-testid="neighbour-source"]')?.textContent ?? ''), null, { timeout: 120_000 });
     expect(await count('neighbour-results')).toBe(5);

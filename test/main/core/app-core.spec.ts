@@ -163,6 +163,14 @@ describe('app core through the WebSocket server', () => {
     await expect(call('neighbours:query', { runId, k: 5 })).rejects.toThrow(/exactly one/);
     const outside = await call('neighbours:query', { runId, imagePath: join(root, 'lonely', 'square', 'square-000.png'), k: 3 });
     expect(outside.neighbours).toHaveLength(3);
+    expect(outside.source).toEqual({ checkpoint: expect.stringMatching(/^step-\d{9}\.ckpt$/) as unknown, live: false });
+    // The same image uploaded as bytes (the browser's way, issue 12 item 7) finds the same neighbours; junk is refused by name.
+    const imageBytes = await readFile(join(root, 'lonely', 'square', 'square-000.png'));
+    const uploaded = await call('neighbours:query', { runId, upload: { name: 'from-my-laptop.png', base64: imageBytes.toString('base64') }, k: 3 });
+    expect(uploaded.neighbours).toEqual(outside.neighbours);
+    await expect(call('neighbours:query', { runId, upload: { name: 'notes.png', base64: Buffer.from('plain text').toString('base64') }, k: 3 })).rejects.toThrow(/invalid-upload: notes\.png: not a supported image/);
+    await expect(call('neighbours:query', { runId, row: 1, upload: { name: 'x.png', base64: imageBytes.toString('base64') }, k: 3 })).rejects.toThrow(/exactly one of row, imagePath or upload/);
+    await expect(call('neighbours:query', { runId, upload: { name: 'big.png', base64: 'A'.repeat(900_000) }, k: 3 })).rejects.toThrow(/invalid-request: upload\.base64/);
 
     const map = await call('embeddings:map', { runId });
     expect(map.points).toHaveLength(40);
