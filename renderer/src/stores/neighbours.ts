@@ -129,7 +129,8 @@ export const useNeighboursStore = defineStore('neighbours', () => {
 
   /** A new k (1-200) re-runs the current query. */
   function setK(value: number): Promise<void> {
-    if (!Number.isInteger(value) || value < 1 || value > 200) return Promise.resolve();
+    // The same k again (the input's change on blur) must not re-run: that swaps the list under a click on a neighbour.
+    if (!Number.isInteger(value) || value < 1 || value > 200 || value === k.value) return Promise.resolve();
     k.value = value;
     return rerun();
   }
