@@ -170,7 +170,7 @@ describe('app core through the WebSocket server', () => {
     expect(uploaded.neighbours).toEqual(outside.neighbours);
     await expect(call('neighbours:query', { runId, upload: { name: 'notes.png', base64: Buffer.from('plain text').toString('base64') }, k: 3 })).rejects.toThrow(/invalid-upload: notes\.png: not a supported image/);
     await expect(call('neighbours:query', { runId, row: 1, upload: { name: 'x.png', base64: imageBytes.toString('base64') }, k: 3 })).rejects.toThrow(/exactly one of row, imagePath or upload/);
-    await expect(call('neighbours:query', { runId, upload: { name: 'big.png', base64: 'A'.repeat(900_000) }, k: 3 })).rejects.toThrow(/invalid-request: upload\.base64/);
+    await expect(call('neighbours:query', { runId, upload: { name: 'big.png', base64: 'A'.repeat(900_000) }, k: 3 })).rejects.toThrow(/invalid-request: neighbours:query: upload\.base64: Too big: expected string to have <=819200 characters/);
 
     const map = await call('embeddings:map', { runId });
     expect(map.points).toHaveLength(40);
