@@ -102,6 +102,10 @@ export type Neighbour = z.infer<typeof neighbourSchema>;
 
 const empty = z.strictObject({});
 
+/** An uploaded query image's size limit: its base64 fits in one WebSocket frame (1 MB) with room to spare; the UI shrinks larger images first. */
+export const MAX_UPLOAD_BYTES = 600 * 1024;
+const MAX_UPLOAD_BASE64_CHARS = Math.ceil(MAX_UPLOAD_BYTES / 3) * 4;
+
 /** Every invoke channel: name -> request and response schemas. */
 export const invokeContract = {
   'app:info': {
@@ -145,8 +149,9 @@ export const invokeContract = {
     request: z.strictObject({ runId }),
     response: z.strictObject({ count: z.number().int(), skipped: z.array(z.strictObject({ path: z.string(), reason: z.string() })) }),
   },
+  /** Writes the export into the run's exports folder and answers its path (a browser downloads it from /exports/<runId>/<format> instead). */
   'runs:export': {
-    request: z.strictObject({ runId, format: z.enum(['csv', 'npy', 'tfjs']) }),
+    request: z.strictObject({ runId, format: z.enum(['csv', 'npy', 'tfjs', 'onnx', 'torch']) }),
     response: z.strictObject({ path: z.string() }),
   },
   /**
@@ -158,12 +163,21 @@ export const invokeContract = {
     response: z.strictObject({ runId, architecture: z.string(), layout: z.string(), format: z.string() }),
   },
   /**
-   * Top-k neighbours of an image of the run's folder (row) or of an outside image file, in the
+   * Top-k neighbours of an image of the run's folder (row), of an outside image file (imagePath) or of uploaded bytes (upload), in the
    * run's stored embeddings or, with `checkpoint`, in the embeddings of that checkpoint of the run.
    */
   'neighbours:query': {
-    request: z.strictObject({ runId, row: z.number().int().min(0).optional(), imagePath: z.string().min(1).max(4096).optional(), k: z.number().int().min(1).max(200), checkpoint: checkpointNameSchema.optional() }),
-    response: z.strictObject({ neighbours: z.array(neighbourSchema) }),
+    request: z.strictObject({
+      runId, row: z.number().int().min(0).optional(), imagePath: z.string().min(1).max(4096).optional(),
+      /** An image uploaded from the browser: its bytes, base64 (issue 12 item 7); never a server path. */
+      upload: z.strictObject({ name: z.string().min(1).max(255), base64: z.string().min(1).max(MAX_UPLOAD_BASE64_CHARS).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'base64') }).optional(),
+      k: z.number().int().min(1).max(200), checkpoint: checkpointNameSchema.optional(),
+    }),
+    response: z.strictObject({
+      neighbours: z.array(neighbourSchema),
+      /** Whose embeddings answered: a checkpoint file name or the stored embeddings' checkpoint; `live`: the newest checkpoint of a run still training (issue 12 item 3). */
+      source: z.strictObject({ checkpoint: z.string(), live: z.boolean() }),
+    }),
   },
   /** The run's embedded images in row order (the grid's list: cheap, so it never waits for the map). */
   'embeddings:items': {
@@ -239,6 +253,8 @@ export interface MocoApi {
   on<C extends EventChannel>(channel: C, listener: (payload: EventPayload<C>) => void): () => void;
   /** URL of an image of a chosen folder (custom protocol in Electron, HTTP route in the browser). */
   imageUrl(folderId: string, relativePath: string): string;
+  /** Browser only: the URL that downloads an export of a run (Content-Disposition: attachment). Absent in Electron, which shows the written path. */
+  exportUrl?: (runId: string, format: 'csv' | 'npy' | 'tfjs' | 'onnx' | 'torch') => string;
   /**
    * Electron only: the file-system path of a dropped File (Electron 32+ removed File.path).
    * Absent in the browser, which never reveals paths. Typed loosely: shared/ has no DOM types.

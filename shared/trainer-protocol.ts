@@ -99,8 +99,6 @@ export const trainerCommandSchema = z.discriminatedUnion('type', [
     testFolder: z.string().min(1),
     k: z.number().int().min(1).max(10_000),
   }),
-  /** Write the run's query encoder (newest good checkpoint) in TensorFlow.js weights format; answered by `exported`. */
-  z.strictObject({ type: z.literal('export-encoder'), runDirectory: z.string().min(1), outputDirectory: z.string().min(1) }),
   /**
    * The backend doctor: which backends load (and why not), a micro-benchmark of each for about
    * `seconds` in all; the report is written atomically to `reportPath` and answered by `doctor`.
@@ -241,8 +239,6 @@ export const trainerEventSchema = z.discriminatedUnion('type', [
   }),
   /** The backend doctor's answer. */
   z.strictObject({ type: z.literal('doctor'), report: backendReportSchema }),
-  /** The encoder export is written: `path` is its model.json. */
-  z.strictObject({ type: z.literal('exported'), path: z.string() }),
   z.strictObject({ type: z.literal('log'), message: z.string() }),
   z.strictObject({ type: z.literal('warning'), message: z.string() }),
   z.strictObject({ type: z.literal('error'), code: z.string(), message: z.string() }),

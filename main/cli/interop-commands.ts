@@ -5,6 +5,7 @@ import { runTrainerJob } from '../core/trainer-jobs.js';
 import { importTorchRun } from '../interop/import-run.js';
 import { exportTorchRun } from '../interop/torch-export.js';
 import { writeTorchrunJob } from '../interop/torchrun-job.js';
+import { exportOtherFormat, EXPORT_FORMATS } from './export-command.js';
 
 export const INTEROP_HELP = {
   import: `Usage: moco-studio import <file> [--folder DIR] [--name N] [--image-size PX] [--no-embed] [--json]
@@ -25,8 +26,18 @@ global (code) is refused.
 --json           print {runDirectory, architecture, ...} on stdout
 
 Fine-tune it on a folder as a new run: moco-studio train <folder> --init <run>.`,
-  export: `Usage: moco-studio export <run> --format torch --out <file> [--layout torchvision|moco] [--json]
+  export: `Usage: moco-studio export <run> --format csv|npy|tfjs|onnx|torch --out <path> [--layout torchvision|moco] [--json]
        moco-studio export <run> --for torchrun <dir> [--nodes N] [--gpus-per-node G] [--json]
+
+--format csv     the run's embeddings (the rows Neighbours and the Map use): path, class, values
+--format npy     the same as a float32 [rows, dim] .npy (rows in <run>/embeddings/embeddings.json order)
+--format tfjs    the query encoder as a TensorFlow.js graph model: --out DIR gets model.json and
+                 weights.bin (tf.loadGraphModel('file://DIR/model.json')), --out FILE.zip both zipped.
+                 Input pixels [N, S, S, 3] NHWC, output the app's embedding [N, C]; BatchNorm folded.
+--format onnx    the same model as ONNX (opset 13, onnxruntime): pixels [N, 3, S, S] NCHW -> embedding.
+                 Pixels: RGB/255, resize the shorter side to round(S*256/224), centre crop S,
+                 ImageNet mean/std. The embedding includes the run's folder standardisation when
+                 the run has embeddings of its newest checkpoint (moco-studio embed <run> makes them).
 
 --format torch   the run's newest checkpoint as a PyTorch .pth (zip format). --layout torchvision
                  (default): the query encoder as a torchvision ResNet state dict
@@ -93,8 +104,14 @@ export async function runExportCommand(positionals: readonly string[], values: V
     process.stdout.write(values.json === true ? `${JSON.stringify(job, null, 2)}\n` : `Wrote the torchrun job to ${job.directory} (${job.images} images linked, ${job.classes} classes)\n  single node: ${job.singleNode}\n  see ${job.readme}\n${job.unmapped.map((u) => `  not carried over: ${u}`).join('\n')}\n`);
     return 0;
   }
-  if (values.format !== 'torch') throw new Error(`export: --format torch or --for torchrun is required (got --format ${String(values.format)}); CSV, .npy and TF.js exports are in the app's Runs view`);
-  if (typeof values.out !== 'string') throw new Error('export --format torch: --out <file> is required');
+  if (typeof values.format !== 'string' || !EXPORT_FORMATS.includes(values.format as never)) {
+    throw new Error(`export: --format ${EXPORT_FORMATS.join('|')} or --for torchrun is required (got ${values.format === undefined ? 'no --format' : `--format ${String(values.format)}`})`);
+  }
+  if (typeof values.out !== 'string') throw new Error(`export --format ${values.format}: --out <${values.format === 'tfjs' ? 'dir' : 'file'}> is required`);
+  if (values.format !== 'torch') {
+    if (values.layout !== undefined) throw new Error(`--layout is for --format torch only (got --format ${values.format})`);
+    return exportOtherFormat(run, values.format as 'csv' | 'npy' | 'tfjs' | 'onnx', values.out, values.json === true);
+  }
   const layout = values.layout ?? 'torchvision';
   if (layout !== 'torchvision' && layout !== 'moco') throw new Error(`--layout: expected torchvision or moco, got ${String(layout)}`);
   const result = await exportTorchRun({ runDirectory: run, out: values.out, layout: layout });

@@ -24,11 +24,13 @@ import { SUPPORTED_EXTENSIONS } from './images/scan.js';
 import { checkImageFolder } from './folder-check.js';
 import { thumbnailOf, type Thumbnail } from './images/thumbnails.js';
 import type { ThumbnailSize } from '../../shared/thumbnails.js';
-import { checkpointNames, exportEmbeddings, exportsDirectory, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
+import { writeExportFile, type ExportFormat } from './export-files.js';
+import { checkpointNames, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
 import { readSkippedList, removeStaleTemporaryFiles } from './run-maintenance.js';
 import { LiveRunSnapshot } from './live-run.js';
 import { TrainingEstimates } from './training-estimate.js';
 import { readRunPreview } from './run-preview.js';
+import { decodeUpload, withUploadedFile } from './uploaded-image.js';
 import { createRun, listRuns, readRunRecord, runPaths, updateRunRecord, type RunRecord } from './run-store.js';
 import { writeSampleDataset } from './sample-dataset.js';
 import { forkTrainer, TrainerHost, type TrainerProcess } from './trainer-host.js';
@@ -194,15 +196,7 @@ export class AppCore {
       this.emit('runs:changed', {});
       return {};
     },
-    'runs:export': async ({ runId, format }) => {
-      const { directory } = await this.run(runId);
-      if (format === 'tfjs') {
-        const result = await runTrainerJob({ type: 'export-encoder', runDirectory: directory, outputDirectory: join(exportsDirectory(directory), 'tfjs-encoder') }, undefined, this.spawn);
-        return { path: result.path };
-      }
-      const { embeddings } = await this.neighbourIndex(runId);
-      return { path: await exportEmbeddings(directory, embeddings, format) };
-    },
+    'runs:export': async ({ runId, format }) => ({ path: await this.exportFile(runId, format) }),
     'runs:import': async ({ path, folderId }) => {
       const folder = this.folders.folderOf(folderId);
       if (folder === undefined) throw new CoreError('unknown-folder', 'Unknown folder id: choose the folder again');
@@ -212,8 +206,15 @@ export class AppCore {
       this.emit('runs:changed', {});
       return { runId: result.runId, architecture: `${result.architecture} ×${result.widthMultiplier}, ${result.head === 'mlp' ? 'MLP' : 'fc'} head`, layout: result.layout, format: result.format };
     },
-    'neighbours:query': async ({ runId, row, imagePath, k, checkpoint }) => {
-      if ((row === undefined) === (imagePath === undefined)) throw new CoreError('invalid-request', 'neighbours:query: give exactly one of row or imagePath');
+    'neighbours:query': async ({ runId, row, imagePath, upload, k, checkpoint }) => {
+      if ([row, imagePath, upload].filter((t) => t !== undefined).length !== 1) throw new CoreError('invalid-request', 'neighbours:query: give exactly one of row, imagePath or upload');
+      const uploaded = upload === undefined ? null : (() => {
+        try {
+          return decodeUpload(upload);
+        } catch (error) {
+          throw new CoreError('invalid-upload', (error as Error).message);
+        }
+      })();
       const { directory } = await this.run(runId);
       const stored = await this.neighbourIndex(runId);
       const { embeddings, index } = checkpoint === undefined ? stored : await this.checkpointIndex(runId, checkpoint);
@@ -227,17 +228,21 @@ export class AppCore {
         }
         found = embeddings.rows > 1 ? index.neighboursOfRow(row, Math.min(k, embeddings.rows - 1)) : [];
       } else {
-        const file = absolutePath(imagePath!);
-        if (!SUPPORTED_EXTENSIONS.has(file.slice(file.lastIndexOf('.')).toLowerCase())) throw new CoreError('invalid-request', `${file} is not a supported image type`);
-        const info = await stat(file).catch(() => null);
-        if (!info?.isFile()) throw new CoreError('file-not-found', `Image not found: ${file}`);
-        const result = await runTrainerJob({ type: 'embed-files', runDirectory: directory, files: [file], ...(checkpoint === undefined ? {} : { checkpoint }) }, undefined, this.spawn);
+        const file = uploaded === null ? absolutePath(imagePath!) : '';
+        if (uploaded === null && !SUPPORTED_EXTENSIONS.has(file.slice(file.lastIndexOf('.')).toLowerCase())) throw new CoreError('invalid-request', `${file} is not a supported image type`);
+        const info = uploaded === null ? await stat(file).catch(() => null) : null;
+        if (uploaded === null && !info?.isFile()) throw new CoreError('file-not-found', `Image not found: ${file}`);
+        // The encoder of the checkpoint whose embeddings are searched (during training a newer one may have landed since).
+        const encoderCheckpoint = checkpoint ?? (/^step-\d{9}\.ckpt$/.test(embeddings.manifest.checkpoint) ? embeddings.manifest.checkpoint : undefined);
+        const embed = (path: string) => runTrainerJob({ type: 'embed-files', runDirectory: directory, files: [path], ...(encoderCheckpoint === undefined ? {} : { checkpoint: encoderCheckpoint }) }, undefined, this.spawn);
+        const result = uploaded === null ? await embed(file) : await withUploadedFile(this.options.dataDirectory, uploaded, embed);
         const failure = result.failures[0];
-        if (failure) throw new CoreError('image-unreadable', `${failure.path}: ${failure.reason}`);
+        if (failure) throw new CoreError('image-unreadable', `${upload?.name ?? failure.path}: ${failure.reason}`);
         found = index.topK(Float32Array.from(result.vectors[0]!), Math.min(k, embeddings.rows));
       }
       return {
         neighbours: found.map((n) => ({ row: n.row, relativePath: embeddings.items[n.row]!.relativePath, className: embeddings.items[n.row]!.className, similarity: n.similarity })),
+        source: await this.embeddingsSource(runId, checkpoint, embeddings),
       };
     },
     'embeddings:items': async ({ runId }) => embeddingItems((await this.neighbourIndex(runId)).embeddings),
@@ -302,6 +307,12 @@ export class AppCore {
   /** A cached thumbnail of an image resolveImage confines (issue 14); ImageAccessError or ThumbnailError. */
   async thumbnail(folderId: string, relativePath: string, size: ThumbnailSize): Promise<Thumbnail> {
     return thumbnailOf(await this.folders.resolveImage(folderId, relativePath), size, join(cacheDirectory(this.options.dataDirectory), 'thumbs'));
+  }
+
+  /** Writes an export of a run into `<run>/exports/` (main/core/export-files.ts) and returns its path; the server streams it as a download. */
+  async exportFile(runId: string, format: ExportFormat): Promise<string> {
+    const { directory } = await this.run(runId);
+    return writeExportFile(directory, format, async () => (await this.neighbourIndex(runId)).embeddings);
   }
 
   /** Stops an active training with a checkpoint (killing it after `graceMs`) and waits for it to exit. */
@@ -371,8 +382,9 @@ export class AppCore {
     const host = new TrainerHost(this.spawn(), (event) => {
       live.record(event);
       this.emit('training:event', { runId, event });
-      // The run list shows the new status at once (issue 12 item 8: it said "created" until Refresh).
-      if (event.type === 'state' && event.state === 'training') this.emit('runs:changed', {});
+      // The run list shows the new status at once (issue 12 item 8: it said "created" until Refresh),
+      // and a new checkpoint is a new state to explore (issue 12 item 3): the list carries the checkpoint names.
+      if ((event.type === 'state' && event.state === 'training') || event.type === 'checkpoint') this.emit('runs:changed', {});
     });
     const active: ActiveTraining = { runId, runDirectory, host, live };
     this.active = active;
@@ -424,8 +436,29 @@ export class AppCore {
     return status === 'failed' && (await checkpointNames(directory)).length > 0;
   }
 
-  private neighbourIndex(runId: string): Promise<LoadedIndex> {
-    return this.cachedIndex(runId, () => this.loadIndex(runId));
+  /**
+   * The run's stored embeddings; while the run trains and has none yet, its newest checkpoint's
+   * (issue 12 item 3), cached under that checkpoint's name, so the next checkpoint gets its own.
+   */
+  private async neighbourIndex(runId: string): Promise<LoadedIndex> {
+    const newest = await this.newestCheckpointWhileTraining(runId);
+    return newest === null ? this.cachedIndex(runId, () => this.loadIndex(runId)) : this.checkpointIndex(runId, newest);
+  }
+
+  /** The newest checkpoint's name when `runId` is training and has no stored embeddings yet; else null. */
+  private async newestCheckpointWhileTraining(runId: string): Promise<string | null> {
+    if (this.active?.runId !== runId) return null;
+    const { directory } = await this.run(runId);
+    if (await hasEmbeddings(directory)) return null;
+    const names = await checkpointNames(directory);
+    if (names.length === 0) throw new CoreError('no-embeddings', `Run ${runId} is starting; it can be explored from its first checkpoint (the random start, in a few seconds)`);
+    return names[names.length - 1]!;
+  }
+
+  /** Which embeddings answer for a run now: for the labels in Neighbours (issue 12 item 3). */
+  private async embeddingsSource(runId: string, checkpoint: string | undefined, embeddings: StoredEmbeddings): Promise<{ checkpoint: string; live: boolean }> {
+    if (checkpoint !== undefined) return { checkpoint, live: false };
+    return { checkpoint: embeddings.manifest.checkpoint, live: (await this.newestCheckpointWhileTraining(runId).catch(() => null)) !== null };
   }
 
   /** The index of one checkpoint's embeddings of a run (cached in memory and on disk, made on first use). */
@@ -466,7 +499,6 @@ export class AppCore {
   private async loadIndex(runId: string): Promise<LoadedIndex> {
     const { directory } = await this.run(runId);
     if (!(await hasEmbeddings(directory))) {
-      if (this.active?.runId === runId) throw new CoreError('no-embeddings', `Run ${runId} is still training; its embeddings are written when it ends`);
       // A stopped or crashed run: embed the folder with its newest checkpoint first.
       await runTrainerJob({ type: 'embed', runDirectory: directory, cacheDirectory: cacheDirectory(this.options.dataDirectory) }, undefined, this.spawn)
         .catch((error: unknown) => { throw new CoreError('no-embeddings', `Run ${runId} has no embeddings and they could not be made: ${(error as Error).message}`); });

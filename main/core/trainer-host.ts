@@ -76,7 +76,7 @@ export class TrainerHost {
         return;
       }
       // A process that said how it ended (done, a job's result, or an error) did not crash.
-      if (['done', 'embedded', 'vectors', 'knn', 'exported', 'error'].includes(event.type)) this.done = true;
+      if (['done', 'embedded', 'vectors', 'knn', 'error'].includes(event.type)) this.done = true;
       onEvent(event);
     });
     this.exited = new Promise((resolve) => {

@@ -2,10 +2,10 @@
 import type { TrainerCommand, TrainerEvent, TrainerEventOf } from '../../shared/trainer-protocol.js';
 import { forkTrainer, TrainerHost, type TrainerProcess } from './trainer-host.js';
 
-type JobCommand = Extract<TrainerCommand, { type: 'embed' | 'embed-files' | 'knn' | 'export-encoder' | 'doctor' | 'estimate' }>;
-type JobResult<C extends JobCommand> = C['type'] extends 'embed' ? TrainerEventOf<'embedded'> : C['type'] extends 'embed-files' ? TrainerEventOf<'vectors'> : C['type'] extends 'export-encoder' ? TrainerEventOf<'exported'> : C['type'] extends 'doctor' ? TrainerEventOf<'doctor'> : C['type'] extends 'estimate' ? TrainerEventOf<'estimate'> : TrainerEventOf<'knn'>;
+type JobCommand = Extract<TrainerCommand, { type: 'embed' | 'embed-files' | 'knn' | 'doctor' | 'estimate' }>;
+type JobResult<C extends JobCommand> = C['type'] extends 'embed' ? TrainerEventOf<'embedded'> : C['type'] extends 'embed-files' ? TrainerEventOf<'vectors'> : C['type'] extends 'doctor' ? TrainerEventOf<'doctor'> : C['type'] extends 'estimate' ? TrainerEventOf<'estimate'> : TrainerEventOf<'knn'>;
 
-const EXPECTED: Record<JobCommand['type'], TrainerEvent['type']> = { embed: 'embedded', 'embed-files': 'vectors', knn: 'knn', 'export-encoder': 'exported', doctor: 'doctor', estimate: 'estimate' };
+const EXPECTED: Record<JobCommand['type'], TrainerEvent['type']> = { embed: 'embedded', 'embed-files': 'vectors', knn: 'knn', doctor: 'doctor', estimate: 'estimate' };
 
 /** `spawn` supplies the process (default: child_process.fork; the desktop app: a utilityProcess). */
 export async function runTrainerJob<C extends JobCommand>(command: C, onEvent: (event: TrainerEvent) => void = () => undefined, spawn: () => TrainerProcess = forkTrainer, timeoutMs?: number): Promise<JobResult<C>> {

@@ -1,7 +1,8 @@
 /**
  * The headless server: the built renderer as static files, the chosen folders' images at
  * /images/<folderId>/<relativePath>, cached thumbnails of them at /thumbs/<folderId>/<relativePath>?s=<size>
- * (issue 14: ETag / 304), and the contract over a WebSocket at /ws.
+ * (issue 14: ETag / 304), run exports as downloads at
+ * /exports/<runId>/<format>, and the contract over a WebSocket at /ws.
  *
  * Security: loopback by default; a random 32-byte token in the printed URL, needed by every
  * request except the static index and assets (query `token`, or the HttpOnly SameSite=Strict
@@ -20,6 +21,7 @@ import type { AppCore } from '../core/app-core.js';
 import { dispatchInvoke } from '../core/dispatch.js';
 import { FileReadError, openRegularFile } from '../core/safe-read.js';
 import { parseThumbnailSize, ThumbnailError } from '../core/images/thumbnails.js';
+import { serveExport } from './export-route.js';
 
 export const CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: ; style-src 'self' 'unsafe-inline'; script-src 'self'";
 export const TOKEN_COOKIE = 'moco_token';
@@ -252,6 +254,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           return;
         }
         await serveThumbnail(request, response, segments, query);
+        return;
+      }
+      if (segments[0] === 'exports') {
+        if (!authorised(request, query)) sendText(response, 401, 'Missing or wrong token: open the URL the server printed');
+        else await serveExport(response, segments, core, sendText, serveFile);
         return;
       }
       if (segments[0] === 'ws') {

@@ -5,13 +5,14 @@
  *
  * The header holds the run's config, the training-state meta (epoch, step, queue pointer, RNG
  * states) and the tensor manifest (name, shape, byte offset). Files are written atomically
- * (main/core/atomic-file.ts) as `step-000000123.ckpt`, every epoch, every `checkpointMinutes` and on stop; loading verifies magic, version, lengths and
+ * (main/core/atomic-file.ts) as `step-000000123.ckpt`: at step 0 (the random start), every epoch, every
+ * `checkpointMinutes` and on stop, and kept spread over the run (checkpointStepsToKeep); loading verifies magic, version, lengths and
  * the digest, so a truncated or corrupted file is refused with a clear error and the previous
  * good checkpoint is used instead (`loadLatestCheckpoint`).
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import type { NamedTensorData, TrainingState, TrainingStateMeta } from '../ml/training-state.js';
 
@@ -99,14 +100,55 @@ if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
   throw new Error('Checkpoints are little-endian; this platform is big-endian and is not supported');
 }
 
-export async function saveCheckpoint(directory: string, config: unknown, state: TrainingState, keep = 3): Promise<string> {
+/** How many of the newest checkpoints are always kept: the newest plus a fall-back should it ever prove unreadable. */
+export const NEWEST_KEPT = 2;
+
+/**
+ * Which checkpoint steps to keep (issue 12 item 3): spread over the run, so Neighbours can compare
+ * any stage with any other and a crash loses little.
+ *   - step 0, the random start (written before the first step of a fresh run);
+ *   - log-spaced: the earliest checkpoint in each power-of-two range of steps [2^k, 2^(k+1));
+ *   - the `newest` newest ones.
+ * Stable as the run grows: a kept checkpoint is never dropped later, except one of the newest
+ * that another newer checkpoint in its range replaces. About log2(steps) + 3 files in all.
+ */
+export function checkpointStepsToKeep(steps: readonly number[], newest = NEWEST_KEPT): Set<number> {
+  const sorted = [...new Set(steps)].sort((a, b) => a - b);
+  const keep = new Set<number>(sorted.slice(Math.max(0, sorted.length - newest)));
+  const seenRanges = new Set<number>();
+  for (const step of sorted) {
+    if (step === 0) {
+      keep.add(0);
+      continue;
+    }
+    const range = Math.floor(Math.log2(step));
+    if (!seenRanges.has(range)) {
+      seenRanges.add(range);
+      keep.add(step);
+    }
+  }
+  return keep;
+}
+
+/**
+ * Writes the checkpoint atomically (a reader sees the whole file or none), then removes the
+ * checkpoints that checkpointStepsToKeep no longer keeps; a removal that fails leaves an extra file, never a missing one.
+ */
+export async function saveCheckpoint(directory: string, config: unknown, state: TrainingState, newest = NEWEST_KEPT): Promise<string> {
   await mkdir(directory, { recursive: true });
   const path = join(directory, checkpointFileName(state.meta.globalStep));
   await writeFileAtomic(path, encodeCheckpoint(config, state));
-  // Keep the newest `keep` checkpoints: the newest plus fall-backs should it ever prove unreadable.
   const all = await listCheckpoints(directory);
-  for (const old of all.slice(0, Math.max(0, all.length - keep))) await rm(old, { force: true });
+  const keep = checkpointStepsToKeep(all.map(checkpointStepOf), newest);
+  for (const old of all) if (!keep.has(checkpointStepOf(old))) await rm(old, { force: true });
   return path;
+}
+
+/** The global step in a checkpoint path's file name. */
+export function checkpointStepOf(path: string): number {
+  const match = FILE_PATTERN.exec(basename(path));
+  if (!match) throw new Error(`${path} is not a checkpoint file name (step-NNNNNNNNN.ckpt)`);
+  return Number(match[1]);
 }
 
 /** Checkpoint paths, oldest first. */

@@ -1,15 +1,13 @@
 /**
  * Jobs that use a trained run's encoder rather than train it: embed the run's folder, embed
- * arbitrary files (neighbour search with an outside image), the kNN evaluation of one folder
- * against another, and the export of the query encoder in TensorFlow.js weights format. They run in the trainer process, like training, so tfjs never runs on the
- * app's main thread.
+ * arbitrary files (neighbour search with an outside image), and the kNN evaluation of one folder
+ * against another. They run in the trainer process, like training, so tfjs never runs on the
+ * app's main thread. (Model exports need no tfjs: main/interop/model-export.ts.)
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainerCommand, TrainerEventOf } from '../../shared/trainer-protocol.js';
-import { writeFileAtomic } from '../core/atomic-file.js';
 import { decodeImageFile, ImageDecodeError } from '../core/images/decode.js';
 import { readRunRecord, runPaths } from '../core/run-store.js';
 import type { RgbImage } from '../ml/augment.js';
@@ -110,7 +108,10 @@ export async function embedFiles(command: Command<'embed-files'>, warn: (message
       // Standardised with the statistics stored beside the run's embeddings, so outside images
       // land in the same space as the folder's rows (issue 10); `await data()`, the only read of
       // a GPU tensor in Node (issue 8).
-      const standardisation = await readStandardisation(runPaths(command.runDirectory).embeddings, run.checkpoint);
+      // A named checkpoint's statistics are beside its own embeddings (app-core's checkpointEmbeddingsDirectory).
+      const embeddingsDirectory = runPaths(command.runDirectory).embeddings;
+      const standardisation = await readStandardisation(embeddingsDirectory, run.checkpoint)
+        ?? (command.checkpoint === undefined ? null : await readStandardisation(join(embeddingsDirectory, 'by-checkpoint', command.checkpoint.replace(/\.ckpt$/, '')), run.checkpoint));
       const features = tf.tidy(() => {
         const raw = embedImages(run.encoder, images, run.settings.imageSize);
         return standardisation ? applyStandardisation(raw, standardisation) : raw;
@@ -144,61 +145,6 @@ export async function knnEvaluation(command: Command<'knn'>, warn: (message: str
     const result = await weightedKnn(bank, Int32Array.from(train.labels), queries, Int32Array.from(keep.map((i) => testLabels[i]!)), { k: command.k, temperature: 0.1, numClasses: train.classes.length })
       .finally(() => { bank.dispose(); queries.dispose(); });
     return { type: 'knn', top1: result.top1, top5: result.top5, k: result.kUsed, trainImages: train.images.length, testImages: keep.length, classes: [...train.classes] };
-  } finally {
-    run.dispose();
-  }
-}
-
-export const ENCODER_WEIGHTS_FILE = 'weights.bin';
-
-/**
- * The run's query encoder as a TensorFlow.js weights export: `model.json` (format, our
- * architecture config, and a tfjs `weightsManifest` naming every variable with its shape and
- * dtype, in file order) and one little-endian float32 `weights.bin`, readable with
- * `tf.io.loadWeights` / `tf.io.decodeWeights`. The directory is built beside the target and
- * renamed into place, so a reader sees the old export or the new one, never a mix.
- */
-export async function exportEncoder(command: Command<'export-encoder'>, warn: (message: string) => void): Promise<TrainerEventOf<'exported'>> {
-  const run = await loadRunEncoder(command.runDirectory, warn);
-  try {
-    const target = resolve(command.outputDirectory);
-    await mkdir(dirname(target), { recursive: true });
-    const staging = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
-    await mkdir(staging);
-    try {
-      const variables = [...run.encoder.variables.parameters, ...run.encoder.variables.buffers];
-      const chunks: Buffer[] = [];
-      const weights: { name: string; shape: number[]; dtype: 'float32' }[] = [];
-      for (const [name, variable] of variables) {
-        const values = Float32Array.from(await variable.data());
-        chunks.push(Buffer.from(values.buffer, values.byteOffset, values.byteLength));
-        weights.push({ name, shape: [...variable.shape], dtype: 'float32' });
-      }
-      await writeFileAtomic(join(staging, ENCODER_WEIGHTS_FILE), Buffer.concat(chunks));
-      const model = {
-        format: 'moco-studio-encoder',
-        generatedBy: 'MoCo Studio',
-        convertedBy: null,
-        version: 1,
-        /** The query encoder's architecture; features = global-average-pooled backbone output, L2-normalised. */
-        architecture: { ...run.encoder.config, featureChannels: run.encoder.featureChannels, imageSize: run.settings.imageSize, input: 'NHWC float32 RGB, ImageNet mean/std normalised, resize (shorter side) + centre crop to imageSize' },
-        settings: run.settings,
-        checkpoint: basename(run.checkpoint),
-        weightsManifest: [{ paths: [ENCODER_WEIGHTS_FILE], weights }],
-      };
-      await writeFileAtomic(join(staging, 'model.json'), `${JSON.stringify(model, null, 2)}\n`);
-      const previous = `${staging}.old`;
-      const hadPrevious = await rename(target, previous).then(() => true, (error: unknown) => {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-        throw error;
-      });
-      await rename(staging, target);
-      if (hadPrevious) await rm(previous, { recursive: true, force: true });
-    } catch (error) {
-      await rm(staging, { recursive: true, force: true });
-      throw error;
-    }
-    return { type: 'exported', path: join(target, 'model.json') };
   } finally {
     run.dispose();
   }

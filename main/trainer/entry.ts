@@ -6,7 +6,7 @@
 import { parseTrainerCommand, type TrainerEvent } from '../../shared/trainer-protocol.js';
 import { doctorJob } from './doctor.js';
 import { estimateJob } from './estimate.js';
-import { embedFiles, embedRun, exportEncoder, knnEvaluation } from './encoder-jobs.js';
+import { embedFiles, embedRun, knnEvaluation } from './encoder-jobs.js';
 import { acceptComputePort, type PortMainLike } from './renderer-compute.js';
 import { TrainingRun } from './training-run.js';
 import { updateRunRecord } from '../core/run-store.js';
@@ -93,7 +93,7 @@ onMessage((message) => {
     fail('invalid-command', error);
     return;
   }
-  if (command.type === 'embed' || command.type === 'embed-files' || command.type === 'knn' || command.type === 'export-encoder' || command.type === 'doctor' || command.type === 'estimate') {
+  if (command.type === 'embed' || command.type === 'embed-files' || command.type === 'knn' || command.type === 'doctor' || command.type === 'estimate') {
     if (busy) {
       fail('busy', new Error('This trainer process is already working'));
       return;
@@ -105,7 +105,7 @@ onMessage((message) => {
       : command.type === 'embed'
       ? embedRun(command, warn, (done, total) => { send({ type: 'loading', done, total }); })
       : command.type === 'embed-files' ? embedFiles(command, warn)
-        : command.type === 'export-encoder' ? exportEncoder(command, warn) : knnEvaluation(command, warn);
+        : knnEvaluation(command, warn);
     job.then(
       (result) => { send(result); exitSoon(0); },
       (error: unknown) => { fail(`${command.type}-failed`, error); exitSoon(1); },

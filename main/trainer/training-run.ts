@@ -212,7 +212,7 @@ export class TrainingRun {
     let knnAtStart: number | null = null;
     let knnPixels: number | null = null;
     const monitor = new KnnMonitor(data, settings.imageSize);
-    const unsupervised = monitor.usable ? null : new UnsupervisedMonitor(images, settings.imageSize);
+    const unsupervised = monitor.usable ? null : new UnsupervisedMonitor(data.source, settings.imageSize);
     // A resumed run cannot measure its random init again: it was kept in the record (issue 12 item 2).
     const recorded = (await readRunRecord(runDirectory)).baselines ?? null;
     if (monitor.usable) {
@@ -223,9 +223,11 @@ export class TrainingRun {
       log(`kNN top-1 baselines: raw pixels ${knnPixels.toFixed(3)}${knnAtStart === null ? '' : `, random initialisation ${knnAtStart.toFixed(3)}`}`);
     }
     await updateRunRecord(runDirectory, { stepsPerEpoch, baselines: knnPixels === null ? recorded : { knnTop1RandomInit: knnAtStart, knnTop1Pixels: knnPixels } });
+    // The random start as a checkpoint (issue 12 item 3): Neighbours and Map can explore and compare it from the first step on.
+    if (trainer.globalStep === 0 && !(await checkpoint())) failed = true;
     this.emit({ type: 'state', state: 'training' });
     try {
-      while (!trainer.finished && !this.stopRequested) {
+      while (!failed && !trainer.finished && !this.stopRequested) {
         if (this.paused) {
           const pausedAt = performance.now();
           await new Promise<void>((resolve) => { this.wake = resolve; });

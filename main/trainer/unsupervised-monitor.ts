@@ -8,6 +8,7 @@
 import type { UnsupervisedSignal } from '../../shared/trainer-protocol.js';
 import type { RgbImage } from '../ml/augment.js';
 import type { ComputeHost } from '../ml/compute-host.js';
+import { MemoryImageSource, type ImageSource } from '../ml/image-source.js';
 import { nearestNeighbours, neighbourAgreement, uniformity } from '../ml/embedding-signal.js';
 import { embedThroughHost } from './compute-hosts.js';
 import { EMBEDDING_REPRESENTATION, standardiseMatrix } from './run-embeddings.js';
@@ -17,21 +18,26 @@ const UNSUPERVISED_MONITOR_LIMIT = 1000;
 const AGREEMENT_K = 10;
 
 export class UnsupervisedMonitor {
-  private readonly rows: RgbImage[] = [];
+  private readonly positions: number[] = [];
+  private readonly source: ImageSource;
+  /** Read from the source once, on the first measure (issue 14: images live in the on-disk store). */
+  private rows: readonly RgbImage[] | null = null;
   private previous: Int32Array | null = null;
 
-  constructor(images: readonly RgbImage[], private readonly imageSize: number) {
-    const stride = Math.max(1, Math.ceil(images.length / UNSUPERVISED_MONITOR_LIMIT));
-    for (let i = 0; i < images.length; i += stride) this.rows.push(images[i]!);
+  constructor(images: ImageSource | readonly RgbImage[], private readonly imageSize: number) {
+    this.source = 'read' in images ? images : new MemoryImageSource(images);
+    const stride = Math.max(1, Math.ceil(this.source.count / UNSUPERVISED_MONITOR_LIMIT));
+    for (let i = 0; i < this.source.count; i += stride) this.positions.push(i);
   }
 
   /** Needs more images than neighbours. */
   get usable(): boolean {
-    return this.rows.length > AGREEMENT_K;
+    return this.positions.length > AGREEMENT_K;
   }
 
   /** The signal of the query encoder now (the product's standardised embedding, eval mode). */
   async measure(host: ComputeHost): Promise<UnsupervisedSignal> {
+    this.rows ??= await this.source.read(this.positions);
     const { features } = await standardiseMatrix(await embedThroughHost(host, this.rows, this.imageSize, EMBEDDING_REPRESENTATION));
     try {
       const spread = await uniformity(features);

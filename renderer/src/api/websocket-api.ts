@@ -183,6 +183,9 @@ export function createWebSocketApi(url: string, token: string): WebSocketApi {
       const path = relativePath.split('/').map(encodeURIComponent).join('/');
       return `/images/${encodeURIComponent(folderId)}/${path}?token=${encodeURIComponent(token)}`;
     },
+    exportUrl(runId, format): string {
+      return `/exports/${encodeURIComponent(runId)}/${format}?token=${encodeURIComponent(token)}`;
+    },
     onConnection(listener) {
       connectionListeners.add(listener);
       return () => { connectionListeners.delete(listener); };

@@ -1,24 +1,38 @@
 /**
- * Neighbour search in the selected run: the clicked row (or an outside image) and its top-k,
- * optionally side by side with the top-k in the embeddings of one of the run's checkpoints.
+ * Neighbour search in the selected run: a clicked image of the run (row), a neighbour clicked in
+ * the results, or an outside image uploaded from this computer (its bytes go over the socket;
+ * issue 12 item 7), and its top-k, optionally side by side with the top-k in the embeddings of
+ * one of the run's checkpoints. `space` switches the main column between the trained encoder and
+ * the random start (the run's step-0 checkpoint) for the same query (issue 10).
  */
 import { defineStore } from 'pinia';
 import { ref } from 'vue';
-import type { Neighbour } from '../../../shared/contract';
+import { MAX_UPLOAD_BYTES, type Neighbour } from '../../../shared/contract';
 import { getApi } from '../api/get-api';
+import { useMapStore } from './map';
+import { useRunsStore } from './runs';
 import { useUiStore } from './ui';
+import { uploadableImage } from '../lib/upload-image';
 
-type Target = { row: number } | { imagePath: string };
+type Target = { row: number } | { upload: { name: string; base64: string } };
+export type EmbeddingSpace = 'trained' | 'random-init';
+
+/** The random start: the checkpoint a fresh run writes before its first step (issue 12 item 3). */
+export const RANDOM_INIT_CHECKPOINT = 'step-000000000.ckpt';
 
 export const useNeighboursStore = defineStore('neighbours', () => {
   const ui = useUiStore();
   const selectedRow = ref<number | null>(null);
-  const outsidePath = ref('');
-  /** What the results are for: a row of the run, or an outside image path. */
+  /** What the results are for: a row's path or an uploaded file's name. */
   const queryLabel = ref<string | null>(null);
+  /** An object URL of the uploaded query image (shown beside the results); null for a row. */
+  const uploadPreviewUrl = ref<string | null>(null);
   const results = ref<Neighbour[]>([]);
+  /** Whose embeddings answered the main column: the checkpoint, and whether it is the newest of a run still training. */
+  const source = ref<{ checkpoint: string; live: boolean } | null>(null);
   const loading = ref(false);
   const k = ref(12);
+  const space = ref<EmbeddingSpace>('trained');
   /** A checkpoint file name of the run to compare with; '' = no comparison. */
   const compareCheckpoint = ref('');
   /** The top-k in the compared checkpoint's embeddings (empty without a comparison). */
@@ -29,9 +43,8 @@ export const useNeighboursStore = defineStore('neighbours', () => {
   let generation = 0;
   let compareGeneration = 0;
 
-  async function search(runId: string, target: Target, checkpoint?: string): Promise<Neighbour[]> {
-    const result = await getApi().invoke('neighbours:query', { runId, k: k.value, ...target, ...(checkpoint ? { checkpoint } : {}) });
-    return result.neighbours;
+  async function search(runId: string, target: Target, checkpoint?: string): Promise<{ neighbours: Neighbour[]; source: { checkpoint: string; live: boolean } }> {
+    return getApi().invoke('neighbours:query', { runId, k: k.value, ...target, ...(checkpoint ? { checkpoint } : {}) });
   }
 
   async function compare(runId: string, target: Target): Promise<void> {
@@ -43,7 +56,7 @@ export const useNeighboursStore = defineStore('neighbours', () => {
     compareLoading.value = true;
     try {
       const found = await search(runId, target, checkpoint);
-      if (current === compareGeneration) compareResults.value = found;
+      if (current === compareGeneration) compareResults.value = found.neighbours;
     } catch (error) {
       if (current === compareGeneration) ui.reportError(`Neighbour search with checkpoint ${checkpoint} failed`, error);
     } finally {
@@ -58,8 +71,11 @@ export const useNeighboursStore = defineStore('neighbours', () => {
     queryLabel.value = label;
     const comparison = compare(runId, target);
     try {
-      const found = await search(runId, target);
-      if (current === generation) results.value = found;
+      const found = await search(runId, target, space.value === 'random-init' ? RANDOM_INIT_CHECKPOINT : undefined);
+      if (current === generation) {
+        results.value = found.neighbours;
+        source.value = found.source;
+      }
     } catch (error) {
       if (current === generation) {
         results.value = [];
@@ -71,16 +87,58 @@ export const useNeighboursStore = defineStore('neighbours', () => {
     await comparison;
   }
 
+  function setUploadPreview(url: string | null): void {
+    if (uploadPreviewUrl.value) URL.revokeObjectURL(uploadPreviewUrl.value);
+    uploadPreviewUrl.value = url;
+  }
+
   function queryRow(runId: string, row: number, label: string): Promise<void> {
     selectedRow.value = row;
+    setUploadPreview(null);
     return query(runId, { row }, label);
   }
 
-  function queryOutside(runId: string): Promise<void> {
-    const path = outsidePath.value.trim();
-    if (!path) return Promise.resolve();
+  /**
+   * The map's click (or any view's): search from the image at `relativePath` of the selected run
+   * (issue 12 items 6-7). Resolves without searching when the run's map data has no such image.
+   */
+  function searchFromImage(relativePath: string, runId: string | null = useRunsStore().selectedRunId): Promise<void> {
+    const row = useMapStore().items.findIndex((item) => item.relativePath === relativePath);
+    if (runId === null || row < 0) return Promise.resolve();
+    return queryRow(runId, row, relativePath);
+  }
+
+  /** An image from this computer: shrunk in the page when larger than an upload may be, then sent as bytes. */
+  async function queryUpload(runId: string, file: File): Promise<void> {
+    let base64: string;
+    try {
+      base64 = await uploadableImage(file, MAX_UPLOAD_BYTES);
+    } catch (error) {
+      ui.reportError(`Could not read ${file.name}`, error);
+      return;
+    }
     selectedRow.value = null;
-    return query(runId, { imagePath: path }, path);
+    setUploadPreview(URL.createObjectURL(file));
+    return query(runId, { upload: { name: file.name.slice(0, 255) || 'image', base64 } }, file.name);
+  }
+
+  function rerun(): Promise<void> {
+    if (!last) return Promise.resolve();
+    return query(last.runId, last.target, queryLabel.value ?? '');
+  }
+
+  /** A new k (1-200) re-runs the current query. */
+  function setK(value: number): Promise<void> {
+    // The same k again (the input's change on blur) must not re-run: that swaps the list under a click on a neighbour.
+    if (!Number.isInteger(value) || value < 1 || value > 200 || value === k.value) return Promise.resolve();
+    k.value = value;
+    return rerun();
+  }
+
+  /** Trained encoder or random start for the main column; re-runs the current query. */
+  function setSpace(value: EmbeddingSpace): Promise<void> {
+    space.value = value;
+    return rerun();
   }
 
   /** Chooses the checkpoint to compare with ('' = none) and refreshes the comparison of the current query. */
@@ -96,12 +154,18 @@ export const useNeighboursStore = defineStore('neighbours', () => {
     last = null;
     selectedRow.value = null;
     queryLabel.value = null;
+    setUploadPreview(null);
     results.value = [];
+    source.value = null;
     loading.value = false;
+    space.value = 'trained';
     compareCheckpoint.value = '';
     compareResults.value = [];
     compareLoading.value = false;
   }
 
-  return { selectedRow, outsidePath, queryLabel, results, loading, k, compareCheckpoint, compareResults, compareLoading, queryRow, queryOutside, setCompareCheckpoint, clear };
+  return {
+    selectedRow, queryLabel, uploadPreviewUrl, results, source, loading, k, space, compareCheckpoint, compareResults, compareLoading,
+    queryRow, searchFromImage, queryUpload, setK, setSpace, setCompareCheckpoint, clear,
+  };
 });

@@ -15,6 +15,7 @@ import { AppCore } from '../../../main/core/app-core.js';
 import { dispatchInvoke } from '../../../main/core/dispatch.js';
 import { pca } from '../../../main/core/pca.js';
 import { decimate } from '../../../main/core/run-exports.js';
+import { ZipReader } from '../../../main/interop/zip-archive.js';
 import { writeSampleDataset } from '../../../main/core/sample-dataset.js';
 import { startServer, type RunningServer } from '../../../main/server/http-server.js';
 import { backdateDirectories } from './images/backdate.js';
@@ -187,6 +188,14 @@ describe('app core through the WebSocket server', () => {
     await expect(call('neighbours:query', { runId, k: 5 })).rejects.toThrow(/exactly one/);
     const outside = await call('neighbours:query', { runId, imagePath: join(root, 'lonely', 'square', 'square-000.png'), k: 3 });
     expect(outside.neighbours).toHaveLength(3);
+    expect(outside.source).toEqual({ checkpoint: expect.stringMatching(/^step-\d{9}\.ckpt$/) as unknown, live: false });
+    // The same image uploaded as bytes (the browser's way, issue 12 item 7) finds the same neighbours; junk is refused by name.
+    const imageBytes = await readFile(join(root, 'lonely', 'square', 'square-000.png'));
+    const uploaded = await call('neighbours:query', { runId, upload: { name: 'from-my-laptop.png', base64: imageBytes.toString('base64') }, k: 3 });
+    expect(uploaded.neighbours).toEqual(outside.neighbours);
+    await expect(call('neighbours:query', { runId, upload: { name: 'notes.png', base64: Buffer.from('plain text').toString('base64') }, k: 3 })).rejects.toThrow(/invalid-upload: notes\.png: not a supported image/);
+    await expect(call('neighbours:query', { runId, row: 1, upload: { name: 'x.png', base64: imageBytes.toString('base64') }, k: 3 })).rejects.toThrow(/exactly one of row, imagePath or upload/);
+    await expect(call('neighbours:query', { runId, upload: { name: 'big.png', base64: 'A'.repeat(900_000) }, k: 3 })).rejects.toThrow(/invalid-request: neighbours:query: upload\.base64: Too big: expected string to have <=819200 characters/);
 
     const map = await call('embeddings:map', { runId });
     expect(map.rows).toBe(40);
@@ -201,15 +210,27 @@ describe('app core through the WebSocket server', () => {
     expect((await readFile(csv.path, 'utf8')).split('\n').filter(Boolean)).toHaveLength(41);
     const npy = await call('runs:export', { runId, format: 'npy' });
     expect((await readFile(npy.path)).subarray(1, 6).toString()).toBe('NUMPY');
+    // The TF.js graph model and ONNX model (their embeddings are tested in test/main/interop/model-export.spec.ts).
     const tfjs = await call('runs:export', { runId, format: 'tfjs' });
-    expect(tfjs.path).toMatch(/exports\/tfjs-encoder\/model\.json$/);
-    const model = JSON.parse(await readFile(tfjs.path, 'utf8')) as { format: string; weightsManifest: { paths: string[]; weights: { name: string; shape: number[]; dtype: string }[] }[] };
-    expect(model.format).toBe('moco-studio-encoder');
-    const weights = model.weightsManifest[0]!.weights;
-    expect(weights.length).toBeGreaterThan(10);
-    expect(weights.every((w) => w.dtype === 'float32')).toBe(true);
-    const scalars = weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
-    expect((await stat(join(tfjs.path, '..', model.weightsManifest[0]!.paths[0]!))).size).toBe(scalars * 4);
+    expect(tfjs.path).toMatch(/exports\/tfjs-model\.zip$/);
+    const zip = new ZipReader(await readFile(tfjs.path));
+    expect(zip.names()).toEqual(['model.json', 'weights.bin']);
+    const model = JSON.parse(Buffer.from(zip.read('model.json')).toString('utf8')) as { format: string; weightsManifest: { weights: { shape: number[]; dtype: string }[] }[] };
+    expect(model.format).toBe('graph-model');
+    const bytes = model.weightsManifest[0]!.weights.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+    expect(zip.read('weights.bin').length).toBe(bytes);
+    const onnx = await call('runs:export', { runId, format: 'onnx' });
+    expect(onnx.path).toMatch(/exports\/encoder\.onnx$/);
+    expect((await stat(onnx.path)).size).toBeGreaterThan(bytes / 2);
+    // A browser user downloads: the token is required, the file comes as an attachment named after the run.
+    const base = `http://127.0.0.1:${server.port}/exports/${runId}`;
+    expect((await fetch(`${base}/onnx`)).status).toBe(401);
+    expect((await fetch(`${base}/keras?token=${server.token}`)).status).toBe(400);
+    expect((await fetch(`http://127.0.0.1:${server.port}/exports/no-such-run/csv?token=${server.token}`)).status).toBe(404);
+    const download = await fetch(`${base}/csv?token=${server.token}`);
+    expect(download.status).toBe(200);
+    expect(download.headers.get('content-disposition')).toBe(`attachment; filename="${runId}-embeddings.csv"; filename*=UTF-8''${encodeURIComponent(`${runId}-embeddings.csv`)}`);
+    expect((await download.text()).split('\n').filter(Boolean)).toHaveLength(41);
 
     // Compare checkpoints: the first and the last checkpoint's embeddings, for the same query image (row 3).
     expect(run.checkpoints.length).toBeGreaterThanOrEqual(2); // one per epoch

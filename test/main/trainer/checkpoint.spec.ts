@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportTrainingState, importTrainingState } from '../../../main/ml/training-state.js';
 import { MocoTrainer } from '../../../main/ml/trainer.js';
-import { listCheckpoints, loadLatestCheckpoint, saveCheckpoint } from '../../../main/trainer/checkpoint.js';
+import { checkpointStepOf, checkpointStepsToKeep, listCheckpoints, loadLatestCheckpoint, saveCheckpoint } from '../../../main/trainer/checkpoint.js';
 import { useBackend } from '../../helpers/backend.js';
 import { tinySampleImages, tinyTrainingConfig } from '../../helpers/tiny-training.js';
 
@@ -97,14 +97,30 @@ describe('checkpoints', () => {
     trainer.dispose();
   });
 
-  it('keeps only the newest checkpoints', async () => {
+  it('keeps checkpoints spread over the run: the random start, one per power-of-two range of steps, and the two newest', () => {
+    const kept = (steps: number[]) => [...checkpointStepsToKeep(steps)].sort((a, b) => a - b);
+    // 480 steps in 40 epochs of 12 (issue 12: only 456/468/480 were kept before).
+    const epochs = Array.from({ length: 41 }, (_, e) => 12 * e);
+    expect(kept(epochs)).toEqual([0, 12, 24, 36, 72, 132, 264, 468, 480]);
+    // Stable as the run grows: every step kept at 480 is kept later too, except a "newest" one (468).
+    const later = kept([...epochs, 492, 504]);
+    expect(kept(epochs).filter((s) => s !== 468 && s !== 480).every((s) => later.includes(s))).toBe(true);
+    expect(kept([5])).toEqual([5]);
+    expect(kept([])).toEqual([]);
+    expect(checkpointStepsToKeep(Array.from({ length: 100_001 }, (_, i) => i)).size).toBeLessThanOrEqual(20);
+  });
+
+  it('saveCheckpoint applies that retention on disk, keeping the newest and step 0 through a run of saves', async () => {
     const trainer = new MocoTrainer(config);
     const d = join(dir, 'd');
+    await saveCheckpoint(d, config, await exportTrainingState(trainer)); // the random start
     for (let i = 0; i < 5; i++) {
       await trainer.trainStep(images);
-      await saveCheckpoint(d, config, await exportTrainingState(trainer), 3);
+      await saveCheckpoint(d, config, await exportTrainingState(trainer));
     }
-    expect((await listCheckpoints(d)).map((p) => p.slice(-19))).toEqual(['step-000000003.ckpt', 'step-000000004.ckpt', 'step-000000005.ckpt']);
+    expect((await listCheckpoints(d)).map((p) => p.slice(-19))).toEqual(['step-000000000.ckpt', 'step-000000001.ckpt', 'step-000000002.ckpt', 'step-000000004.ckpt', 'step-000000005.ckpt']);
+    expect(checkpointStepOf(join(d, 'step-000000004.ckpt'))).toBe(4);
+    expect(() => checkpointStepOf(join(d, 'notes.txt'))).toThrow(/not a checkpoint file name/);
     trainer.dispose();
   });
 
