@@ -6,7 +6,6 @@ import { getApi } from '../api/get-api';
 import { useTrainingStore } from './training';
 import { useUiStore } from './ui';
 
-export type ExportFormat = 'csv' | 'npy' | 'tfjs';
 
 export const useRunsStore = defineStore('runs', () => {
   const ui = useUiStore();
@@ -16,8 +15,6 @@ export const useRunsStore = defineStore('runs', () => {
   const loaded = ref(false);
   /** The run whose embeddings Neighbours and Map show. */
   const selectedRunId = ref<string | null>(null);
-  const exports = ref<Record<string, string>>({});
-  const exporting = ref<string | null>(null);
 
   const selectedRun = computed(() => runs.value.find((r) => r.id === selectedRunId.value) ?? null);
   /** Runs with a checkpoint, newest first: the ones that can be explored. */
@@ -71,19 +68,6 @@ export const useRunsStore = defineStore('runs', () => {
     }
   }
 
-  async function exportRun(runId: string, format: ExportFormat): Promise<void> {
-    exporting.value = `${runId}:${format}`;
-    try {
-      const result = await getApi().invoke('runs:export', { runId, format });
-      exports.value = { ...exports.value, [`${runId}:${format}`]: result.path };
-      ui.show({ kind: 'info', title: `Exported ${format === 'tfjs' ? 'the encoder (TensorFlow.js)' : `embeddings (${format.toUpperCase()})`}`, message: result.path });
-    } catch (error) {
-      ui.reportError('Export failed', error);
-    } finally {
-      exporting.value = null;
-    }
-  }
-
   const importing = ref(false);
 
   /** A PyTorch checkpoint as a new run embedding `folderId` (issue 11); it becomes the explored run. */
@@ -103,5 +87,5 @@ export const useRunsStore = defineStore('runs', () => {
     }
   }
 
-  return { runs, loading, loaded, selectedRunId, selectedRun, explorable, exports, exporting, importing, refresh, subscribe, select, open, remove, exportRun, importCheckpoint };
+  return { runs, loading, loaded, selectedRunId, selectedRun, explorable, importing, refresh, subscribe, select, open, remove, importCheckpoint };
 });
