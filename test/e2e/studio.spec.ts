@@ -79,6 +79,10 @@ describe.skipIf(!chromiumAvailable)('MoCo Studio in Chromium against moco-studio
     await page.fill('[data-setting="imageSize"]', '8');
     await expect.poll(() => page.locator('.setting-row.invalid').count()).toBe(1);
     expect(await page.isDisabled('[data-testid="start-training"]')).toBe(true);
+    // The time-based checkpoint interval (issue 13 item 2) is a setting in the form too, checked by the same schema.
+    await page.fill('[data-setting="checkpointMinutes"]', '0');
+    await expect.poll(() => page.locator('.setting-row.invalid').count()).toBe(2);
+    await page.fill('[data-setting="checkpointMinutes"]', '');
     for (const [field, value] of Object.entries(TINY_SETTINGS)) await page.fill(`[data-setting="${field}"]`, value);
     await expect.poll(() => page.locator('.setting-row.invalid').count()).toBe(0);
     await page.screenshot({ path: artifactPath('folder.png'), fullPage: true });

@@ -37,6 +37,7 @@ export const SETTING_FIELDS: readonly FieldSpec[] = [
   { field: 'previewEvery', label: 'Preview every (steps)', kind: 'int', help: 'Steps between augmentation previews.' },
   { field: 'cropScale', label: 'Smallest crop', kind: 'number', help: 'Smallest random crop, as a fraction of the image area (0–1]; v2: 0.2.' },
   { field: 'jitterStrength', label: 'Colour jitter', kind: 'number', help: 'Colour-jitter strength, a multiple of v2\'s [0, 2].' },
+  { field: 'checkpointMinutes', label: 'Checkpoint every (min)', kind: 'number', help: 'Minutes between checkpoints, as well as every epoch: a crash loses at most this much training.' },
   { field: 'workers', label: 'Worker threads', kind: 'int', help: 'Threads that split each batch (wasm); must divide the BatchNorm groups. Default: one per core, at most 4.' },
 ];
 

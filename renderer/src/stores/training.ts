@@ -65,6 +65,8 @@ export const useTrainingStore = defineStore('training', () => {
   const settings = ref<{ settings: ResolvedSettings; reasons: Record<string, string>; adjustments: TrainerEventOf<'settings'>['adjustments'] } | null>(null);
   const dataset = ref<TrainerEventOf<'dataset'> | null>(null);
   const loadingProgress = ref<{ done: number; total: number } | null>(null);
+  /** The trainer's folder scan (issue 13 item 8): skipped when the folder check's scan is reused. */
+  const scanProgress = ref<{ files: number; folders: number; done: boolean; reused: boolean } | null>(null);
   const progress = ref<TrainerEventOf<'progress'> | null>(null);
   const epochs = ref<TrainerEventOf<'epoch'>[]>([]);
   const previews = shallowRef<TrainerEventOf<'preview'> | null>(null);
@@ -93,6 +95,7 @@ export const useTrainingStore = defineStore('training', () => {
     settings.value = null;
     dataset.value = null;
     loadingProgress.value = null;
+    scanProgress.value = null;
     progress.value = null;
     epochs.value = [];
     previews.value = null;
@@ -120,6 +123,7 @@ export const useTrainingStore = defineStore('training', () => {
     switch (event.type) {
       case 'backend': backend.value = event; break;
       case 'settings': settings.value = { settings: event.settings, reasons: event.reasons, adjustments: event.adjustments }; break;
+      case 'scanning': scanProgress.value = { files: event.files, folders: event.folders, done: event.done, reused: event.reused }; if (state.value === 'starting') state.value = 'loading'; break;
       case 'loading': loadingProgress.value = { done: event.done, total: event.total }; if (state.value === 'starting') state.value = 'loading'; break;
       case 'dataset': dataset.value = event; break;
       case 'progress': progress.value = event; break;
@@ -280,7 +284,7 @@ export const useTrainingStore = defineStore('training', () => {
   }
 
   return {
-    runId, folder, state, backend, settings, dataset, loadingProgress, progress, epochs, previews, warnings, errors, summary, baselines, plateau,
+    runId, folder, state, backend, settings, dataset, loadingProgress, scanProgress, progress, epochs, previews, warnings, errors, summary, baselines, plateau,
     lastCheckpoint, history, revision, busy, active, chanceLoss, stdReference, hasClasses,
     subscribe, start, pause, resume, stop, resumeRun, showDetails, hydrate,
   };
