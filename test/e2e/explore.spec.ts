@@ -61,6 +61,11 @@ describe.skipIf(!chromiumAvailable)('Exploring a run in Chromium: during trainin
     await page.waitForSelector('[data-testid="neighbours-grid"] .thumb', { timeout: 120_000 });
     await page.click('[data-testid="neighbours-grid"] .thumb[data-row="3"]');
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="neighbour-results"]')?.getAttribute('data-count')) === 12, null, { timeout: 120_000 });
+    // The Map of a training run is its newest checkpoint too, labelled as such (issue 12 item 3).
+    await nav('map');
+    await page.waitForSelector('[data-testid="map-source"]', { timeout: 120_000 });
+    expect(await page.textContent('[data-testid="map-source"]')).toMatch(/Newest checkpoint \(step \d+\): the run is still training/);
+    await page.screenshot({ path: artifactPath('explore-map-during-training.png'), fullPage: true });
   }, 300_000);
 
   it('k control, click a neighbour to search from it, bars scaled to the shown range', async () => {

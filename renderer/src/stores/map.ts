@@ -43,6 +43,8 @@ export const useMapStore = defineStore('map', () => {
 
   const items = computed<readonly MapItem[]>(() => itemsData.value?.items ?? []);
   const classes = computed(() => itemsData.value?.classes ?? []);
+  /** Which checkpoint's embeddings the map shows (the newest one while the run trains: issue 12 item 3). */
+  const checkpoint = computed(() => itemsData.value?.checkpoint ?? null);
   /** Class index per row (NO_CLASS: none). */
   const classOf = computed(() => {
     const list = itemsData.value;
@@ -162,7 +164,7 @@ export const useMapStore = defineStore('map', () => {
   }
 
   return {
-    runId, items, classes, classOf, itemsLoading, pca, umap, umapProgress, loading, problem, projection, current, hiddenClasses, selection, filteredRows,
+    runId, items, classes, checkpoint, classOf, itemsLoading, pca, umap, umapProgress, loading, problem, projection, current, hiddenClasses, selection, filteredRows,
     load, setProjection, toggleClass, select, clear,
   };
 });
