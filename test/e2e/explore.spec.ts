@@ -66,6 +66,11 @@ describe.skipIf(!chromiumAvailable)('Exploring a run in Chromium: during trainin
     await page.waitForSelector('[data-testid="map-source"]', { timeout: 120_000 });
     expect(await page.textContent('[data-testid="map-source"]')).toMatch(/Newest checkpoint \(step \d+\): the run is still training/);
     await page.screenshot({ path: artifactPath('explore-map-during-training.png'), fullPage: true });
+    // Back where the next tests start: Neighbours, with a query shown.
+    await nav('neighbours');
+    await page.waitForSelector('[data-testid="neighbours-grid"] .thumb', { timeout: 120_000 });
+    await page.click('[data-testid="neighbours-grid"] .thumb[data-row="3"]');
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="neighbour-results"]')?.getAttribute('data-count')) === 12, null, { timeout: 120_000 });
   }, 300_000);
 
   it('k control, click a neighbour to search from it, bars scaled to the shown range', async () => {

@@ -101,7 +101,8 @@ describe('trainer process', () => {
     // stop lands between steps: after step 8, or after step 9 if 9 had already begun when it arrived
     expect(done.reason).toBe('stopped');
     expect([8, 9]).toContain(done.summary.steps);
-    expect(run.events.filter((e) => e.type === 'checkpoint').map((e) => (e as { globalStep: number }).globalStep)).toEqual([5, done.summary.steps]);
+    // Step 0 (the random start, kept for exploring and comparing: issue 12 item 3), the epoch end, the stop.
+    expect(run.events.filter((e) => e.type === 'checkpoint').map((e) => (e as { globalStep: number }).globalStep)).toEqual([0, 5, done.summary.steps]);
     expect((await readRunRecord(directory)).status).toBe('stopped');
   });
 
