@@ -7,6 +7,7 @@
 import { cpus, freemem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { NeighbourIndex } from '../core/embeddings/neighbour-index.js';
+import { mulberry32 } from '../../shared/mulberry32.js';
 
 interface CaseResult {
   rows: number;
@@ -26,21 +27,9 @@ function argument(name: string, fallback: number): number {
   return value;
 }
 
-/** mulberry32: tiny seeded generator, enough for benchmark data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Random unit rows; uniform entries are fine here, the scan's cost does not depend on the values. */
 function randomUnitRows(rows: number, dim: number, seed: number): Float32Array {
-  const random = rng(seed);
+  const random = mulberry32(seed);
   const out = new Float32Array(rows * dim);
   for (let r = 0; r < rows; r++) {
     const base = r * dim;

@@ -12,6 +12,7 @@ import sharp from 'sharp';
 import { runsDirectory } from '../../core/data-directory.js';
 import { writeEmbeddings } from '../../core/embeddings/embedding-store.js';
 import { createRun, updateRunRecord } from '../../core/run-store.js';
+import { mulberry32 } from '../../../shared/mulberry32.js';
 
 export const BENCH_CLASSES = 10;
 const DIM = 64;
@@ -22,18 +23,6 @@ export interface UiFixture {
   readonly home: string;
   readonly folder: string;
   readonly runId: string;
-}
-
-/** mulberry32: tiny seeded generator, enough for benchmark data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function relativePathOf(row: number): string {
@@ -58,7 +47,7 @@ async function writeImages(folder: string, images: number): Promise<void> {
 }
 
 function clusteredUnitRows(rows: number): Float32Array {
-  const random = rng(14);
+  const random = mulberry32(14);
   const gauss = (): number => Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
   const centres = Array.from({ length: BENCH_CLASSES }, () => Float32Array.from({ length: DIM }, gauss));
   const matrix = new Float32Array(rows * DIM);

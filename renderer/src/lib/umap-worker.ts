@@ -6,19 +6,9 @@
  * Seeded (mulberry32), so the same sample gives the same picture.
  */
 import { UMAP } from 'umap-js';
+import { mulberry32 } from '../../../shared/mulberry32';
 
 interface FitRequest { vectors: Float32Array; rows: number; dim: number; epochs: number }
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 self.onmessage = (event: MessageEvent<FitRequest>) => {
   const { vectors, rows, dim, epochs } = event.data;
