@@ -110,9 +110,15 @@ describe('trainer chaos (issue 13)', () => {
     // The epoch (50 steps) never ended, yet checkpoints were written by time: the steps lost were trained within ~0.6 s of the kill.
     const saved = checkpointStep((await listCheckpoints(paths.checkpoints)).at(-1));
     expect(saved).toBeGreaterThan(0);
-    const times = new Map(((await readJsonLines(paths.metrics)) as { step: number; time: number }[]).map((m) => [m.step, m.time]));
-    expect(times.get(killedAt)! - times.get(saved)!).toBeLessThanOrEqual(600 + 2500); // the interval, one step and scheduling slack
-    console.log(`trainer kill at step ${killedAt}: checkpoint at ${saved}, ${killedAt - saved} step(s) lost`);
+    // The kill can land before the killed step's metrics line reaches the disk (CI saw that), so
+    // the loss is measured up to the last step recorded, which is what a resume can compare with.
+    const recorded = (await readJsonLines(paths.metrics)) as { step: number; time: number }[];
+    const times = new Map(recorded.map((m) => [m.step, m.time]));
+    const lastRecorded = Math.max(...recorded.map((m) => m.step));
+    expect(lastRecorded).toBeGreaterThanOrEqual(saved);
+    expect(times.get(saved)).toEqual(expect.any(Number));
+    expect(times.get(lastRecorded)! - times.get(saved)!).toBeLessThanOrEqual(600 + 2500); // the interval, one step and scheduling slack
+    console.log(`trainer kill at step ${killedAt} (last recorded ${lastRecorded}): checkpoint at ${saved}, ${killedAt - saved} step(s) lost`);
 
     // What a kill during an atomic write leaves behind is removed on resume; other files are not.
     const stale = [join(paths.checkpoints, '.step-000000099.ckpt.0123456789ab.tmp'), join(directory, '.run.json.ba9876543210.tmp')];
