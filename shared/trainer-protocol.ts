@@ -40,6 +40,18 @@ export const backendCheckSchema = z.strictObject({
   benchmarkNote: z.string().nullable(),
   /** webgpu only: the adapter found, also when it was refused (absent in older reports). */
   adapter: webGpuAdapterSchema.nullable().optional(),
+  /**
+   * wasm only (issue 9): the same step data-parallel over the default number of worker threads
+   * (imagesPerSecond above is one thread, W=1). Absent in older reports; null when not measured.
+   */
+  workers: z.strictObject({
+    count: z.number().int().min(1),
+    imagesPerSecond: z.number().nullable(),
+    stepMs: z.number().nullable(),
+    steps: z.number().int(),
+    /** Why this count (shared/workers.ts), or why it was not measured. */
+    note: z.string(),
+  }).nullable().optional(),
 });
 export type BackendCheck = z.infer<typeof backendCheckSchema>;
 

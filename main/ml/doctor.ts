@@ -10,8 +10,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendCheck, BackendReport } from '../../shared/trainer-protocol.js';
 import { BACKEND_NAMES, explainBackendFailure, initialiseBackend, type BackendName, type PlatformInfo } from './backend.js';
-import { Moco } from './moco.js';
-import { SgdMomentum } from './optimizer.js';
+import type { ComputeHost } from './compute-host.js';
+import { Moco, type MocoConfig } from './moco.js';
+import { SgdMomentum, type SgdConfig } from './optimizer.js';
 import type { EncoderConfig } from './resnet.js';
 import { formatAdapter, WebGpuUnavailable } from './webgpu-backend.js';
 
@@ -40,6 +41,41 @@ export interface DoctorOptions {
   readonly now?: () => Date;
   /** Benchmark a software WebGPU adapter too (default: env MOCO_WEBGPU_ALLOW_FALLBACK=1); training's auto never uses one. */
   readonly allowFallbackAdapter?: boolean;
+  /**
+   * Times the wasm step over the default worker threads (issue 9: img/s at W=1 and at the
+   * default W). The trainer passes one that opens a worker pool (main/trainer/doctor.ts); main/ml
+   * knows no threads. Absent: the wasm row has no workers figure.
+   */
+  readonly benchmarkWorkers?: (seconds: number) => Promise<WorkersBenchmark>;
+}
+
+export type WorkersBenchmark = NonNullable<BackendCheck['workers']>;
+
+/** The doctor's workload as a compute host configuration (the same model, queue and optimiser as benchmarkMocoStep). */
+export function doctorHostConfig(): { moco: MocoConfig; sgd: SgdConfig; batchSize: number } {
+  return {
+    moco: { encoder: ENCODER, queueSize: DOCTOR_WORKLOAD.queueSize, keyMomentum: 0.99, temperature: 0.2, shuffleKeys: true },
+    sgd: { learningRate: 0.03, momentum: 0.9, weightDecay: 5e-4, schedule: { kind: 'constant' }, warmupEpochs: 0 },
+    batchSize: DOCTOR_WORKLOAD.batchSize,
+  };
+}
+
+/** benchmarkMocoStep through any compute host (a worker pool): one warm-up step, then steps for `seconds` (at least one). */
+export async function benchmarkHostStep(host: ComputeHost, seconds: number): Promise<Benchmark> {
+  const { batchSize, imageSize } = DOCTOR_WORKLOAD;
+  const length = batchSize * imageSize * imageSize * 3;
+  const pixels = (seed: number): Float32Array => Float32Array.from({ length }, (_, i) => ((Math.imul(i + 1, 2654435761) ^ seed) >>> 0) / 4294967296);
+  const batch = { queryPixels: pixels(1), keyPixels: pixels(2), count: batchSize, imageSize };
+  await host.step(batch, 0.03);
+  const times: number[] = [];
+  const started = performance.now();
+  while (times.length === 0 || performance.now() - started < seconds * 1000) {
+    const t0 = performance.now();
+    await host.step(batch, 0.03);
+    times.push(performance.now() - t0);
+  }
+  const stepMs = median(times);
+  return { imagesPerSecond: Number(((batchSize * 1000) / stepMs).toFixed(2)), stepMs: Number(stepMs.toFixed(1)), steps: times.length };
 }
 
 interface Benchmark {
@@ -84,6 +120,18 @@ export async function benchmarkMocoStep(seconds: number, maxSteps = Number.POSIT
   }
 }
 
+/** The worker-pool benchmark, whose failure is a note on the wasm row and never fails the doctor. */
+async function measureWorkers(benchmark: (seconds: number) => Promise<WorkersBenchmark>, seconds: number, log: (message: string) => void): Promise<WorkersBenchmark> {
+  try {
+    const result = await benchmark(seconds);
+    log(`wasm, ${result.count} worker threads: ${result.imagesPerSecond ?? '-'} img/s (${result.note})`);
+    return result;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { count: 1, imagesPerSecond: null, stepMs: null, steps: 0, note: `worker threads failed to start: ${message}; training uses one thread` };
+  }
+}
+
 /** Fastest benchmarked first, then the other backends that load, then the rest (default order within each group). */
 export function preferredOrder(checks: readonly BackendCheck[]): BackendName[] {
   const rank = (c: BackendCheck): number => (c.imagesPerSecond !== null ? 0 : c.loads ? 1 : 2);
@@ -118,7 +166,9 @@ export async function runBackendDoctor(options: DoctorOptions = {}): Promise<Bac
   }
 
   const fast = loaded.filter((c) => c.loads && c.name !== 'cpu');
-  const share = fast.length > 0 ? seconds / fast.length : seconds;
+  // The wasm worker-pool figure is one more share of the budget.
+  const wasmWorkers = options.benchmarkWorkers !== undefined && fast.some((c) => c.name === 'wasm');
+  const share = fast.length > 0 ? seconds / (fast.length + (wasmWorkers ? 1 : 0)) : seconds;
   const checks: BackendCheck[] = [];
   for (const check of loaded) {
     if (!check.loads) {
@@ -135,7 +185,8 @@ export async function runBackendDoctor(options: DoctorOptions = {}): Promise<Bac
       log(`${check.name}: benchmarking ${isCpu ? 'one step' : `for ${share.toFixed(1)} s`}...`);
       const result = await benchmarkMocoStep(share, isCpu ? 1 : Number.POSITIVE_INFINITY);
       log(`${check.name}: ${result.imagesPerSecond} img/s (${result.stepMs} ms per step, ${result.steps} step(s))`);
-      checks.push({ ...check, ...result, benchmarkNote: isCpu ? 'one step only (no warm-up): the cpu backend is very slow' : null });
+      const workers = check.name === 'wasm' && options.benchmarkWorkers ? await measureWorkers(options.benchmarkWorkers, share, log) : undefined;
+      checks.push({ ...check, ...result, benchmarkNote: isCpu ? 'one step only (no warm-up): the cpu backend is very slow' : null, ...(workers ? { workers } : {}) });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       checks.push({ ...check, reason: `loads, but a training step failed: ${message}`, advice: 'Training cannot use this backend; it falls back to the next one.', benchmarkNote: 'benchmark failed' });
@@ -170,6 +221,8 @@ export function formatBackendReport(report: BackendReport): string {
   for (const c of report.backends) {
     lines.push(`  ${c.loads ? 'OK  ' : 'NO  '} ${c.name.padEnd(10)} ${c.imagesPerSecond !== null ? `${c.imagesPerSecond} img/s (${c.stepMs} ms/step, ${c.steps} step(s))` : ''}`.trimEnd());
     if (c.adapter) lines.push(`         Adapter: ${formatAdapter(c.adapter)}`);
+    if (c.workers && c.workers.count > 1) lines.push(`         ${c.workers.count} worker threads: ${c.workers.imagesPerSecond !== null ? `${c.workers.imagesPerSecond} img/s (${c.workers.stepMs} ms/step)` : 'not measured'}; ${c.workers.note}`);
+    else if (c.workers) lines.push(`         Worker threads: ${c.workers.note}`);
     lines.push(`         ${c.reason}`);
     if (c.advice) lines.push(`         What to do: ${c.advice}`);
     if (c.benchmarkNote && c.loads) lines.push(`         Benchmark: ${c.benchmarkNote}`);

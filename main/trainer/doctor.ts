@@ -10,12 +10,33 @@ import type { TrainerCommand, TrainerEventOf } from '../../shared/trainer-protoc
 import { writeFileAtomic } from '../core/atomic-file.js';
 import { readBackendReport } from '../core/backend-report.js';
 import { TFJS_NODE_GPU, type BackendName } from '../ml/backend.js';
-import { orderFromReport, runBackendDoctor } from '../ml/doctor.js';
+import { benchmarkHostStep, doctorHostConfig, orderFromReport, runBackendDoctor, type WorkersBenchmark } from '../ml/doctor.js';
+import { chooseWorkers } from '../../shared/workers.js';
+import { coreCount } from './compute-hosts.js';
+import { startWorkerPool } from './worker-channel.js';
 
 type DoctorCommand = Extract<TrainerCommand, { type: 'doctor' }>;
 
+/**
+ * The doctor's step over the default worker count (issue 9), as training would choose it for this
+ * workload's batch and BatchNorm groups on this machine's cores: the wasm row's W=1 figure is the
+ * in-process step, this is the default W beside it.
+ */
+export async function benchmarkDefaultWorkers(seconds: number): Promise<WorkersBenchmark> {
+  const { moco, sgd, batchSize } = doctorHostConfig();
+  const choice = chooseWorkers(undefined, moco.encoder.bnSplits, batchSize, 'wasm', coreCount());
+  if (choice.workers <= 1) return { count: 1, imagesPerSecond: null, stepMs: null, steps: 0, note: `${choice.reason}: the one-thread figure is what training gets` };
+  const host = await startWorkerPool({ moco, sgd, seed: 0, batchSize, workers: choice.workers, backend: 'wasm' });
+  try {
+    const result = await benchmarkHostStep(host, seconds);
+    return { count: choice.workers, ...result, note: choice.reason };
+  } finally {
+    await host.dispose();
+  }
+}
+
 export async function doctorJob(command: DoctorCommand, log: (message: string) => void): Promise<TrainerEventOf<'doctor'>> {
-  const report = await runBackendDoctor({ seconds: command.seconds, cpuStep: command.cpuStep === true, log });
+  const report = await runBackendDoctor({ seconds: command.seconds, cpuStep: command.cpuStep === true, log, benchmarkWorkers: benchmarkDefaultWorkers });
   if (command.reportPath) {
     await mkdir(dirname(command.reportPath), { recursive: true });
     await writeFileAtomic(command.reportPath, `${JSON.stringify(report, null, 2)}\n`);

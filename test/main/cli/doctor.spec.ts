@@ -4,13 +4,14 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppCore } from '../../../main/core/app-core.js';
 import { dispatchInvoke } from '../../../main/core/dispatch.js';
 import { backendReportSchema } from '../../../shared/trainer-protocol.js';
+import { chooseWorkers } from '../../../shared/workers.js';
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '../../../main/cli/bin.js');
@@ -37,7 +38,14 @@ describe('moco-studio doctor', () => {
     const report = backendReportSchema.parse(JSON.parse(stdout));
     expect(report.seconds).toBe(2);
     expect(report.backends.map((b) => b.name)).toEqual(['webgpu', 'tensorflow', 'wasm', 'cpu']);
-    expect(report.backends.find((b) => b.name === 'wasm')!.imagesPerSecond).toBeGreaterThan(0);
+    const wasm = report.backends.find((b) => b.name === 'wasm')!;
+    expect(wasm.imagesPerSecond).toBeGreaterThan(0); // one thread (W=1)
+    // Issue 9: the default worker count beside it, as training would choose it on these cores.
+    const expectedWorkers = chooseWorkers(undefined, 8, report.workload.batchSize, 'wasm', availableParallelism()).workers;
+    expect(wasm.workers).toMatchObject({ count: expectedWorkers });
+    if (expectedWorkers > 1) expect(wasm.workers!.imagesPerSecond).toBeGreaterThan(0);
+    else expect(wasm.workers!.imagesPerSecond).toBeNull();
+    expect(stdout).not.toContain('worker threads failed');
     expect(report.fastest).not.toBeNull();
     const stored = backendReportSchema.parse(JSON.parse(await readFile(join(home, 'backend-report.json'), 'utf8')));
     expect(stored).toEqual(report);
