@@ -9,7 +9,7 @@
  *     page in Debian Chromium (test/e2e/compute-renderer.spec.ts).
  * Replies are validated (shared/compute-channel.ts): the far end may be a renderer process.
  */
-import { replicaReplyEnvelopeSchema, replicaReplySchemas } from '../../shared/compute-channel.js';
+import { replicaReplyEnvelopeSchema, replicaReplySchemas, replicaRequestEnvelopeSchema, replicaRequestSchemas, type ReplicaRequestType } from '../../shared/compute-channel.js';
 import { transferables, type ReplicaChannel, type ReplicaRequest, type ReplicaSetup } from './compute-protocol.js';
 import type { ReplicaAdapter } from '../../shared/compute-channel.js';
 import { ComputeReplica, type ReplicaReply } from './compute-replica.js';
@@ -98,6 +98,22 @@ export interface ServeOptions {
   readonly replica?: ComputeReplica;
   /** Fields added to init and probe replies (a page's WebGPU adapter). */
   readonly describe?: () => { readonly adapter?: ReplicaAdapter };
+  /**
+   * Validate every request (shared/compute-channel.ts) before the replica acts on it: for a page
+   * whose sender is another process (default true). A request that fails gets an error reply
+   * naming the field; a message that is not an envelope at all is dropped (it has no id to answer).
+   */
+  readonly validate?: boolean;
+}
+
+/** The request, or why it is refused ("invalid keys request at pixels: ..."). */
+function checkRequest(request: unknown): { ok: true; request: ReplicaRequest } | { ok: false; error: string } {
+  const type = typeof request === 'object' && request !== null ? (request as { type?: unknown }).type : undefined;
+  if (typeof type !== 'string' || !Object.hasOwn(replicaRequestSchemas, type)) return { ok: false, error: `unknown request type ${JSON.stringify(type ?? null)}` };
+  const parsed = replicaRequestSchemas[type as ReplicaRequestType].safeParse(request);
+  if (parsed.success) return { ok: true, request: request as ReplicaRequest };
+  const issue = parsed.error.issues[0];
+  return { ok: false, error: `invalid ${type} request at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'unknown'}` };
 }
 
 /** The replica side: answers requests strictly in order, one at a time; errors go back as messages. */
@@ -106,7 +122,15 @@ export function serveReplica(endpoint: MessageEndpoint, options: ServeOptions = 
   let queue: Promise<void> = Promise.resolve();
   endpoint.onMessage((message) => {
     queue = queue.then(async () => {
-      const { id, request } = message as RequestEnvelope;
+      const envelope = replicaRequestEnvelopeSchema.safeParse(message);
+      if (!envelope.success) return;
+      const { id } = envelope.data;
+      const checked = options.validate === false ? { ok: true as const, request: (message as RequestEnvelope).request } : checkRequest(envelope.data.request);
+      if (!checked.ok) {
+        endpoint.postMessage({ id, error: checked.error }, []);
+        return;
+      }
+      const { request } = checked;
       try {
         const starts = request.type === 'init' || request.type === 'probe';
         if (starts && options.prepare) await options.prepare(request.type === 'init' ? request.setup.backend : request.backend);

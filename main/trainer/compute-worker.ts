@@ -16,6 +16,8 @@ serveReplica({
   onClose: (listener) => { port.on('close', () => { listener('parent port closed'); }); },
   close: () => { port.close(); },
 }, {
+  // Our own thread in our own process: the requests are the coordinator's, not validated again.
+  validate: false,
   prepare: async (backend) => {
     if (backend === 'webgpu') throw new Error('compute worker: webgpu replicas run in a browser page (main/compute-page), not in a worker thread');
     await initialiseBackend(backend);

@@ -10,10 +10,12 @@ import { EndpointReplicaChannel, serveReplica, type MessageEndpoint } from '../.
 import { MocoTrainer, type StepReport } from '../../../main/ml/trainer.js';
 import { WorkerPoolHost } from '../../../main/ml/worker-pool-host.js';
 import type { ComputeHost } from '../../../main/ml/compute-host.js';
+import type { ReplicaRequest, ReplicaSetup } from '../../../main/ml/compute-protocol.js';
 import { useBackend } from '../../helpers/backend.js';
 import { tinySampleImages, tinyTrainingConfig } from '../../helpers/tiny-training.js';
 
 const config = tinyTrainingConfig();
+const setupFor = (replicas: number): ReplicaSetup => ({ moco: config.moco, sgd: config.sgd, seed: config.seed, batchSize: config.batchSize, replicas, index: 0, gradients: null, backend: 'wasm' });
 const images = tinySampleImages(2);
 
 function portEndpoint(port: MessagePort): MessageEndpoint {
@@ -72,6 +74,21 @@ describe('compute replica over a message port', () => {
     const pending = channel.request({ type: 'export' });
     port2.close();
     await expect(pending).rejects.toThrow(/compute renderer: connection lost \(port closed\)/);
+  });
+
+  it('the serve loop refuses malformed requests with an error naming the type and field, and keeps serving', async () => {
+    const { port1, port2 } = new MessageChannel();
+    opened.push(port1, port2);
+    serveReplica(portEndpoint(port2)); // validates by default: a page's sender is another process
+    const channel = new EndpointReplicaChannel(portEndpoint(port1), 'compute page');
+    // 12 values cannot be 2 images of 2x2x3: refused before any tensor is made
+    await expect(channel.request({ type: 'keys', pixels: new Float32Array(12), count: 2, imageSize: 2 })).rejects.toThrow(/compute page: invalid keys request at pixels: pixels must hold count x imageSize/);
+    await expect(channel.request({ type: 'embed', pixels: new Float32Array(3), count: 1e9, imageSize: 1, representation: 'backbone' })).rejects.toThrow(/invalid embed request at count/);
+    await expect(channel.request({ type: 'wipe-disk' } as unknown as ReplicaRequest)).rejects.toThrow(/unknown request type "wipe-disk"/);
+    await expect(channel.request({ type: 'init', setup: { ...setupFor(1), backend: 'cuda' } } as unknown as ReplicaRequest)).rejects.toThrow(/invalid init request at setup\.backend/);
+    // the replica still answers a good request after the bad ones
+    expect(await channel.request({ type: 'init', setup: setupFor(1) })).toMatchObject({ dim: config.moco.encoder.dim });
+    await channel.request({ type: 'dispose' });
   });
 
   it('binary frames carry typed arrays, nested objects and non-finite numbers', () => {
