@@ -2,7 +2,7 @@
  * A/B of one XNNPACK GEMM [M, K] x [K, N] against the same product in K-chunks summed (the dW
  * GEMM's reduction runs over N*Ho*Wo; issue 9). CPU time, interleaved, median of 4 after a
  * warm-up; B is fresh each call, as dy is in training.
- *   npx tsx main/bench/gemm-exp.ts 576,32768,64
+ *   npm run -s bench:gemm -- 576,32768,64
  */
 import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';

@@ -2,7 +2,7 @@
  * How far issue 9's kernel changes (dW in image chunks, Conv2D in output-channel blocks) move a
  * MoCo trajectory: two steps of ResNet-18 at 32 px, batch 32, with the changes off (one dW GEMM,
  * whole filters) and on, then the largest weight and SGD-momentum differences.
- *   npx tsx main/bench/kernel-step-diff.ts [width=0.125]
+ *   npm run -s bench:kernel-diff -- [width=0.125]
  */
 import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';

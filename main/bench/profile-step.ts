@@ -6,7 +6,7 @@
  * as nested, so the top-level figures add up to the step. Conv2D is further split by filter size
  * and input channels, the shapes that decide XNNPACK's speed.
  *
- *   npx tsx main/bench/profile-step.ts [--width 1] [--steps 2] [--batch 32] [--size 32]
+ *   npm run -s bench:profile -- [--width 1] [--steps 2] [--batch 32] [--size 32]
  *
  * Prints one JSON document: step wall and CPU ms, per phase ms, and per kernel: calls and ms
  * (means over the timed steps; wall time, so compare kernels within one run).
