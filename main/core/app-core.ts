@@ -26,7 +26,7 @@ import { thumbnailOf, type Thumbnail } from './images/thumbnails.js';
 import type { ThumbnailSize } from '../../shared/thumbnails.js';
 import { writeExportFile, type ExportFormat } from './export-files.js';
 import { checkpointNames, hasEmbeddings, readEpochRows, readMetricPoints } from './run-exports.js';
-import { readSkippedList, removeStaleTemporaryFiles } from './run-maintenance.js';
+import { readSkippedList, tidyRunDirectory } from './run-maintenance.js';
 import { LiveRunSnapshot } from './live-run.js';
 import { TrainingEstimates } from './training-estimate.js';
 import { readRunPreview } from './run-preview.js';
@@ -163,8 +163,9 @@ export class AppCore {
     },
     'runs:open': async ({ runId }) => {
       const { directory, record } = await this.run(runId);
-      // Leftovers of a kill during an atomic write, unless a trainer of ours is writing this run now (issue 13).
-      if (this.active?.runId !== runId && !this.starting) await removeStaleTemporaryFiles(directory);
+      // Leftovers of a kill during an atomic write, and embeddings of checkpoints retention removed,
+      // unless a trainer of ours is writing this run now (issue 13).
+      if (this.active?.runId !== runId && !this.starting) await tidyRunDirectory(directory);
       const [run, metrics, epochs, preview] = await Promise.all([this.listItem(directory, record), readMetricPoints(directory), readEpochRows(directory), readRunPreview(directory)]);
       return { run, metrics, epochs, preview, baselines: record.baselines ?? null, backend: record.backend ?? null, stepsPerEpoch: record.stepsPerEpoch ?? null };
     },

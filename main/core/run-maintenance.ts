@@ -3,9 +3,12 @@
  * - stale temporary files: a kill during an atomic write (main/core/atomic-file.ts) leaves its
  *   `.<name>.<12 hex>.tmp` behind (a checkpoint's worth of bytes each); they are removed when a
  *   run is opened or resumed, when no writer of ours can still be using them;
+ * - embeddings of checkpoints that retention has since removed (`embeddings/by-checkpoint/<step>`,
+ *   computed when the user explored that checkpoint during training): without their checkpoint
+ *   nothing can select them, so they are removed at the same moments;
  * - the full list of skipped files (`skipped.json`): the terminal shows only the first 20.
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { access, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from './atomic-file.js';
@@ -71,4 +74,34 @@ export async function removeStaleTemporaryFiles(runDirectory: string): Promise<s
     }
   }
   return removed;
+}
+
+/** Exactly the folder names checkpointEmbeddingsDirectory gives (step-NNNNNNNNN). */
+const CHECKPOINT_FOLDER = /^step-\d{9}$/;
+
+/**
+ * Removes `embeddings/by-checkpoint/<step>` folders whose checkpoint file is gone (retention
+ * removed it). Call when opening or resuming a run, as removeStaleTemporaryFiles. Other names are
+ * never touched. Returns the folders removed.
+ */
+export async function removeOrphanedCheckpointEmbeddings(runDirectory: string): Promise<string[]> {
+  const paths = runPaths(runDirectory);
+  const byCheckpoint = join(paths.embeddings, 'by-checkpoint');
+  const names = await readdir(byCheckpoint).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!CHECKPOINT_FOLDER.test(name)) continue;
+    const checkpointExists = await access(join(paths.checkpoints, `${name}.ckpt`)).then(() => true, () => false);
+    if (checkpointExists) continue;
+    const folder = join(byCheckpoint, name);
+    await rm(folder, { recursive: true, force: true }).then(() => { removed.push(folder); }, () => undefined);
+  }
+  return removed;
+}
+
+/** Both of the above: what a kill or retention left behind in a run no trainer of ours is writing. */
+export async function tidyRunDirectory(runDirectory: string): Promise<{ temporaryFiles: string[]; orphanedEmbeddings: string[] }> {
+  const temporaryFiles = await removeStaleTemporaryFiles(runDirectory);
+  const orphanedEmbeddings = await removeOrphanedCheckpointEmbeddings(runDirectory);
+  return { temporaryFiles, orphanedEmbeddings };
 }

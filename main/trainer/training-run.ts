@@ -21,7 +21,7 @@ import { readRunRecord, runPaths, truncateRunHistory, updateRunRecord, type RunR
 import { defaultImageSize, resolveSettings, type ResolvedSettings } from '../../shared/training-settings.js';
 import { loadLatestCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { initialiseFromRun } from './init-from-run.js';
-import { removeStaleTemporaryFiles, writeSkippedList } from '../core/run-maintenance.js';
+import { tidyRunDirectory, writeSkippedList } from '../core/run-maintenance.js';
 import { describeRunWriteError } from '../core/write-errors.js';
 import { makePreview } from './previews.js';
 import { describeLoad, loadTrainingImages, type TrainingImages } from './training-images.js';
@@ -72,8 +72,9 @@ export class TrainingRun {
     };
 
     // No other trainer writes to this run now: what a kill left mid-write is garbage (issue 13).
-    const stale = await removeStaleTemporaryFiles(runDirectory);
-    if (stale.length > 0) log(`removed ${stale.length} temporary file(s) left by an interrupted write`);
+    const tidied = await tidyRunDirectory(runDirectory);
+    if (tidied.temporaryFiles.length > 0) log(`removed ${tidied.temporaryFiles.length} temporary file(s) left by an interrupted write`);
+    if (tidied.orphanedEmbeddings.length > 0) log(`removed the embeddings of ${tidied.orphanedEmbeddings.length} checkpoint(s) no longer kept`);
 
     this.emit({ type: 'state', state: 'loading' });
     const backendWanted = (command.resume ? record.settings?.backend : undefined) ?? command.userSettings.backend ?? 'auto';
