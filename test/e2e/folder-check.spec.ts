@@ -107,4 +107,39 @@ describe.skipIf(!chromiumAvailable)('the folder check in Chromium (issue 12 item
       rmSync(flat, { recursive: true, force: true });
     }
   }, 240_000);
+
+  it('messages (issue 12 item 8): an empty folder says why once; edits do not carry over silently; banners stay in their view', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'moco-e2e-empty-'));
+    try {
+      await page.click('[data-nav="folder"]');
+      // The previous test edited 5 settings for the flat folder; another folder resets them and says so.
+      await page.fill('#folder-path', empty);
+      await page.press('#folder-path', 'Enter');
+      await page.waitForFunction(() => document.querySelector('[data-testid="images-found"]')?.textContent === '0', null, { timeout: 30_000 });
+      expect(await page.textContent('[data-testid="edits-cleared"]')).toMatch(/Your 5 edited settings were reset for this folder/);
+      expect(await page.isDisabled('[data-testid="start-training"]')).toBe(true);
+      const reason = (await page.textContent('[data-testid="start-disabled-reason"]'))!.trim();
+      expect(reason).toMatch(/0 usable images?/);
+      // Said once: not again in a banner or a notice.
+      const occurrences = await page.evaluate((text) => document.body.innerText.split(text).length - 1, reason);
+      expect(occurrences).toBe(1);
+      expect(await page.locator('[data-testid="banner"]').count()).toBe(0);
+      await page.screenshot({ path: artifactPath('folder-empty-once.png'), fullPage: true });
+
+      // Four failures of one kind leave one banner, the newest (they piled up), and it does not follow to another view.
+      for (const missing of ['/no/such/folder-1', '/no/such/folder-2', '/no/such/folder-3', '/no/such/folder-4']) {
+        await page.fill('#folder-path', missing);
+        await page.press('#folder-path', 'Enter');
+        await page.waitForFunction((m) => document.body.innerText.includes(m), missing, { timeout: 10_000 });
+      }
+      expect(await page.locator('[data-testid="banner"]').count()).toBe(1);
+      expect(await page.textContent('[data-testid="banner"]')).toContain('Folder not found: /no/such/folder-4');
+      await page.screenshot({ path: artifactPath('folder-banners-capped.png') });
+      await page.click('[data-nav="runs"]');
+      await page.waitForSelector('[data-nav="runs"][aria-current="page"]');
+      expect(await page.locator('[data-testid="banner"]').count()).toBe(0);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
