@@ -172,10 +172,12 @@ export const invokeContract = {
       /** An image uploaded from the browser: its bytes, base64 (issue 12 item 7); never a server path. */
       upload: z.strictObject({ name: z.string().min(1).max(255), base64: z.string().min(1).max(MAX_UPLOAD_BASE64_CHARS).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'base64') }).optional(),
       k: z.number().int().min(1).max(200), checkpoint: checkpointNameSchema.optional(),
+      /** Search the run's images as standardised raw pixels at the training size (the baseline; issue 10 item 3) instead of an encoder's embeddings. */
+      pixels: z.literal(true).optional(),
     }),
     response: z.strictObject({
       neighbours: z.array(neighbourSchema),
-      /** Whose embeddings answered: a checkpoint file name or the stored embeddings' checkpoint; `live`: the newest checkpoint of a run still training (issue 12 item 3). */
+      /** Whose embeddings answered: a checkpoint file name, the stored embeddings' checkpoint, or 'pixels'; `live`: the newest checkpoint of a run still training (issue 12 item 3). */
       source: z.strictObject({ checkpoint: z.string(), live: z.boolean() }),
     }),
   },

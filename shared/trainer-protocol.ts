@@ -99,9 +99,13 @@ export const trainerCommandSchema = z.discriminatedUnion('type', [
    * Embed every image of the run's folder with its newest checkpoint (or the named `checkpoint`)
    * and store the matrix in the run's embeddings directory (or `outputDirectory`).
    */
-  z.strictObject({ type: z.literal('embed'), runDirectory: z.string().min(1), cacheDirectory: z.string().min(1), checkpoint: checkpointNameSchema.optional(), outputDirectory: z.string().min(1).optional() }),
-  /** Embed image files from anywhere (a query image for neighbour search) with the newest (or the named) checkpoint; answered by `vectors`. */
-  z.strictObject({ type: z.literal('embed-files'), runDirectory: z.string().min(1), files: z.array(z.string().min(1)).min(1).max(1000), checkpoint: checkpointNameSchema.optional() }),
+  z.strictObject({
+    type: z.literal('embed'), runDirectory: z.string().min(1), cacheDirectory: z.string().min(1), checkpoint: checkpointNameSchema.optional(), outputDirectory: z.string().min(1).optional(),
+    /** Standardised raw pixels at the training size instead of an encoder's features (no checkpoint; main/trainer/pixel-embeddings.ts). */
+    pixels: z.literal(true).optional(),
+  }),
+  /** Embed image files from anywhere (a query image for neighbour search) with the newest (or the named) checkpoint, or as pixels; answered by `vectors`. */
+  z.strictObject({ type: z.literal('embed-files'), runDirectory: z.string().min(1), files: z.array(z.string().min(1)).min(1).max(1000), checkpoint: checkpointNameSchema.optional(), pixels: z.literal(true).optional() }),
   /** Weighted kNN accuracy of the run's encoder: test folder classified against train folder. */
   z.strictObject({
     type: z.literal('knn'),

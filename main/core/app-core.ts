@@ -18,6 +18,7 @@ import { backendReportPath, cacheDirectory, runsDirectory } from './data-directo
 import { MANIFEST_FILE, readEmbeddings, type StoredEmbeddings } from './embeddings/embedding-store.js';
 import { embeddingItems, embeddingSample, MapProjectionError, pcaMap } from './embeddings/map-projection.js';
 import { NeighbourIndex } from './embeddings/neighbour-index.js';
+import { pixelEmbeddingsDirectory, PIXELS_SOURCE } from './embeddings/pixel-directory.js';
 import { FolderRegistry } from './folder-registry.js';
 import { importTorchRun } from '../interop/import-run.js';
 import { SUPPORTED_EXTENSIONS } from './images/scan.js';
@@ -207,8 +208,9 @@ export class AppCore {
       this.emit('runs:changed', {});
       return { runId: result.runId, architecture: `${result.architecture} ×${result.widthMultiplier}, ${result.head === 'mlp' ? 'MLP' : 'fc'} head`, layout: result.layout, format: result.format };
     },
-    'neighbours:query': async ({ runId, row, imagePath, upload, k, checkpoint }) => {
+    'neighbours:query': async ({ runId, row, imagePath, upload, k, checkpoint, pixels }) => {
       if ([row, imagePath, upload].filter((t) => t !== undefined).length !== 1) throw new CoreError('invalid-request', 'neighbours:query: give exactly one of row, imagePath or upload');
+      if (pixels && checkpoint !== undefined) throw new CoreError('invalid-request', 'neighbours:query: pixels come from no checkpoint; give pixels or checkpoint, not both');
       const uploaded = upload === undefined ? null : (() => {
         try {
           return decodeUpload(upload);
@@ -218,14 +220,14 @@ export class AppCore {
       })();
       const { directory } = await this.run(runId);
       const stored = await this.neighbourIndex(runId);
-      const { embeddings, index } = checkpoint === undefined ? stored : await this.checkpointIndex(runId, checkpoint);
+      const { embeddings, index } = pixels ? await this.pixelIndex(runId) : checkpoint === undefined ? stored : await this.checkpointIndex(runId, checkpoint);
       let found;
       if (row !== undefined) {
         if (row >= stored.embeddings.rows) throw new CoreError('invalid-request', `row ${row} is out of range: the run has ${stored.embeddings.rows} embedded images`);
         // Rows are images in folder scan order; a checkpoint's embeddings made before the folder changed would mean other images.
         const expected = stored.embeddings.items[row]!.relativePath;
         if (embeddings.items[row]?.relativePath !== expected) {
-          throw new CoreError('folder-changed', `The run's image folder changed since the embeddings of ${checkpoint ?? 'the run'} were made: row ${row} is ${expected} in the run's embeddings but ${embeddings.items[row]?.relativePath ?? 'missing'} in the checkpoint's`);
+          throw new CoreError('folder-changed', `The run's image folder changed since the embeddings of ${pixels ? 'its pixels' : checkpoint ?? 'the run'} were made: row ${row} is ${expected} in the run's embeddings but ${embeddings.items[row]?.relativePath ?? 'missing'} in the checkpoint's`);
         }
         found = embeddings.rows > 1 ? index.neighboursOfRow(row, Math.min(k, embeddings.rows - 1)) : [];
       } else {
@@ -235,7 +237,7 @@ export class AppCore {
         if (uploaded === null && !info?.isFile()) throw new CoreError('file-not-found', `Image not found: ${file}`);
         // The encoder of the checkpoint whose embeddings are searched (during training a newer one may have landed since).
         const encoderCheckpoint = checkpoint ?? (/^step-\d{9}\.ckpt$/.test(embeddings.manifest.checkpoint) ? embeddings.manifest.checkpoint : undefined);
-        const embed = (path: string) => runTrainerJob({ type: 'embed-files', runDirectory: directory, files: [path], ...(encoderCheckpoint === undefined ? {} : { checkpoint: encoderCheckpoint }) }, undefined, this.spawn);
+        const embed = (path: string) => runTrainerJob({ type: 'embed-files', runDirectory: directory, files: [path], ...(pixels ? { pixels } : encoderCheckpoint === undefined ? {} : { checkpoint: encoderCheckpoint }) }, undefined, this.spawn);
         const result = uploaded === null ? await embed(file) : await withUploadedFile(this.options.dataDirectory, uploaded, embed);
         const failure = result.failures[0];
         if (failure) throw new CoreError('image-unreadable', `${upload?.name ?? failure.path}: ${failure.reason}`);
@@ -243,7 +245,7 @@ export class AppCore {
       }
       return {
         neighbours: found.map((n) => ({ row: n.row, relativePath: embeddings.items[n.row]!.relativePath, className: embeddings.items[n.row]!.className, similarity: n.similarity })),
-        source: await this.embeddingsSource(runId, checkpoint, embeddings),
+        source: pixels ? { checkpoint: PIXELS_SOURCE, live: false } : await this.embeddingsSource(runId, checkpoint, embeddings),
       };
     },
     'embeddings:items': async ({ runId }) => embeddingItems((await this.neighbourIndex(runId)).embeddings),
@@ -495,6 +497,20 @@ export class AppCore {
     }
     const embeddings = await readEmbeddings(output);
     return { embeddings, index: new NeighbourIndex(embeddings.matrix, embeddings.dim) };
+  }
+
+  /** The run's folder as standardised pixels at its training size (made on first use, then cached like a checkpoint's). */
+  private pixelIndex(runId: string): Promise<LoadedIndex> {
+    return this.cachedIndex(`${runId}/${PIXELS_SOURCE}`, async () => {
+      const { directory } = await this.run(runId);
+      const output = pixelEmbeddingsDirectory(directory);
+      if (!(await stat(join(output, MANIFEST_FILE)).then((s) => s.isFile(), () => false))) {
+        await runTrainerJob({ type: 'embed', runDirectory: directory, cacheDirectory: cacheDirectory(this.options.dataDirectory), pixels: true }, undefined, this.spawn)
+          .catch((error: unknown) => { throw new CoreError('no-embeddings', `The pixels of run ${runId} could not be embedded: ${(error as Error).message}`); });
+      }
+      const embeddings = await readEmbeddings(output);
+      return { embeddings, index: new NeighbourIndex(embeddings.matrix, embeddings.dim) };
+    });
   }
 
   private async loadIndex(runId: string): Promise<LoadedIndex> {

@@ -12,18 +12,25 @@ const MAX_WARNINGS = 20;
 export class LiveRunSnapshot {
   private readonly latest = new Map<TrainerEvent['type'], TrainerEvent>();
   private warnings: TrainerEvent[] = [];
+  private done: TrainerEvent | null = null;
 
   constructor(readonly runId: string) {}
 
   record(event: TrainerEvent): void {
-    if (STICKY.has(event.type)) this.latest.set(event.type, event);
+    if (event.type === 'done') this.done = event;
+    else if (STICKY.has(event.type)) this.latest.set(event.type, event);
     else if (event.type === 'warning') this.warnings = [...this.warnings.slice(-(MAX_WARNINGS - 1)), event];
   }
 
-  /** Events in the order a fresh view should apply them (state last, so nothing overrides it). */
+  /**
+   * Events in the order a fresh view should apply them: state last, so nothing overrides it, and
+   * the run's `done` after it. The trainer lives on for a moment after `done` (it exits soon
+   * after, main/trainer/entry.ts), and a page reloaded in that moment showed the finished run as
+   * still training, for good (seen in runs.spec's reopen test).
+   */
   events(): TrainerEvent[] {
     const ordered = [...this.latest.values()].filter((e) => e.type !== 'state');
     const state = this.latest.get('state');
-    return [...ordered, ...this.warnings, ...(state ? [state] : [])];
+    return [...ordered, ...this.warnings, ...(state ? [state] : []), ...(this.done ? [this.done] : [])];
   }
 }

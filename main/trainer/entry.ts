@@ -7,6 +7,7 @@ import { parseTrainerCommand, type TrainerEvent } from '../../shared/trainer-pro
 import { doctorJob } from './doctor.js';
 import { estimateJob } from './estimate.js';
 import { embedFiles, embedRun, knnEvaluation } from './encoder-jobs.js';
+import { embedFilesAsPixels, embedRunPixels } from './pixel-embeddings.js';
 import { acceptComputePort, type PortMainLike } from './renderer-compute.js';
 import { TrainingRun } from './training-run.js';
 import { updateRunRecord } from '../core/run-store.js';
@@ -100,11 +101,12 @@ onMessage((message) => {
     }
     busy = true;
     const warn = (message: string): void => { send({ type: 'warning', message }); };
+    const onLoading = (done: number, total: number): void => { send({ type: 'loading', done, total }); };
     const job = command.type === 'doctor' ? doctorJob(command, (message) => { send({ type: 'log', message }); })
       : command.type === 'estimate' ? estimateJob(command)
       : command.type === 'embed'
-      ? embedRun(command, warn, (done, total) => { send({ type: 'loading', done, total }); })
-      : command.type === 'embed-files' ? embedFiles(command, warn)
+      ? (command.pixels ? embedRunPixels(command, onLoading) : embedRun(command, warn, onLoading))
+      : command.type === 'embed-files' ? (command.pixels ? embedFilesAsPixels(command) : embedFiles(command, warn))
         : knnEvaluation(command, warn);
     job.then(
       (result) => { send(result); exitSoon(0); },

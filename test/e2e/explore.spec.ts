@@ -1,8 +1,8 @@
 /**
  * Exploring in Chromium (issue 12 items 3, 4, 7; issue 10): Neighbours during a run from its
  * newest checkpoint (the random start first), an image uploaded from "this computer" (bytes over
- * the socket), the k control, searching again from a clicked neighbour, the Trained / Random init
- * switch, and an export downloaded by the browser. The real server, trainer and renderer
+ * the socket), the k control, searching again from a clicked neighbour, the Trained / Random init /
+ * Pixels switch, and an export downloaded by the browser. The real server, trainer and renderer
  * (test/e2e/harness.ts); screenshots in test-artifacts/e2e/explore-*.png.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -106,13 +106,33 @@ describe.skipIf(!chromiumAvailable)('Exploring a run in Chromium: during trainin
     await page.waitForFunction(() => /notes\.png: not a supported image/.test(document.body.textContent), null, { timeout: 30_000 });
   }, 300_000);
 
-  it('switches the same query to the random start, then stops the run and downloads its ONNX export', async () => {
+  it('switches the same query to the random start and to pixels, then stops the run and downloads its ONNX export', async () => {
     await page.click('[data-testid="neighbours-grid"] .thumb[data-row="3"]');
     await page.waitForFunction(() => document.querySelector('[data-testid="query-item"] code')?.textContent === 'checkerboard/checkerboard-003.png', null, { timeout: 120_000 });
     await page.click('[data-testid="space-switch"] [data-space="random-init"]');
     await page.waitForFunction(() => /Random initialisation \(step 0\)/.test(document.querySelector('[data-testid="neighbour-source"]')?.textContent ?? ''), null, { timeout: 120_000 });
     expect(await count('neighbour-results')).toBe(5);
     await page.screenshot({ path: artifactPath('explore-random-init.png'), fullPage: true });
+    // The same query as raw standardised pixels at the training size (16 px here): the baseline (issue 10 item 3).
+    const randomInit = await page.locator('[data-testid="neighbour-results"] li img').evaluateAll((imgs) => imgs.map((i) => i.getAttribute('alt')));
+    await page.click('[data-testid="space-switch"] [data-space="pixels"]');
+    await page.waitForFunction(() => /Raw pixels at 16 px, standardised/.test(document.querySelector('[data-testid="neighbour-source"]')?.textContent ?? ''), null, { timeout: 120_000 });
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="neighbour-results"]')?.getAttribute('data-count')) === 5, null, { timeout: 120_000 });
+    expect(await page.getAttribute('[data-testid="space-switch"] [data-space="pixels"]', 'aria-pressed')).toBe('true');
+    expect(await page.textContent('[data-testid="query-item"] code')).toBe('checkerboard/checkerboard-003.png');
+    const pixelNeighbours = await page.locator('[data-testid="neighbour-results"] li img').evaluateAll((imgs) => imgs.map((i) => i.getAttribute('alt')));
+    expect(pixelNeighbours).toHaveLength(5);
+    expect(pixelNeighbours).not.toContain('checkerboard/checkerboard-003.png'); // a row is not its own neighbour
+    expect(pixelNeighbours).not.toEqual(randomInit); // another space answered
+    // An uploaded image is searched in the same pixel space (the folder's statistics, stored beside the pixel matrix).
+    const sample = join(server!.home, 'sample');
+    await page.setInputFiles('[data-testid="outside-file"]', { name: 'pixels-query.png', mimeType: 'image/png', buffer: readFileSync(join(sample, 'checkerboard', 'checkerboard-003.png')) });
+    await page.waitForFunction(() => document.querySelector('[data-testid="query-item"] code')?.textContent === 'pixels-query.png', null, { timeout: 120_000 });
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="neighbour-results"]')?.getAttribute('data-count')) === 5, null, { timeout: 120_000 });
+    // The same image as a file: its nearest pixel neighbour is itself, at cosine ~1.
+    expect(await page.locator('[data-testid="neighbour-results"] li img').first().getAttribute('alt')).toBe('checkerboard/checkerboard-003.png');
+    expect(Number(await page.locator('[data-testid="neighbour-results"] [data-testid="similarity"]').first().textContent())).toBeGreaterThan(0.99);
+    await page.screenshot({ path: artifactPath('explore-pixels.png'), fullPage: true });
 
     await nav('training');
     await page.click('button.danger:has-text("Stop")');

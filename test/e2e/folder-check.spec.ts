@@ -1,7 +1,8 @@
 /**
  * Issue 12 item 1 in real Chromium against `moco-studio serve`: the folder check reads headers.
  * Three text files named .jpg plus one PNG must show "1 image, 3 skipped", Start disabled with the
- * reason, and a dataset report that lists each skipped file with its reason. Screenshots land in
+ * reason, and a dataset report that lists each skipped file with its reason. A folder without
+ * classes trains and shows the label-free progress signal (issue 10). Screenshots land in
  * test-artifacts/e2e/.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -64,4 +65,81 @@ describe.skipIf(!chromiumAvailable)('the folder check in Chromium (issue 12 item
     await page.waitForSelector('[data-testid="dataset-report"]', { state: 'detached' });
     expect(pageErrors).toEqual([]);
   }, 30_000);
+
+  it('a folder without classes trains and shows the label-free signal per epoch, explained in one line (issue 10)', async () => {
+    const flat = mkdtempSync(join(tmpdir(), 'moco-e2e-no-classes-'));
+    try {
+      // 64 images straight in the folder (no class subfolders): stripes of 8 periods x 8 colours.
+      for (let i = 0; i < 64; i++) {
+        const size = 24;
+        const period = 2 + (i % 8);
+        const data = new Uint8Array(size * size * 3);
+        for (let y = 0; y < size; y++) {
+          for (let x = 0; x < size; x++) {
+            const on = Math.floor((x + (i >> 3) * y) / period) % 2 === 0;
+            data.set(on ? [(i * 37) % 256, (i * 91) % 256, (i * 53) % 256] : [20, 20, 20], (y * size + x) * 3);
+          }
+        }
+        writeFileSync(join(flat, `image-${String(i).padStart(2, '0')}.png`), await encodeRgbPng({ width: size, height: size, data }));
+      }
+      await page.fill('#folder-path', flat);
+      await page.press('#folder-path', 'Enter');
+      await page.waitForFunction(() => document.querySelector('[data-testid="images-found"]')?.textContent === '64', null, { timeout: 30_000 });
+      await page.click('[data-testid="advanced-settings"] summary');
+      const settings: Record<string, string> = { epochs: '2', imageSize: '16', widthMultiplier: '0.0625', batchSize: '16', previewEvery: '50' };
+      for (const [field, value] of Object.entries(settings)) await page.fill(`[data-setting="${field}"]`, value);
+      await page.click('[data-testid="start-training"]');
+      await page.waitForFunction(() => document.querySelector('[data-testid="run-state"]')?.getAttribute('data-state') === 'finished', null, { timeout: 180_000 });
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="signal-row"]').length === 2, null, { timeout: 10_000 });
+      const card = (await page.textContent('[data-testid="unsupervised-signal"]')) ?? '';
+      expect(card).toContain('No classes here, so no accuracy');
+      expect(card).toMatch(/Uniformity .*lower is more spread out/);
+      expect(card).toMatch(/Neighbour agreement is the share of each image's 10 nearest neighbours/);
+      const cells = await page.locator('[data-testid="signal-row"]').nth(1).locator('td').allTextContents();
+      expect(cells[0]).toBe('2');
+      expect(Number(cells[1])).toBeLessThan(0); // uniformity: log of a mean of exp(-2 d^2), negative unless collapsed
+      expect(cells[2]).toMatch(/^\d+(\.\d)? %$/); // the second epoch has a previous one to agree with
+      expect(cells[3]).toBe('64');
+      expect(await page.locator('[data-testid="knn-chart"]').count()).toBe(0); // no classes: no kNN accuracy
+      await page.screenshot({ path: artifactPath('folder-no-classes-signal.png'), fullPage: true });
+      expect(pageErrors).toEqual([]);
+    } finally {
+      rmSync(flat, { recursive: true, force: true });
+    }
+  }, 240_000);
+
+  it('messages (issue 12 item 8): an empty folder says why once; edits do not carry over silently; banners stay in their view', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'moco-e2e-empty-'));
+    try {
+      await page.click('[data-nav="folder"]');
+      // The previous test edited 5 settings for the flat folder; another folder resets them and says so.
+      await page.fill('#folder-path', empty);
+      await page.press('#folder-path', 'Enter');
+      await page.waitForFunction(() => document.querySelector('[data-testid="images-found"]')?.textContent === '0', null, { timeout: 30_000 });
+      expect(await page.textContent('[data-testid="edits-cleared"]')).toMatch(/Your 5 edited settings were reset for this folder/);
+      expect(await page.isDisabled('[data-testid="start-training"]')).toBe(true);
+      const reason = (await page.textContent('[data-testid="start-disabled-reason"]'))!.trim();
+      expect(reason).toMatch(/0 usable images?/);
+      // Said once: not again in a banner or a notice.
+      const occurrences = await page.evaluate((text) => document.body.innerText.split(text).length - 1, reason);
+      expect(occurrences).toBe(1);
+      expect(await page.locator('[data-testid="banner"]').count()).toBe(0);
+      await page.screenshot({ path: artifactPath('folder-empty-once.png'), fullPage: true });
+
+      // Four failures of one kind leave one banner, the newest (they piled up), and it does not follow to another view.
+      for (const missing of ['/no/such/folder-1', '/no/such/folder-2', '/no/such/folder-3', '/no/such/folder-4']) {
+        await page.fill('#folder-path', missing);
+        await page.press('#folder-path', 'Enter');
+        await page.waitForFunction((m) => document.body.innerText.includes(m), missing, { timeout: 10_000 });
+      }
+      expect(await page.locator('[data-testid="banner"]').count()).toBe(1);
+      expect(await page.textContent('[data-testid="banner"]')).toContain('Folder not found: /no/such/folder-4');
+      await page.screenshot({ path: artifactPath('folder-banners-capped.png') });
+      await page.click('[data-nav="runs"]');
+      await page.waitForSelector('[data-nav="runs"][aria-current="page"]');
+      expect(await page.locator('[data-testid="banner"]').count()).toBe(0);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

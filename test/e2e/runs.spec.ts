@@ -3,9 +3,11 @@
  * rebuilds the whole Training view from the run's files and state; a stopped run says so and
  * resumes with its history and random-init baseline; the run list follows by itself; a finished
  * run reopened after a reload shows its summary, previews, per-class kNN and backend; the charts
- * zoom and switch to a log scale; the page loads without a 404 (favicon) and uses a 1920 px screen.
+ * zoom and switch to a log scale; another run is overlaid on the charts; the page loads without a 404 (favicon) and uses a 1920 px screen.
  * Screenshots: test-artifacts/e2e/runs-*.png.
  */
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactPath, chromiumAvailable, ensureRendererBuilt, launchBrowser, startStudioServer, type StudioServer } from './harness.js';
@@ -140,6 +142,42 @@ describe.skipIf(!chromiumAvailable)('runs survive reloads, stops and reopening (
     // Wide screens are used (it stopped at 1400 px).
     const width = await page.evaluate(() => document.querySelector('.view')!.getBoundingClientRect().width);
     expect(width).toBeGreaterThan(1500);
+  }, 60_000);
+
+  it('overlays another run on the charts (issue 12 item 5) and takes it off again', async () => {
+    // A second finished run: a copy of this one's files, made earlier, with every loss 1 higher and kNN 10 points lower,
+    // so its curves differ from the open run's.
+    const runsRoot = join(server!.home, 'runs');
+    const [original] = readdirSync(runsRoot);
+    const otherId = `${original!}-earlier`;
+    const other = join(runsRoot, otherId);
+    cpSync(join(runsRoot, original!), other, { recursive: true });
+    const record = JSON.parse(readFileSync(join(other, 'run.json'), 'utf8')) as { id: string; createdAt: string };
+    writeFileSync(join(other, 'run.json'), JSON.stringify({ ...record, id: otherId, createdAt: new Date(Date.parse(record.createdAt) - 3_600_000).toISOString() }));
+    const shift = (file: string, change: (row: Record<string, number | null>) => void): void => {
+      const rows = readFileSync(join(other, file), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, number | null>);
+      rows.forEach(change);
+      writeFileSync(join(other, file), rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
+    };
+    shift('metrics.jsonl', (row) => { row.loss = row.loss! + 1; });
+    shift('epochs.jsonl', (row) => { if (typeof row.knnTop1 === 'number') row.knnTop1 -= 0.1; });
+    const originalMetrics = readFileSync(join(runsRoot, original!, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).length;
+
+    await nav('runs');
+    await page.click('button:has-text("Refresh")');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="runs-table"] .state-pill').length === 2, null, { timeout: 10_000 });
+    await nav('training');
+    expect(await page.locator(`[data-testid="overlay-run"] option[value="${original!}"]`).count()).toBe(0); // not the run shown itself
+    await page.selectOption('[data-testid="overlay-run"]', otherId);
+    const label = `run ${otherId.slice(0, 16)}…`;
+    for (const id of ['loss-chart', 'accuracy-chart', 'std-chart', 'knn-chart']) {
+      await page.waitForFunction(([testid, wanted]) => (document.querySelector(`[data-testid="${testid!}"]`)?.getAttribute('data-series') ?? '').split('|').includes(wanted!), [id, label], { timeout: 10_000 });
+    }
+    // The open run's own curve is unchanged beside it (data-points counts the first series: the open run's).
+    expect(Number(await chart('loss-chart', 'data-points'))).toBe(originalMetrics);
+    await page.screenshot({ path: artifactPath('runs-overlay.png'), fullPage: true });
+    await page.selectOption('[data-testid="overlay-run"]', '');
+    await page.waitForFunction((wanted) => !(document.querySelector('[data-testid="loss-chart"]')?.getAttribute('data-series') ?? '').includes(wanted), label, { timeout: 10_000 });
   }, 60_000);
 
   it('loaded every resource (the favicon too) without an error', () => {

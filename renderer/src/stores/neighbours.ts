@@ -2,8 +2,9 @@
  * Neighbour search in the selected run: a clicked image of the run (row), a neighbour clicked in
  * the results, or an outside image uploaded from this computer (its bytes go over the socket;
  * issue 12 item 7), and its top-k, optionally side by side with the top-k in the embeddings of
- * one of the run's checkpoints. `space` switches the main column between the trained encoder and
- * the random start (the run's step-0 checkpoint) for the same query (issue 10).
+ * one of the run's checkpoints. `space` switches the main column between the trained encoder, the
+ * random start (the run's step-0 checkpoint) and the raw standardised pixels at the training size
+ * (the baseline an embedding has to beat) for the same query (issue 10 item 3).
  */
 import { defineStore } from 'pinia';
 import { ref } from 'vue';
@@ -15,7 +16,7 @@ import { useUiStore } from './ui';
 import { uploadableImage } from '../lib/upload-image';
 
 type Target = { row: number } | { upload: { name: string; base64: string } };
-export type EmbeddingSpace = 'trained' | 'random-init';
+export type EmbeddingSpace = 'trained' | 'random-init' | 'pixels';
 
 /** The random start: the checkpoint a fresh run writes before its first step (issue 12 item 3). */
 export const RANDOM_INIT_CHECKPOINT = 'step-000000000.ckpt';
@@ -43,8 +44,8 @@ export const useNeighboursStore = defineStore('neighbours', () => {
   let generation = 0;
   let compareGeneration = 0;
 
-  async function search(runId: string, target: Target, checkpoint?: string): Promise<{ neighbours: Neighbour[]; source: { checkpoint: string; live: boolean } }> {
-    return getApi().invoke('neighbours:query', { runId, k: k.value, ...target, ...(checkpoint ? { checkpoint } : {}) });
+  async function search(runId: string, target: Target, checkpoint?: string, pixels = false): Promise<{ neighbours: Neighbour[]; source: { checkpoint: string; live: boolean } }> {
+    return getApi().invoke('neighbours:query', { runId, k: k.value, ...target, ...(checkpoint ? { checkpoint } : {}), ...(pixels ? { pixels: true as const } : {}) });
   }
 
   async function compare(runId: string, target: Target): Promise<void> {
@@ -71,7 +72,7 @@ export const useNeighboursStore = defineStore('neighbours', () => {
     queryLabel.value = label;
     const comparison = compare(runId, target);
     try {
-      const found = await search(runId, target, space.value === 'random-init' ? RANDOM_INIT_CHECKPOINT : undefined);
+      const found = await search(runId, target, space.value === 'random-init' ? RANDOM_INIT_CHECKPOINT : undefined, space.value === 'pixels');
       if (current === generation) {
         results.value = found.neighbours;
         source.value = found.source;
@@ -135,7 +136,7 @@ export const useNeighboursStore = defineStore('neighbours', () => {
     return rerun();
   }
 
-  /** Trained encoder or random start for the main column; re-runs the current query. */
+  /** Trained encoder, random start or pixels for the main column; re-runs the current query. */
   function setSpace(value: EmbeddingSpace): Promise<void> {
     space.value = value;
     return rerun();

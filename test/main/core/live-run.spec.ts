@@ -18,6 +18,16 @@ describe('LiveRunSnapshot (what a reloaded page replays; issue 12 item 2)', () =
     expect(events[events.length - 1]).toEqual({ type: 'state', state: 'paused' });
   });
 
+  it('replays the run\'s done after its state: a page reloaded while the trainer exits sees the run finished', () => {
+    const live = new LiveRunSnapshot('run-1');
+    live.record({ type: 'state', state: 'training' });
+    const done = { type: 'done', reason: 'finished', summary: { imagesUsed: 4, imagesSkipped: 0, epochs: 1, steps: 2, imagesPerSecond: 1, finalLoss: 1, knnTop1: null, knnTop1AtStart: null, backend: 'wasm', runDirectory: '/r', checkpoint: null } } as const;
+    live.record(done);
+    const events = live.events();
+    expect(events.map((e) => e.type)).toEqual(['state', 'done']);
+    expect(events[1]).toEqual(done);
+  });
+
   it('keeps the last 20 warnings only', () => {
     const live = new LiveRunSnapshot('run-1');
     for (let i = 0; i < 30; i++) live.record({ type: 'warning', message: String(i) });
