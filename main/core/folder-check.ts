@@ -6,6 +6,7 @@
  */
 import { imageHeadProblems } from './images/header-check.js';
 import { compareNames, compareRelativePaths, type ScanSkip, type ScannedImage } from './images/scan.js';
+import type { ScanSyscalls } from './images/entry-stats.js';
 import { scanImageFolderOnce } from './images/scan-manifest.js';
 
 export interface FolderCheckProgress {
@@ -37,7 +38,7 @@ export interface FolderCheckOptions {
   readonly cacheDirectory: string;
   readonly onProgress?: (progress: FolderCheckProgress) => void;
   /** 'batched-sync' for processes without a UI on their event loop (the CLI); see scanImageFolder. */
-  readonly syscalls?: 'parallel' | 'batched-sync';
+  readonly syscalls?: ScanSyscalls;
 }
 
 export async function checkImageFolder(folder: string, options: FolderCheckOptions): Promise<FolderCheck> {
@@ -58,7 +59,7 @@ export async function checkImageFolder(folder: string, options: FolderCheckOptio
     if (checked === total || now - lastEmitted < PROGRESS_INTERVAL_MS) return;
     lastEmitted = now;
     options.onProgress?.({ phase: 'headers', ...listed, checked, total, done: false });
-  }, options.syscalls);
+  }, options.syscalls === 'batched-sync' ? 'batched-sync' : 'parallel');
   options.onProgress?.({ phase: 'headers', ...listed, checked: total, total, done: true });
 
   const images = scan.images.filter((_, i) => problems[i] === null);

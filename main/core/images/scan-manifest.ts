@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
+import type { ScanSyscalls } from './entry-stats.js';
 import { scanImageFolder, type ScanProgress, type ScanResult, type ScannedDirectory } from './scan.js';
 
 const MANIFEST_VERSION = 1;
@@ -42,8 +43,8 @@ export interface ScanOnceOptions {
   readonly excludeDirectories?: readonly string[];
   /** Where manifests live (the image cache directory: CACHEDIR-tagged, never scanned itself). */
   readonly manifestDirectory: string;
-  /** As scanImageFolder's (default 'parallel'). */
-  readonly syscalls?: 'parallel' | 'batched-sync';
+  /** As scanImageFolder's (default 'worker'). */
+  readonly syscalls?: ScanSyscalls;
   /** Files and folders seen, throttled to PROGRESS_INTERVAL_MS, with a final call (done: true). Must not throw. */
   readonly onProgress?: (progress: ScanOnceProgress) => void;
 }

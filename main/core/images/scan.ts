@@ -25,41 +25,9 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
+import type { Dirent, Stats } from 'node:fs';
 import { extname, join, resolve, sep } from 'node:path';
-
-/**
- * stat/realpath calls in flight at once within one directory. Issue 14: one at a time took 9-10 s
- * at 100k files here, 64 in flight 1.4 s; libuv queues the excess on its thread pool.
- */
-const STAT_CONCURRENCY = 64;
-
-/** `fn` over `items` with at most `limit` in flight; results in item order. */
-async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
-/** Synchronous stats between two yields to the event loop ('batched-sync'): a few ms on a local disk. */
-const SYNC_BATCH = 256;
-
-/** `fn` over `items` one at a time, yielding every SYNC_BATCH items; `fn` is expected to finish synchronously. */
-async function mapBatchedSync<T, R>(items: readonly T[], _limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = [];
-  for (let i = 0; i < items.length; i++) {
-    if (i > 0 && i % SYNC_BATCH === 0) await new Promise<void>((resolve) => { setImmediate(resolve); });
-    results.push(await fn(items[i]!));
-  }
-  return results;
-}
+import { startStatWorker, statEntries, type ScanSyscalls, type StatFact } from './entry-stats.js';
 
 export const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set([
   '.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif',
@@ -118,13 +86,12 @@ export interface ScanOptions {
   /** Called after each directory with the number of entries seen so far. Must not throw. */
   readonly onProgress?: (entriesSeen: number) => void;
   /**
-   * How the per-entry stat/realpath calls run. 'parallel' (default): async, STAT_CONCURRENCY in
-   * flight. 'batched-sync': synchronous calls, yielding to the event loop every SYNC_BATCH entries;
-   * about 3x cheaper here (20k stats: 0.5-0.7 s sync vs 0.9-4.9 s async at load 20, two cores), for
-   * processes with no UI on their event loop (the CLI preflight, the trainer). Not for the server:
-   * a stat that hangs (a dead network mount) would freeze its event loop, not only the scan.
+   * How the per-entry stat/realpath calls run (entry-stats.ts). 'worker' (default): synchronous
+   * calls in a worker thread, off the event loop. 'parallel': async, 64 in flight. 'batched-sync':
+   * synchronous on this thread, for processes with no UI on their event loop (the CLI preflight,
+   * the trainer); not for the server, whose event loop a hung stat would freeze.
    */
-  readonly syscalls?: 'parallel' | 'batched-sync';
+  readonly syscalls?: ScanSyscalls;
   /** Called after each directory with the files and folders seen so far (not throttled). Must not throw. */
   readonly onCounts?: (progress: ScanProgress) => void;
 }
@@ -134,16 +101,35 @@ export function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Compares "/"-separated relative paths component by component (the order the scan lists them in). */
+/**
+ * Compares "/"-separated relative paths component by component (the order the scan lists them in).
+ * Without splitting: that is code-unit order with "/" ranked below every other character (a name
+ * never holds "/"), since a component that ends first is then the smaller, as is a path with fewer
+ * components. Splitting per comparison was most of the scan's garbage at 100k files (issue 14).
+ */
 export function compareRelativePaths(a: string, b: string): number {
-  const pa = a.split('/');
-  const pb = b.split('/');
-  const n = Math.min(pa.length, pb.length);
+  const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
-    const c = compareNames(pa[i]!, pb[i]!);
-    if (c !== 0) return c;
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(i);
+    if (ca === cb) continue;
+    if (ca === SLASH) return -1;
+    if (cb === SLASH) return 1;
+    return ca - cb;
   }
-  return pa.length - pb.length;
+  return a.length - b.length;
+}
+
+const SLASH = 0x2f;
+
+/** Sorts in place unless already in order: the walk lists in this order, so the check is usually all it costs. */
+function sortByRelativePath(items: { readonly relativePath: string }[]): void {
+  for (let i = 1; i < items.length; i++) {
+    if (compareRelativePaths(items[i - 1]!.relativePath, items[i]!.relativePath) > 0) {
+      items.sort((a, b) => compareRelativePaths(a.relativePath, b.relativePath));
+      return;
+    }
+  }
 }
 
 /** A short, human reason for a file-system error, keeping its code for searchability. */
@@ -195,7 +181,8 @@ export async function scanImageFolder(folder: string, options: ScanOptions = {})
   // walk (copying it per directory made deep trees quadratic: issue 13).
   const ancestors = new Set<string>([rootReal]);
   const insideRoot = (real: string): boolean => real === rootReal || real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep);
-  const batchedSync = options.syscalls === 'batched-sync';
+  const mode = options.syscalls ?? 'worker';
+  const worker = mode === 'worker' ? startStatWorker() : null;
   const directories: ScannedDirectory[] = [];
   let entriesSeen = 0;
   let filesSeen = 0;
@@ -220,19 +207,31 @@ export async function scanImageFolder(folder: string, options: ScanOptions = {})
     // The system calls of one directory, a few at a time; the decisions below stay in name order.
     const inDirectory = directory.endsWith(sep) ? directory : directory + sep;
     const inDirectoryReal = directoryReal.endsWith(sep) ? directoryReal : directoryReal + sep;
-    const facts = await (batchedSync ? mapBatchedSync : mapLimited)(visible, STAT_CONCURRENCY, async ({ entry, name }) => {
-      if (!isUtf8(entry.name)) return { name, problem: `the name is not valid UTF-8 (bytes ${entry.name.toString('hex')}); rename the file to use it` };
+    type Fact = { name: string; path?: string; problem?: string; directory?: boolean; real?: string; file?: boolean; size?: number; mtimeMs?: number; link?: boolean };
+    const facts: Fact[] = [];
+    const toStat: { at: number; path: string; link: boolean }[] = [];
+    for (const { entry, name } of visible) {
+      if (!isUtf8(entry.name)) {
+        facts.push({ name, problem: `the name is not valid UTF-8 (bytes ${entry.name.toString('hex')}); rename the file to use it` });
+        continue;
+      }
       // Plain concatenation, not join(): both are normalised already and a name has no separator (join was a measurable share at 100k).
       const path = inDirectory + name;
-      if (entry.isDirectory()) return { name, path, directory: true, real: inDirectoryReal + name };
-      if (!entry.isSymbolicLink() && !entry.isFile()) return { name, path, problem: 'not a regular file' };
-      try {
-        const stats = batchedSync ? statSync(path) : await stat(path); // follows symlinks
-        const real = entry.isSymbolicLink() ? (batchedSync ? realpathSync(path) : await realpath(path)) : inDirectoryReal + name;
-        return { name, path, directory: stats.isDirectory(), real, stats, link: entry.isSymbolicLink() };
-      } catch (error) {
-        return { name, path, problem: describeFsError(error) };
+      if (entry.isDirectory()) facts.push({ name, path, directory: true, real: inDirectoryReal + name });
+      else if (!entry.isSymbolicLink() && !entry.isFile()) facts.push({ name, path, problem: 'not a regular file' });
+      else {
+        toStat.push({ at: facts.length, path, link: entry.isSymbolicLink() });
+        facts.push({ name, path });
       }
+    }
+    // stat follows symlinks; only links are realpath'ed. Only the figures are kept: holding 100k
+    // Stats objects until the directory was done was much of the GC time (issue 14).
+    const found: StatFact[] = await statEntries(toStat, mode, worker);
+    toStat.forEach(({ at, link }, i) => {
+      const fact = facts[at]!;
+      const stats = found[i]!;
+      if (stats.error !== undefined) fact.problem = describeFsError(stats.error);
+      else Object.assign(fact, { directory: stats.directory, real: stats.real ?? inDirectoryReal + fact.name, file: stats.file, size: stats.size, mtimeMs: stats.mtimeMs, link });
     });
     entriesSeen += entries.length;
     filesSeen += entries.reduce((n, entry) => n + (entry.isDirectory() ? 0 : 1), 0);
@@ -249,7 +248,7 @@ export async function scanImageFolder(folder: string, options: ScanOptions = {})
         skip(fact.problem);
         continue;
       }
-      const real = fact.real;
+      const real = fact.real!; // set on every fact without a problem
       if (fact.link === true && !insideRoot(real)) {
         // Not followed: the image server refuses it, so the UI could never show what was trained on,
         // and a link must not pull files from elsewhere into a run (README: Symlinks).
@@ -273,8 +272,7 @@ export async function scanImageFolder(folder: string, options: ScanOptions = {})
         ancestors.delete(real);
         continue;
       }
-      const stats = fact.stats!;
-      if (!stats.isFile()) {
+      if (fact.file !== true) {
         // FIFOs, sockets and devices: reading one could block forever or never end.
         skip('not a regular file');
         continue;
@@ -295,17 +293,22 @@ export async function scanImageFolder(folder: string, options: ScanOptions = {})
         path,
         relativePath,
         className: slash === -1 ? null : relativePath.slice(0, slash),
-        size: stats.size,
-        mtimeMs: stats.mtimeMs,
+        size: fact.size!,
+        mtimeMs: fact.mtimeMs!,
       });
     }
   };
-  await walk(root, rootReal, '');
+  try {
+    await walk(root, rootReal, '');
+  } finally {
+    await worker?.close();
+  }
 
   // The walk already visits in this order; sorting again makes the contract independent of it.
-  images.sort((a, b) => compareRelativePaths(a.relativePath, b.relativePath));
-  skipped.sort((a, b) => compareRelativePaths(a.relativePath, b.relativePath));
+  sortByRelativePath(images);
+  sortByRelativePath(skipped);
   const labelled = images.length > 0 && images.every((image) => image.className !== null);
   const classes = labelled ? [...new Set(images.map((image) => image.className!))].sort(compareNames) : [];
-  return { images: labelled ? images : images.map((image) => ({ ...image, className: null })), skipped, classes, directories };
+  // Unlabelled: only the images that sit in a subfolder need a copy without their class.
+  return { images: labelled ? images : images.map((image) => (image.className === null ? image : { ...image, className: null })), skipped, classes, directories };
 }

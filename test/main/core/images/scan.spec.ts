@@ -113,6 +113,37 @@ describe('scanImageFolder', () => {
     expect(compareRelativePaths('a', 'a/b')).toBeLessThan(0);
   });
 
+  it('compares like a component-by-component comparison of the split paths', () => {
+    // The reference definition; compareRelativePaths gets the same order without splitting (issue 14).
+    const bySplit = (a: string, b: string): number => {
+      const pa = a.split('/');
+      const pb = b.split('/');
+      for (let i = 0; i < Math.min(pa.length, pb.length); i++) if (pa[i] !== pb[i]) return pa[i]! < pb[i]! ? -1 : 1;
+      return pa.length - pb.length;
+    };
+    const parts = ['a', 'a-b', 'a.b', 'a b', 'ab', 'A', 'é', '0', '10', ''];
+    const paths = parts.flatMap((x) => [x, ...parts.map((y) => `${x}/${y}`), `${x}/a/b`]).filter((p) => p !== '' && !p.startsWith('/') && !p.endsWith('/') && !p.includes('//'));
+    for (const a of paths) for (const b of paths) expect(Math.sign(compareRelativePaths(a, b)), `${a} vs ${b}`).toBe(Math.sign(bySplit(a, b)));
+  });
+
+  it('finds the same in every syscalls mode (worker thread, async, batched sync)', async () => {
+    await touch('cat', 'a.png');
+    await touch('cat', 'notes.txt');
+    await touch('dog', 'deep', 'b.jpg');
+    await touch('outside', 'c.png');
+    await symlink(join(dir, 'cat', 'a.png'), join(dir, 'dog', 'again.png'));
+    await symlink(join(dir, 'missing.png'), join(dir, 'dog', 'dangling.png'));
+    await symlink('..', join(dir, 'dog', 'up'), 'dir');
+    execFileSync('mkfifo', [join(dir, 'dog', 'pipe.png')]);
+    const worker = await scanImageFolder(dir, { syscalls: 'worker' });
+    expect(worker.images.map((i) => i.relativePath)).toEqual(['cat/a.png', 'dog/deep/b.jpg', 'outside/c.png']);
+    expect(worker.images.every((i) => i.size === 1 && i.mtimeMs > 0)).toBe(true);
+    expect(worker.skipped.map((s) => s.relativePath)).toEqual(['cat/notes.txt', 'dog/again.png', 'dog/dangling.png', 'dog/pipe.png', 'dog/up']);
+    expect(await scanImageFolder(dir, { syscalls: 'parallel' })).toEqual(worker);
+    expect(await scanImageFolder(dir, { syscalls: 'batched-sync' })).toEqual(worker);
+    expect(await scanImageFolder(dir)).toEqual(worker); // 'worker' is the default
+  });
+
   it('throws for a missing folder or a file, naming it', async () => {
     await expect(scanImageFolder(join(dir, 'missing'))).rejects.toThrow(`Image folder not found: ${join(dir, 'missing')}`);
     const file = await touch('file.png');
