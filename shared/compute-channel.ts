@@ -82,7 +82,9 @@ const setup = z.object({
   batchSize: positiveInt(LIMITS.batch),
   replicas: positiveInt(64),
   index: z.number().int().nonnegative(),
-  gradients: z.instanceof(SharedArrayBuffer).nullable(),
+  // Not z.instanceof(SharedArrayBuffer): the global is missing where a page is not cross-origin
+  // isolated (the compute page), and evaluating it there would stop the page loading.
+  gradients: z.custom<SharedArrayBuffer>((v) => typeof SharedArrayBuffer !== 'undefined' && v instanceof SharedArrayBuffer, 'a SharedArrayBuffer').nullable(),
   backend: z.enum(['wasm', 'cpu', 'webgpu']),
 });
 
