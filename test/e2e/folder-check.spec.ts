@@ -1,7 +1,8 @@
 /**
  * Issue 12 item 1 in real Chromium against `moco-studio serve`: the folder check reads headers.
  * Three text files named .jpg plus one PNG must show "1 image, 3 skipped", Start disabled with the
- * reason, and a dataset report that lists each skipped file with its reason. A folder without
+ * reason, and a dataset report that lists each skipped file with its reason; sizes come from the
+ * headers too (1x1 spacer GIFs are skipped before Start, as the trainer would). A folder without
  * classes trains and shows the label-free progress signal (issue 10). Screenshots land in
  * test-artifacts/e2e/.
  */
@@ -48,6 +49,37 @@ describe.skipIf(!chromiumAvailable)('the folder check in Chromium (issue 12 item
     expect(await page.isDisabled('[data-testid="start-training"]')).toBe(true);
     expect(await page.textContent('[data-testid="start-disabled-reason"]')).toMatch(/1 usable image; MoCo needs at least 2/);
     await page.screenshot({ path: artifactPath('folder-check-text-jpegs.png'), fullPage: true });
+  }, 60_000);
+
+  it('sizes are read from the headers too: three 1x1 spacer GIFs and one PNG are 1 image, the one-image reason said once', async () => {
+    const spacers = mkdtempSync(join(tmpdir(), 'moco-e2e-spacers-'));
+    try {
+      // A GIF of 1x1 (the web's spacer): its signature is an image's, its size is not one MoCo can crop.
+      const gif = Buffer.from('R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==', 'base64');
+      for (const name of ['s1.gif', 's2.gif', 's3.gif']) writeFileSync(join(spacers, name), gif);
+      writeFileSync(join(spacers, 'photo.png'), await encodeRgbPng({ width: 16, height: 16, data: new Uint8Array(16 * 16 * 3).fill(90) }));
+      await page.fill('#folder-path', spacers);
+      await page.press('#folder-path', 'Enter');
+      await page.waitForFunction(() => /3\s*skipped/.test(document.querySelector('.stats-row')?.textContent ?? ''), null, { timeout: 30_000 });
+      expect(await page.textContent('[data-testid="images-found"]')).toBe('1');
+      expect(await page.isDisabled('[data-testid="start-training"]')).toBe(true);
+      const reason = (await page.textContent('[data-testid="start-disabled-reason"]'))!.trim();
+      expect(reason).toMatch(/1 usable image; MoCo needs at least 2/);
+      expect(await page.evaluate((text) => document.body.innerText.split(text).length - 1, reason)).toBe(1);
+      expect(await page.locator('[data-testid="banner"]').count()).toBe(0);
+      await page.click('[data-testid="folder-dataset-report"]');
+      const files = await page.locator('[data-testid="dataset-report-files"] li').allTextContents();
+      expect(files).toHaveLength(3);
+      for (const line of files) expect(line).toContain('too small: 1x1 pixels (the shorter side must be at least 8 px)');
+      await page.screenshot({ path: artifactPath('folder-check-spacer-gifs.png'), fullPage: true });
+      await page.click('[data-testid="dataset-report-close"]');
+    } finally {
+      rmSync(spacers, { recursive: true, force: true });
+    }
+    // Back to the text files for the report test below.
+    await page.fill('#folder-path', folder);
+    await page.press('#folder-path', 'Enter');
+    await page.waitForFunction(() => /1\s*image\s*3\s*skipped/.test(document.querySelector('.stats-row')?.textContent ?? ''), null, { timeout: 30_000 });
   }, 60_000);
 
   it('opens the dataset report from the Folder view: every skipped file with its reason', async () => {
