@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
 import { encodeRgbPng } from '../../main/core/images/write-png.js';
 import { artifactPath, chromiumAvailable, ensureRendererBuilt, launchBrowser, startStudioServer, type StudioServer } from './harness.js';
 
@@ -174,4 +175,48 @@ describe.skipIf(!chromiumAvailable)('the folder check in Chromium (issue 12 item
       rmSync(empty, { recursive: true, force: true });
     }
   }, 60_000);
+  it('a run that fails (truncated JPEGs pass the header check) says why, once, offers no Resume, and links its dataset report (issue 12 item 1)', async () => {
+    const broken = mkdtempSync(join(tmpdir(), 'moco-e2e-truncated-'));
+    try {
+      // Three JPEGs cut in half: their headers (and sizes) are sound, their pixels are not; one good PNG.
+      const noise = Uint8Array.from({ length: 64 * 64 * 3 }, (_, i) => (i * 7919) % 256);
+      const jpeg = await sharp(noise, { raw: { width: 64, height: 64, channels: 3 } }).jpeg().toBuffer();
+      for (const name of ['t1.jpg', 't2.jpg', 't3.jpg']) writeFileSync(join(broken, name), jpeg.subarray(0, Math.floor(jpeg.length / 2)));
+      writeFileSync(join(broken, 'good.png'), await encodeRgbPng({ width: 16, height: 16, data: new Uint8Array(16 * 16 * 3).fill(90) }));
+      await page.click('[data-nav="folder"]');
+      await page.fill('#folder-path', broken);
+      await page.press('#folder-path', 'Enter');
+      await page.waitForFunction(() => document.querySelector('[data-testid="images-found"]')?.textContent === '4', null, { timeout: 30_000 });
+      await page.click('[data-testid="start-training"]');
+      await page.waitForFunction(() => document.querySelector('[data-testid="run-state"]')?.getAttribute('data-state') === 'failed', null, { timeout: 180_000 });
+      const line = (await page.textContent('[data-testid="run-failure"]'))!;
+      expect(line).toContain('Failed before the first step');
+      expect(line).toContain('nothing to resume');
+      expect(await page.locator('[data-testid="run-summary"]').count()).toBe(0); // no "Done: 0 steps"
+      expect(await page.locator('[data-testid="resume-run"]').count()).toBe(0);
+      // Why, said once on the page (the banner), not again beside it.
+      expect(await page.evaluate(() => document.body.innerText.split('1 usable image').length - 1)).toBe(1);
+      await page.screenshot({ path: artifactPath('folder-check-run-failed.png'), fullPage: true });
+      await page.click('[data-testid="run-dataset-report"]');
+      const files = await page.locator('[data-testid="dataset-report-files"] li').allTextContents();
+      expect(files).toHaveLength(3);
+      for (const row of files) expect(row).toMatch(/t\d\.jpg.*truncated or corrupt/);
+      await page.click('[data-testid="dataset-report-close"]');
+      await page.click('[data-nav="runs"]');
+      const row = page.locator('[data-testid="runs-table"] tbody tr', { has: page.locator('.state-pill[data-state="failed"]') });
+      await row.waitFor();
+      expect(await row.locator('button:has-text("Resume")').count()).toBe(0);
+      // Reopened after a reload (no banner now), the Training view says why itself.
+      await page.reload();
+      await page.waitForSelector('[data-connection="open"]');
+      await page.click('[data-nav="runs"]');
+      await row.locator('button:has-text("Open")').click();
+      await page.waitForSelector('[data-testid="run-failure"]');
+      expect(await page.textContent('[data-testid="run-failure"]')).toMatch(/Failed before the first step: .*1 usable image/);
+      expect(await page.locator('[data-testid="resume-run"]').count()).toBe(0);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      rmSync(broken, { recursive: true, force: true });
+    }
+  }, 240_000);
 });
