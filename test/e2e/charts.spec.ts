@@ -96,11 +96,14 @@ describe.skipIf(!chromiumAvailable)('the Training view charts in Chromium (issue
     await page.screenshot({ path: artifactPath('charts-smoothing.png'), fullPage: true });
   });
 
-  it('shades the steps while the queue still held random keys, on the loss and accuracy charts', async () => {
+  it('shades the steps while the queue still held random keys, on the loss and accuracy charts, and explains the reference lines', async () => {
     // queueFill < 1 at steps 1..7: the shaded range ends at the last of them.
     expect(await attribute('data-shaded')).toBe(`1..${QUEUE_FULL_AT - 1}`);
     expect(await page.getAttribute('[data-testid="accuracy-chart"]', 'data-shaded')).toBe(`1..${QUEUE_FULL_AT - 1}`);
     expect(await page.textContent('[data-testid="accuracy-chart"] >> xpath=ancestor::figure')).toContain('Shaded: steps while the queue still held random keys');
+    // Each reference line explained in one line (the embedding-std line carried no word on its meaning).
+    expect(await page.textContent('[data-testid="std-chart"] >> xpath=ancestor::figure')).toMatch(/Dashed: 1\/√dim, what uniformly spread embeddings give; near 0 means collapse/);
+    expect(await page.textContent('[data-testid="loss-chart"] >> xpath=ancestor::figure')).toMatch(/Dashed: chance, log\(K\+1\)/);
   });
 
   it('zooms y as well as x to a dragged box, x only to a flat drag, and double-click resets both', async () => {
