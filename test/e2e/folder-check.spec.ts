@@ -61,7 +61,8 @@ describe.skipIf(!chromiumAvailable)('the folder check in Chromium (issue 12 item
       writeFileSync(join(spacers, 'photo.png'), await encodeRgbPng({ width: 16, height: 16, data: new Uint8Array(16 * 16 * 3).fill(90) }));
       await page.fill('#folder-path', spacers);
       await page.press('#folder-path', 'Enter');
-      await page.waitForFunction(() => /3\s*skipped/.test(document.querySelector('.stats-row')?.textContent ?? ''), null, { timeout: 30_000 });
+      // The previous folder also showed "1 image, 3 skipped": wait for this folder's own summary.
+      await page.waitForFunction((path) => { const text = document.querySelector('.stats-row')?.textContent ?? ''; return text.includes(path) && /3\s*skipped/.test(text); }, spacers, { timeout: 30_000 });
       expect(await page.textContent('[data-testid="images-found"]')).toBe('1');
       expect(await page.isDisabled('[data-testid="start-training"]')).toBe(true);
       const reason = (await page.textContent('[data-testid="start-disabled-reason"]'))!.trim();
@@ -80,7 +81,7 @@ describe.skipIf(!chromiumAvailable)('the folder check in Chromium (issue 12 item
     // Back to the text files for the report test below.
     await page.fill('#folder-path', folder);
     await page.press('#folder-path', 'Enter');
-    await page.waitForFunction(() => /1\s*image\s*3\s*skipped/.test(document.querySelector('.stats-row')?.textContent ?? ''), null, { timeout: 30_000 });
+    await page.waitForFunction((path) => { const text = document.querySelector('.stats-row')?.textContent ?? ''; return text.includes(path) && /1\s*image\s*3\s*skipped/.test(text); }, folder, { timeout: 30_000 });
   }, 60_000);
 
   it('opens the dataset report from the Folder view: every skipped file with its reason', async () => {
