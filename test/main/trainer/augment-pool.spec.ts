@@ -7,8 +7,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { generateSampleImage } from '../../../main/core/sample-images.js';
 import { defaultAugmentationConfig, type RgbImage } from '../../../main/ml/augment.js';
 import { makeTwoCropPixels } from '../../../main/ml/batches.js';
+import { InProcessHost } from '../../../main/ml/in-process-host.js';
 import { Rng } from '../../../main/ml/rng.js';
+import { MocoTrainer, type StepReport } from '../../../main/ml/trainer.js';
 import { AugmentPool } from '../../../main/trainer/augment-pool.js';
+import { augmentWorkersFrom } from '../../../main/trainer/compute-hosts.js';
+import { useBackend } from '../../helpers/backend.js';
+import { tinySampleImages, tinyTrainingConfig } from '../../helpers/tiny-training.js';
 
 /** Mixed sizes, one very wide (RandomResizedCrop's fallback) and one tiny. */
 function images(): RgbImage[] {
@@ -52,5 +57,33 @@ describe('augmentation worker pool', () => {
     await expect(pool.twoCropPixels([bad, ...images()], [1, 0], defaultAugmentationConfig('v2', 8), new Rng(1))).rejects.toThrow(/data has 5 bytes/);
     const ok = await pool.twoCropPixels(images(), [1, 2], defaultAugmentationConfig('v2', 8), new Rng(1));
     expect(ok.queryPixels.length).toBe(2 * 8 * 8 * 3);
+  });
+
+  it('a run whose views the pool renders is the run the trainer thread gives: losses, batches, data RNG', async () => {
+    await useBackend('wasm');
+    const pool = AugmentPool.start(2);
+    pools.push(pool);
+    const images = tinySampleImages(3);
+    const run = async (views?: AugmentPool): Promise<{ reports: StepReport[]; rng: readonly number[] }> => {
+      const trainer = new MocoTrainer(tinyTrainingConfig(), views ? { views } : {});
+      const host = new InProcessHost(trainer.moco, trainer.optimizer);
+      const reports: StepReport[] = [];
+      for (let i = 0; i < 4; i++) reports.push(await trainer.trainStepOn(host, images)); // crosses an epoch (3 steps each)
+      const rng = trainer.dataSideState().dataRng;
+      trainer.dispose();
+      return { reports, rng };
+    };
+    const here = await run();
+    const there = await run(pool);
+    expect(there.reports.map((r) => r.metrics.loss)).toEqual(here.reports.map((r) => r.metrics.loss));
+    expect(there.reports.map((r) => Array.from(r.indices))).toEqual(here.reports.map((r) => Array.from(r.indices)));
+    for (const [i, r] of there.reports.entries()) expect(Buffer.from(r.batch.keyPixels.buffer).equals(Buffer.from(here.reports[i]!.batch.keyPixels.buffer))).toBe(true);
+    expect(there.rng).toEqual(here.rng);
+  });
+
+  it('MOCO_AUGMENT_WORKERS: unset is the trainer thread; a bad value is refused naming it', () => {
+    expect(augmentWorkersFrom({})).toBe(0);
+    expect(augmentWorkersFrom({ MOCO_AUGMENT_WORKERS: '2' })).toBe(2);
+    expect(() => augmentWorkersFrom({ MOCO_AUGMENT_WORKERS: 'two' })).toThrow(/MOCO_AUGMENT_WORKERS/);
   });
 });
