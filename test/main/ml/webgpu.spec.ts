@@ -3,8 +3,8 @@
  * backend on Mesa llvmpipe (EGL surfaceless; ~15x slower than wasm here), or SwiftShader Vulkan
  * from Debian's chromium package when no GL adapter exists. MoCo on webgpu must be the MoCo of
  * wasm: the same step from the same seed, and checkpoints that move between the two backends.
- * And a short run on webgpu learns: 10 steps lift the product's kNN (standardised backbone
- * features, leave-one-out) clearly above the same encoder at random initialisation.
+ * And a short run on webgpu learns: one epoch (9 steps) lifts the product's kNN (standardised
+ * backbone features, leave-one-out) clearly above the same encoder at random initialisation.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
