@@ -128,14 +128,17 @@ export const invokeContract = {
    * history, a reloaded page rebuilds the Training view (issue 12 item 2).
    */
   /**
-   * How long these settings would train on `imageCount` images here: the step timed now (or
-   * earlier, for the same backend and settings shape) on the backend training would use (issue 12).
+   * How long these settings would take on `imageCount` images here, from Start to finished: the
+   * step timed now (or earlier, for the same backend and settings shape) on the backend training
+   * would use, the trainer's start-up measured by the same job, and the embedding of the kNN
+   * checks and final embeddings at the timed rate (issue 12). `hasClasses` picks the monitor.
    */
   'training:estimate': {
-    request: z.strictObject({ settings: trainingSettingsSchema, imageCount: z.number().int().min(2).max(100_000_000) }),
+    request: z.strictObject({ settings: trainingSettingsSchema, imageCount: z.number().int().min(2).max(100_000_000), hasClasses: z.boolean().optional() }),
     response: z.strictObject({
       backend: z.enum(['webgpu', 'tensorflow', 'wasm', 'cpu']), workers: z.number().int(), secondsPerStep: z.number(), timedSteps: z.number().int(),
-      stepsPerEpoch: z.number().int(), totalSteps: z.number().int(), trainingSeconds: z.number(), cached: z.boolean(),
+      stepsPerEpoch: z.number().int(), totalSteps: z.number().int(), trainingSeconds: z.number(),
+      startupSeconds: z.number(), embeddedImages: z.number().int(), embeddingSeconds: z.number(), totalSeconds: z.number(), cached: z.boolean(),
     }),
   },
   'training:status': { request: empty, response: z.strictObject({ runId: runId.nullable(), events: z.array(trainerEventSchema) }) },

@@ -248,10 +248,15 @@ export const trainerEventSchema = z.discriminatedUnion('type', [
     testImages: z.number().int(),
     classes: z.array(z.string()),
   }),
-  /** The estimate job's answer: the median of the timed steps, and the steps the settings make. */
+  /**
+   * The estimate job's answer: the median of the timed steps, and the steps the settings make;
+   * startupSeconds from this process's start to a warmed-up compute host (what a run pays before
+   * its first step, without decoding the folder); embedSecondsPerImage of an eval-mode embed.
+   */
   z.strictObject({
     type: z.literal('estimate'), backend: backendNameSchema, workers: z.number().int(), settings: resolvedSettingsSchema,
     secondsPerStep: z.number().min(0), timedSteps: z.number().int(), stepsPerEpoch: z.number().int(), totalSteps: z.number().int(),
+    startupSeconds: z.number().min(0), embedSecondsPerImage: z.number().min(0),
   }),
   /** The backend doctor's answer. */
   z.strictObject({ type: z.literal('doctor'), report: backendReportSchema }),

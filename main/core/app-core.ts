@@ -15,10 +15,8 @@ import type { TrainingSettings } from '../../shared/training-settings.js';
 import { resolveSettings, type BackendKind } from '../../shared/training-settings.js';
 import { readBackendReport } from './backend-report.js';
 import { backendReportPath, cacheDirectory, runsDirectory } from './data-directory.js';
-import { MANIFEST_FILE, readEmbeddings, type StoredEmbeddings } from './embeddings/embedding-store.js';
 import { embeddingItems, embeddingSample, MapProjectionError, pcaMap } from './embeddings/map-projection.js';
-import { NeighbourIndex } from './embeddings/neighbour-index.js';
-import { pixelEmbeddingsDirectory, PIXELS_SOURCE } from './embeddings/pixel-directory.js';
+import { PIXELS_SOURCE } from './embeddings/pixel-directory.js';
 import { FolderRegistry } from './folder-registry.js';
 import { importTorchRun } from '../interop/import-run.js';
 import { SUPPORTED_EXTENSIONS } from './images/scan.js';
@@ -30,20 +28,17 @@ import { checkpointNames, hasEmbeddings, readEpochRows, readMetricPoints } from 
 import { readSkippedList, tidyRunDirectory } from './run-maintenance.js';
 import { LiveRunSnapshot } from './live-run.js';
 import { TrainingEstimates } from './training-estimate.js';
+import { RunIndexes } from './run-indexes.js';
+import { CoreError } from './core-error.js';
 import { readRunPreview } from './run-preview.js';
 import { decodeUpload, withUploadedFile } from './uploaded-image.js';
-import { createRun, listRuns, readRunRecord, runPaths, updateRunRecord, type RunRecord } from './run-store.js';
+import { createRun, listRuns, readRunRecord, updateRunRecord, type RunRecord } from './run-store.js';
 import { writeSampleDataset } from './sample-dataset.js';
 import { forkTrainer, TrainerHost, type TrainerProcess } from './trainer-host.js';
 import { runTrainerJob } from './trainer-jobs.js';
 
-/** An error with a stable code for the error envelope. */
-export class CoreError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-    this.name = 'CoreError';
-  }
-}
+export { CoreError } from './core-error.js';
+export { checkpointEmbeddingsDirectory } from './run-indexes.js';
 
 export interface AppCoreOptions {
   readonly dataDirectory: string;
@@ -68,16 +63,6 @@ interface ActiveTraining {
 }
 
 const MAX_COMPLETIONS = 50;
-
-interface LoadedIndex {
-  readonly embeddings: StoredEmbeddings;
-  readonly index: NeighbourIndex;
-}
-
-/** Where the embeddings of one checkpoint of a run are kept: `<run>/embeddings/by-checkpoint/<step-…>/`. */
-export function checkpointEmbeddingsDirectory(runDirectory: string, checkpoint: string): string {
-  return join(runPaths(runDirectory).embeddings, 'by-checkpoint', checkpoint.replace(/\.ckpt$/, ''));
-}
 
 /** 'tensorflow' when the native GPU binding is installed, else 'wasm' (what the trainer's auto choice would try first). */
 export function guessBackend(): BackendKind {
@@ -106,8 +91,7 @@ export class AppCore {
   private readonly listeners = new Set<CoreEventListener>();
   private readonly spawn: () => TrainerProcess;
   private readonly estimates: TrainingEstimates;
-  /** Neighbour indexes by `runId` (the run's stored embeddings) or `runId/checkpoint` (that checkpoint's). */
-  private readonly indexes = new Map<string, Promise<LoadedIndex>>();
+  private readonly indexes: RunIndexes;
   /** Usable images of each checked folder (after the header check): training:start refuses what cannot train. */
   private readonly usableImages = new Map<string, number>();
   private active: ActiveTraining | null = null;
@@ -192,7 +176,7 @@ export class AppCore {
     'runs:delete': async ({ runId }) => {
       const { directory } = await this.run(runId);
       if (this.active?.runId === runId || this.starting) throw new CoreError('run-active', `Run ${runId} is training; stop it before deleting it`);
-      this.forgetIndexes(runId);
+      this.indexes.forget(runId);
       // The run's own directory only: the images live in the user's folder and are never touched.
       await rm(directory, { recursive: true, force: true });
       this.emit('runs:changed', {});
@@ -219,8 +203,8 @@ export class AppCore {
         }
       })();
       const { directory } = await this.run(runId);
-      const stored = await this.neighbourIndex(runId);
-      const { embeddings, index } = pixels ? await this.pixelIndex(runId) : checkpoint === undefined ? stored : await this.checkpointIndex(runId, checkpoint);
+      const stored = await this.indexes.ofRun(runId);
+      const { embeddings, index } = pixels ? await this.indexes.ofPixels(runId) : checkpoint === undefined ? stored : await this.indexes.ofCheckpoint(runId, checkpoint);
       let found;
       if (row !== undefined) {
         if (row >= stored.embeddings.rows) throw new CoreError('invalid-request', `row ${row} is out of range: the run has ${stored.embeddings.rows} embedded images`);
@@ -245,19 +229,19 @@ export class AppCore {
       }
       return {
         neighbours: found.map((n) => ({ row: n.row, relativePath: embeddings.items[n.row]!.relativePath, className: embeddings.items[n.row]!.className, similarity: n.similarity })),
-        source: pixels ? { checkpoint: PIXELS_SOURCE, live: false } : await this.embeddingsSource(runId, checkpoint, embeddings),
+        source: pixels ? { checkpoint: PIXELS_SOURCE, live: false } : await this.indexes.source(runId, checkpoint, embeddings),
       };
     },
-    'embeddings:items': async ({ runId }) => embeddingItems((await this.neighbourIndex(runId)).embeddings),
+    'embeddings:items': async ({ runId }) => embeddingItems((await this.indexes.ofRun(runId)).embeddings),
     'embeddings:map': async ({ runId }) => {
-      const { embeddings } = await this.neighbourIndex(runId);
+      const { embeddings } = await this.indexes.ofRun(runId);
       try {
         return pcaMap(embeddings);
       } catch (error) {
         throw error instanceof MapProjectionError ? new CoreError(error.code, error.message) : error;
       }
     },
-    'embeddings:sample': async ({ runId, maxRows }) => embeddingSample((await this.neighbourIndex(runId)).embeddings, maxRows),
+    'embeddings:sample': async ({ runId, maxRows }) => embeddingSample((await this.indexes.ofRun(runId)).embeddings, maxRows),
     'backend:doctor': async ({ seconds, quick }) => {
       // Benchmarks compete for the CPU with training and would measure both badly.
       if (this.active || this.starting) throw new CoreError('training-active', 'The backend doctor benchmarks the machine: stop the training first');
@@ -279,6 +263,12 @@ export class AppCore {
     this.spawn = options.forkTrainer ?? forkTrainer;
     this.estimates = new TrainingEstimates(this.spawn, backendReportPath(options.dataDirectory), guessBackend);
     this.version = options.version ?? null;
+    this.indexes = new RunIndexes({
+      runDirectory: async (runId) => (await this.run(runId)).directory,
+      isTraining: (runId) => this.active?.runId === runId,
+      cacheDirectory: cacheDirectory(options.dataDirectory),
+      spawn: this.spawn,
+    });
     for (const channel of INVOKE_CHANNELS) if (!(channel in this.handlers)) throw new Error(`AppCore: no handler for ${channel}`);
   }
 
@@ -315,7 +305,7 @@ export class AppCore {
   /** Writes an export of a run into `<run>/exports/` (main/core/export-files.ts) and returns its path; the server streams it as a download. */
   async exportFile(runId: string, format: ExportFormat): Promise<string> {
     const { directory } = await this.run(runId);
-    return writeExportFile(directory, format, async () => (await this.neighbourIndex(runId)).embeddings);
+    return writeExportFile(directory, format, async () => (await this.indexes.ofRun(runId)).embeddings);
   }
 
   /** Stops an active training with a checkpoint (killing it after `graceMs`) and waits for it to exit. */
@@ -391,7 +381,7 @@ export class AppCore {
     });
     const active: ActiveTraining = { runId, runDirectory, host, live };
     this.active = active;
-    this.forgetIndexes(runId);
+    this.indexes.forget(runId);
     host.send({ type: 'start', folder, runDirectory, cacheDirectory: cacheDirectory(this.options.dataDirectory), userSettings, resume, backendReport: backendReportPath(this.options.dataDirectory) });
     this.emit('runs:changed', {});
     void host.exited.then(async (exit) => {
@@ -399,7 +389,7 @@ export class AppCore {
         // The host already sent the crash as an error event; the record says so too, and runs:resume continues it.
         await updateRunRecord(runDirectory, { status: 'crashed', message: 'the trainer process ended unexpectedly' }).catch(() => undefined);
       }
-      this.forgetIndexes(runId);
+      this.indexes.forget(runId);
       if (this.active === active) this.active = null;
       this.emit('runs:changed', {});
     });
@@ -437,91 +427,6 @@ export class AppCore {
   private async canResume(directory: string, status: RunListItem['status']): Promise<boolean> {
     if (status === 'stopped' || status === 'crashed') return true;
     return status === 'failed' && (await checkpointNames(directory)).length > 0;
-  }
-
-  /**
-   * The run's stored embeddings; while the run trains and has none yet, its newest checkpoint's
-   * (issue 12 item 3), cached under that checkpoint's name, so the next checkpoint gets its own.
-   */
-  private async neighbourIndex(runId: string): Promise<LoadedIndex> {
-    const newest = await this.newestCheckpointWhileTraining(runId);
-    return newest === null ? this.cachedIndex(runId, () => this.loadIndex(runId)) : this.checkpointIndex(runId, newest);
-  }
-
-  /** The newest checkpoint's name when `runId` is training and has no stored embeddings yet; else null. */
-  private async newestCheckpointWhileTraining(runId: string): Promise<string | null> {
-    if (this.active?.runId !== runId) return null;
-    const { directory } = await this.run(runId);
-    if (await hasEmbeddings(directory)) return null;
-    const names = await checkpointNames(directory);
-    if (names.length === 0) throw new CoreError('no-embeddings', `Run ${runId} is starting; it can be explored from its first checkpoint (the random start, in a few seconds)`);
-    return names[names.length - 1]!;
-  }
-
-  /** Which embeddings answer for a run now: for the labels in Neighbours (issue 12 item 3). */
-  private async embeddingsSource(runId: string, checkpoint: string | undefined, embeddings: StoredEmbeddings): Promise<{ checkpoint: string; live: boolean }> {
-    if (checkpoint !== undefined) return { checkpoint, live: false };
-    return { checkpoint: embeddings.manifest.checkpoint, live: (await this.newestCheckpointWhileTraining(runId).catch(() => null)) !== null };
-  }
-
-  /** The index of one checkpoint's embeddings of a run (cached in memory and on disk, made on first use). */
-  private checkpointIndex(runId: string, checkpoint: string): Promise<LoadedIndex> {
-    return this.cachedIndex(`${runId}/${checkpoint}`, () => this.loadCheckpointIndex(runId, checkpoint));
-  }
-
-  /** Cached by key (`runId`, or `runId/checkpoint`); a failed load is forgotten so that it can be retried. */
-  private cachedIndex(key: string, load: () => Promise<LoadedIndex>): Promise<LoadedIndex> {
-    let cached = this.indexes.get(key);
-    if (!cached) {
-      cached = load();
-      this.indexes.set(key, cached);
-      cached.catch(() => { if (this.indexes.get(key) === cached) this.indexes.delete(key); });
-    }
-    return cached;
-  }
-
-  private forgetIndexes(runId: string): void {
-    for (const key of [...this.indexes.keys()]) if (key === runId || key.startsWith(`${runId}/`)) this.indexes.delete(key);
-  }
-
-  private async loadCheckpointIndex(runId: string, checkpoint: string): Promise<LoadedIndex> {
-    const { directory } = await this.run(runId);
-    const names = await checkpointNames(directory);
-    if (!names.includes(checkpoint)) {
-      throw new CoreError('unknown-checkpoint', `Run ${runId} has no checkpoint ${checkpoint}${names.length > 0 ? ` (it has ${names.join(', ')})` : ''}`);
-    }
-    const output = checkpointEmbeddingsDirectory(directory, checkpoint);
-    if (!(await stat(join(output, MANIFEST_FILE)).then((s) => s.isFile(), () => false))) {
-      await runTrainerJob({ type: 'embed', runDirectory: directory, cacheDirectory: cacheDirectory(this.options.dataDirectory), checkpoint, outputDirectory: output }, undefined, this.spawn)
-        .catch((error: unknown) => { throw new CoreError('no-embeddings', `The embeddings of checkpoint ${checkpoint} of run ${runId} could not be made: ${(error as Error).message}`); });
-    }
-    const embeddings = await readEmbeddings(output);
-    return { embeddings, index: new NeighbourIndex(embeddings.matrix, embeddings.dim) };
-  }
-
-  /** The run's folder as standardised pixels at its training size (made on first use, then cached like a checkpoint's). */
-  private pixelIndex(runId: string): Promise<LoadedIndex> {
-    return this.cachedIndex(`${runId}/${PIXELS_SOURCE}`, async () => {
-      const { directory } = await this.run(runId);
-      const output = pixelEmbeddingsDirectory(directory);
-      if (!(await stat(join(output, MANIFEST_FILE)).then((s) => s.isFile(), () => false))) {
-        await runTrainerJob({ type: 'embed', runDirectory: directory, cacheDirectory: cacheDirectory(this.options.dataDirectory), pixels: true }, undefined, this.spawn)
-          .catch((error: unknown) => { throw new CoreError('no-embeddings', `The pixels of run ${runId} could not be embedded: ${(error as Error).message}`); });
-      }
-      const embeddings = await readEmbeddings(output);
-      return { embeddings, index: new NeighbourIndex(embeddings.matrix, embeddings.dim) };
-    });
-  }
-
-  private async loadIndex(runId: string): Promise<LoadedIndex> {
-    const { directory } = await this.run(runId);
-    if (!(await hasEmbeddings(directory))) {
-      // A stopped or crashed run: embed the folder with its newest checkpoint first.
-      await runTrainerJob({ type: 'embed', runDirectory: directory, cacheDirectory: cacheDirectory(this.options.dataDirectory) }, undefined, this.spawn)
-        .catch((error: unknown) => { throw new CoreError('no-embeddings', `Run ${runId} has no embeddings and they could not be made: ${(error as Error).message}`); });
-    }
-    const embeddings = await readEmbeddings(runPaths(directory).embeddings);
-    return { embeddings, index: new NeighbourIndex(embeddings.matrix, embeddings.dim) };
   }
 
   private async summarise(folder: string): Promise<FolderSummary> {

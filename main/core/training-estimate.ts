@@ -3,9 +3,13 @@
  * first run"): the estimate job times the step of the resolved settings on the backend training
  * would choose (main/trainer/estimate.ts). Step time depends on the settings' shape, not on the
  * epochs, seed or rates, so one measurement per backend + shape is cached for the app's life.
+ * From Start to finished = the trainer's start-up that job measured (process, tfjs, backend,
+ * workers, first compilation; ~5 s here, more than the steps of a quick run) + the steps + the
+ * images the run embeds for its kNN checks and final embeddings at the job's timed embed rate.
  */
 import { availableParallelism } from 'node:os';
 import type { InvokeRequest, InvokeResponse } from '../../shared/contract.js';
+import { embeddedImagesOfRun } from '../../shared/monitor-limits.js';
 import type { TrainerEventOf } from '../../shared/trainer-protocol.js';
 import { resolveSettings, type BackendKind, type ResolvedSettings } from '../../shared/training-settings.js';
 import type { TrainerProcess } from './trainer-host.js';
@@ -28,7 +32,7 @@ export class TrainingEstimates {
 
   constructor(private readonly spawn: () => TrainerProcess, private readonly backendReport: string, private readonly backendGuess: () => BackendKind) {}
 
-  async estimate({ settings, imageCount }: EstimateRequest): Promise<EstimateResponse> {
+  async estimate({ settings, imageCount, hasClasses }: EstimateRequest): Promise<EstimateResponse> {
     // Resolved here too (the trainer's choice may differ only in the backend, which the key names as asked for).
     const local = resolveSettings(settings, imageCount, this.backendGuess(), availableParallelism()).settings;
     const key = shapeKey(local, settings.backend ?? 'auto', settings.workers);
@@ -42,9 +46,13 @@ export class TrainingEstimates {
     const result = await job;
     const stepsPerEpoch = Math.floor(imageCount / result.settings.batchSize);
     const totalSteps = stepsPerEpoch * local.epochs;
+    const trainingSeconds = result.secondsPerStep * totalSteps;
+    const embeddedImages = embeddedImagesOfRun(imageCount, local.epochs, hasClasses ?? true);
+    const embeddingSeconds = result.embedSecondsPerImage * embeddedImages;
     return {
       backend: result.backend, workers: result.workers, secondsPerStep: result.secondsPerStep, timedSteps: result.timedSteps,
-      stepsPerEpoch, totalSteps, trainingSeconds: result.secondsPerStep * totalSteps, cached,
+      stepsPerEpoch, totalSteps, trainingSeconds, startupSeconds: result.startupSeconds, embeddedImages, embeddingSeconds,
+      totalSeconds: result.startupSeconds + trainingSeconds + embeddingSeconds, cached,
     };
   }
 }

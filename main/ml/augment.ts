@@ -457,28 +457,75 @@ function drawFactor(strength: number, rng: Rng): number {
   return strength > 0 ? rng.uniform(Math.max(0, 1 - strength), 1 + strength) : 1;
 }
 
-/** torchvision ColorJitter: random order (randperm(4)), then factors b, c, s, h; ops run in that order. */
-function colorJitter(buf: Float32Array, n: number, config: AugmentationConfig, rng: Rng): AugmentationParams['jitter'] {
+/** torchvision ColorJitter's draws: random order (randperm(4)), then factors b, c, s, h. */
+function drawJitter(config: AugmentationConfig, rng: Rng): AugmentationParams['jitter'] {
   const perm = rng.permutation(4);
   const brightness = drawFactor(config.brightness, rng);
   const contrast = drawFactor(config.contrast, rng);
   const saturation = drawFactor(config.saturation, rng);
   const hue = config.hue > 0 ? rng.uniform(-config.hue, config.hue) : 0;
-  const order: JitterOp[] = [];
-  for (const index of perm) {
-    const op = JITTER_OPS[index]!;
-    order.push(op);
-    if (op === 'brightness') adjustBrightness(buf, n, brightness);
-    else if (op === 'contrast') adjustContrast(buf, n, contrast);
-    else if (op === 'saturation') adjustSaturation(buf, n, saturation);
-    else adjustHue(buf, n, hue);
-  }
+  const order = Array.from(perm, (index) => JITTER_OPS[index]!);
   return { applied: true, brightness, contrast, saturation, hue, order };
+}
+
+/** The jitter ops, in the drawn order. */
+function applyJitter(buf: Float32Array, n: number, jitter: AugmentationParams['jitter']): void {
+  for (const op of jitter.order) {
+    if (op === 'brightness') adjustBrightness(buf, n, jitter.brightness);
+    else if (op === 'contrast') adjustContrast(buf, n, jitter.contrast);
+    else if (op === 'saturation') adjustSaturation(buf, n, jitter.saturation);
+    else adjustHue(buf, n, jitter.hue);
+  }
 }
 
 const NO_JITTER = (): AugmentationParams['jitter'] => ({
   applied: false, brightness: 1, contrast: 1, saturation: 1, hue: 0, order: [],
 });
+
+/**
+ * Every random choice of one view, drawn in the reference order. The draws depend only on the
+ * image's size and the config, never on its pixels, so they can be made here and the pixels
+ * rendered elsewhere (augmentation workers) with the same result, bit for bit.
+ */
+export function drawAugmentation(width: number, height: number, config: AugmentationConfig, rng: Rng): AugmentationParams {
+  const { box, fallback } = sampleCrop(width, height, config.scale, config.ratio, rng);
+  let jitter = NO_JITTER();
+  let grayscale: boolean;
+  let blurSigma: number | null = null;
+  let blurSigmaPixels: number | null = null;
+  if (config.preset === 'v1') {
+    grayscale = rng.bernoulli(config.grayscaleProbability);
+    if (rng.bernoulli(config.jitterProbability)) jitter = drawJitter(config, rng);
+  } else {
+    if (rng.bernoulli(config.jitterProbability)) jitter = drawJitter(config, rng);
+    grayscale = rng.bernoulli(config.grayscaleProbability);
+    if (rng.bernoulli(config.blurProbability)) {
+      blurSigma = rng.uniform(config.blurSigma[0], config.blurSigma[1]);
+      blurSigmaPixels = config.blurScaleWithOutputSize ? (blurSigma * config.outputSize) / config.blurReferenceSize : blurSigma;
+    }
+  }
+  const flipped = rng.bernoulli(config.flipProbability);
+  return { crop: box, cropFallback: fallback, jitter, grayscale, blurSigma, blurSigmaPixels, flipped };
+}
+
+/** Renders the view `params` describe (from drawAugmentation) into `out` at `offset`, in the preset's op order. */
+export function renderAugmentation(image: RgbImage, config: AugmentationConfig, params: AugmentationParams, out: Float32Array, offset: number): void {
+  checkImage(image);
+  const size = config.outputSize;
+  checkOut(out, offset, size);
+  const n = size * size * 3;
+  const buf = workspace(n);
+  cropResize(image, params.crop, size, buf);
+  if (config.preset === 'v1') {
+    if (params.grayscale) toGrayscale(buf, n);
+    if (params.jitter.applied) applyJitter(buf, n, params.jitter);
+  } else {
+    if (params.jitter.applied) applyJitter(buf, n, params.jitter);
+    if (params.grayscale) toGrayscale(buf, n);
+    if (params.blurSigmaPixels !== null) gaussianBlur(buf, size, params.blurSigmaPixels);
+  }
+  writeNormalized(buf, size, params.flipped, out, offset);
+}
 
 /**
  * One random view of `image`, written normalised (HWC, outputSize^2 * 3 floats) into
@@ -493,37 +540,10 @@ export function augment(
 ): AugmentationParams {
   validateAugmentationConfig(config);
   checkImage(image);
-  const size = config.outputSize;
-  checkOut(out, offset, size);
-  const n = size * size * 3;
-  const buf = workspace(n);
-
-  const { box, fallback } = sampleCrop(image.width, image.height, config.scale, config.ratio, rng);
-  cropResize(image, box, size, buf);
-
-  let jitter = NO_JITTER();
-  let grayscale: boolean;
-  let blurSigma: number | null = null;
-  let blurSigmaPixels: number | null = null;
-
-  if (config.preset === 'v1') {
-    grayscale = rng.bernoulli(config.grayscaleProbability);
-    if (grayscale) toGrayscale(buf, n);
-    if (rng.bernoulli(config.jitterProbability)) jitter = colorJitter(buf, n, config, rng);
-  } else {
-    if (rng.bernoulli(config.jitterProbability)) jitter = colorJitter(buf, n, config, rng);
-    grayscale = rng.bernoulli(config.grayscaleProbability);
-    if (grayscale) toGrayscale(buf, n);
-    if (rng.bernoulli(config.blurProbability)) {
-      blurSigma = rng.uniform(config.blurSigma[0], config.blurSigma[1]);
-      blurSigmaPixels = config.blurScaleWithOutputSize ? (blurSigma * size) / config.blurReferenceSize : blurSigma;
-      gaussianBlur(buf, size, blurSigmaPixels);
-    }
-  }
-  const flipped = rng.bernoulli(config.flipProbability);
-  writeNormalized(buf, size, flipped, out, offset);
-
-  return { crop: box, cropFallback: fallback, jitter, grayscale, blurSigma, blurSigmaPixels, flipped };
+  checkOut(out, offset, config.outputSize);
+  const params = drawAugmentation(image.width, image.height, config, rng);
+  renderAugmentation(image, config, params, out, offset);
+  return params;
 }
 
 /**

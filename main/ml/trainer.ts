@@ -13,6 +13,14 @@ import { Moco, type MocoConfig, type PhaseTimes, type StepMetrics } from './moco
 import { learningRateAt, SgdMomentum, type SgdConfig } from './optimizer.js';
 import { Rng, type RngState } from './rng.js';
 
+/**
+ * Renders two-crop batches elsewhere (the augmentation worker pool, main/trainer/augment-pool.ts):
+ * makeTwoCropPixels' result, with every draw made from `rng` before the promise is returned.
+ */
+export interface ViewRenderer {
+  twoCropPixels(images: readonly RgbImage[], indices: ArrayLike<number>, config: AugmentationConfig, rng: Rng): Promise<TwoCropPixels>;
+}
+
 export interface TrainingConfig {
   readonly moco: MocoConfig;
   readonly sgd: SgdConfig;
@@ -72,7 +80,15 @@ export class MocoTrainer {
    * `localModel: false` when the steps run in a compute host that holds its own model (a worker
    * pool): then this trainer is only the data side, and `moco` / `optimizer` are not available.
    */
-  constructor(readonly config: TrainingConfig, options: { readonly localModel?: boolean } = {}) {
+  /** Where trainStepOn's batches are rendered; null: this thread. */
+  private readonly views: ViewRenderer | null;
+
+  /**
+   * `views`: render trainStepOn's views there (worker threads) rather than in this thread; the
+   * run is the same bit for bit (same draws, same order).
+   */
+  constructor(readonly config: TrainingConfig, options: { readonly localModel?: boolean; readonly views?: ViewRenderer } = {}) {
+    this.views = options.views ?? null;
     validateAugmentationConfig(config.augmentation);
     if (!Number.isInteger(config.epochs) || config.epochs < 1) throw new Error(`epochs: must be an integer >= 1, got ${config.epochs}`);
     this.local = options.localModel === false ? null : { moco: new Moco(config.moco, config.batchSize, config.seed), optimizer: new SgdMomentum(config.sgd) };
@@ -163,12 +179,16 @@ export class MocoTrainer {
   }
 
   private async prepareStepFrom(images: readonly RgbImage[] | ImageSource): Promise<PreparedStep> {
-    if (Array.isArray(images)) return this.prepareStep(images as readonly RgbImage[]);
-    const source = images as ImageSource;
+    if (Array.isArray(images) && !this.views) return this.prepareStep(images as readonly RgbImage[]);
+    const inMemory = Array.isArray(images) ? images as readonly RgbImage[] : null;
+    const count = inMemory ? inMemory.length : (images as ImageSource).count;
     // Same RNG order as prepareStep: the epoch's order (when one is due), then the augmentations.
-    const { step, steps, indices } = this.nextIndices(source.count);
-    const batch = await source.read(indices);
-    const pixels = makeTwoCropPixels(batch, batch.map((_, i) => i), this.config.augmentation, this.dataRng);
+    const { step, steps, indices } = this.nextIndices(count);
+    const batch = inMemory ?? await (images as ImageSource).read(indices);
+    const at = inMemory ? indices : batch.map((_, i) => i);
+    const pixels = this.views
+      ? await this.views.twoCropPixels(batch, at, this.config.augmentation, this.dataRng)
+      : makeTwoCropPixels(batch, at, this.config.augmentation, this.dataRng);
     const learningRate = learningRateAt(this.config.sgd, this.config.epochs, this.epoch, step, steps);
     return { images, step, steps, indices, pixels, learningRate };
   }

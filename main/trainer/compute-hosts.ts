@@ -14,6 +14,7 @@ import { importTrainerMeta, joinTrainingState, type TrainingState } from '../ml/
 import { MocoTrainer } from '../ml/trainer.js';
 import type { ResolvedSettings } from '../../shared/training-settings.js';
 import { chooseWorkers } from '../../shared/workers.js';
+import { AugmentPool } from './augment-pool.js';
 import { toTrainingConfig } from './training-config.js';
 import { hasRendererCompute, openRendererCompute } from './renderer-compute.js';
 import { startWorkerPool } from './worker-channel.js';
@@ -37,22 +38,47 @@ export function workersFor(settings: ResolvedSettings, backend: BackendName, req
   return chooseWorkers(requested ?? settings.workers, settings.bnSplits, settings.batchSize, backend, coreCount());
 }
 
-export async function openTrainingCompute(settings: ResolvedSettings, backend: BackendName, workers: number): Promise<TrainingCompute> {
+/**
+ * MOCO_AUGMENT_WORKERS=N renders the views on N worker threads (augment-pool.ts; issue 8: a GPU
+ * step can outrun augmentation on the trainer thread). Opt-in: on this project's 2-core machines
+ * it has not been shown to pay (npm run bench:augment); the run is the same either way.
+ */
+export function augmentWorkersFrom(env: Readonly<Record<string, string | undefined>>): number {
+  const raw = env.MOCO_AUGMENT_WORKERS?.trim();
+  if (!raw) return 0;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new Error(`MOCO_AUGMENT_WORKERS: expected an integer 0-64, got "${raw}"`);
+  return n;
+}
+
+export async function openTrainingCompute(settings: ResolvedSettings, backend: BackendName, workers: number, env: Readonly<Record<string, string | undefined>> = process.env): Promise<TrainingCompute> {
   const config = toTrainingConfig(settings);
-  if (backend === 'webgpu' && hasRendererCompute()) {
-    // The desktop app: the step runs in the compute renderer's WebGPU (issue 8).
-    const host = await openRendererCompute(config);
-    const trainer = new MocoTrainer(config, { localModel: false });
-    return { trainer, host, dispose: () => host.dispose() };
+  const augmentWorkers = augmentWorkersFrom(env);
+  const pool = augmentWorkers > 0 ? AugmentPool.start(augmentWorkers) : null;
+  const views = pool ? { views: pool } : {};
+  const withPool = (dispose: () => Promise<void>) => async (): Promise<void> => {
+    await dispose();
+    await pool?.dispose();
+  };
+  try {
+    if (backend === 'webgpu' && hasRendererCompute()) {
+      // The desktop app: the step runs in the compute renderer's WebGPU (issue 8).
+      const host = await openRendererCompute(config);
+      const trainer = new MocoTrainer(config, { localModel: false, ...views });
+      return { trainer, host, dispose: withPool(() => host.dispose()) };
+    }
+    if (workers <= 1 || backend !== 'wasm') {
+      const trainer = new MocoTrainer(config, views);
+      const host = new InProcessHost(trainer.moco, trainer.optimizer);
+      return { trainer, host, dispose: withPool(() => { trainer.dispose(); return Promise.resolve(); }) };
+    }
+    const host = await startWorkerPool({ moco: config.moco, sgd: config.sgd, seed: config.seed, batchSize: config.batchSize, workers, backend });
+    const trainer = new MocoTrainer(config, { localModel: false, ...views });
+    return { trainer, host, dispose: withPool(() => host.dispose()) };
+  } catch (error) {
+    await pool?.dispose();
+    throw error;
   }
-  if (workers <= 1 || backend !== 'wasm') {
-    const trainer = new MocoTrainer(config);
-    const host = new InProcessHost(trainer.moco, trainer.optimizer);
-    return { trainer, host, dispose: () => { trainer.dispose(); return Promise.resolve(); } };
-  }
-  const host = await startWorkerPool({ moco: config.moco, sgd: config.sgd, seed: config.seed, batchSize: config.batchSize, workers, backend });
-  const trainer = new MocoTrainer(config, { localModel: false });
-  return { trainer, host, dispose: () => host.dispose() };
 }
 
 /** A checkpoint into the run: model state into the host, position and data RNG into the trainer. */

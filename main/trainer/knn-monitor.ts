@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { confusionCounts } from '../../shared/knn-confusion.js';
+import { KNN_MONITOR_LIMIT } from '../../shared/monitor-limits.js';
 import type { KnnConfusion } from '../../shared/trainer-protocol.js';
 import type { RgbImage } from '../ml/augment.js';
 import { weightedKnn } from '../ml/knn.js';
@@ -15,8 +16,6 @@ import { embedThroughHost } from './compute-hosts.js';
 import { EMBEDDING_REPRESENTATION, standardiseMatrix } from './run-embeddings.js';
 import type { TrainingImages } from './training-images.js';
 
-/** Images scored by the per-epoch kNN monitor at most (a fixed, evenly spread subset beyond that). */
-const KNN_MONITOR_LIMIT = 2000;
 
 export interface KnnScore {
   readonly top1: number;

@@ -5,6 +5,8 @@
  * says the neighbours are *right*, only whether the embedding spreads the images out and
  * whether it is still changing, which the UI says in one line.
  */
+// At most UNSUPERVISED_MONITOR_LIMIT images: the N x N similarity matrix stays at 4 MB.
+import { UNSUPERVISED_MONITOR_LIMIT } from '../../shared/monitor-limits.js';
 import type { UnsupervisedSignal } from '../../shared/trainer-protocol.js';
 import type { RgbImage } from '../ml/augment.js';
 import type { ComputeHost } from '../ml/compute-host.js';
@@ -13,8 +15,6 @@ import { nearestNeighbours, neighbourAgreement, uniformity } from '../ml/embeddi
 import { embedThroughHost } from './compute-hosts.js';
 import { EMBEDDING_REPRESENTATION, standardiseMatrix } from './run-embeddings.js';
 
-/** Images scored at most: the N x N similarity matrix stays at 4 MB. */
-const UNSUPERVISED_MONITOR_LIMIT = 1000;
 const AGREEMENT_K = 10;
 
 export class UnsupervisedMonitor {

@@ -1,7 +1,8 @@
 /**
  * Issue 12 item 1 in real Chromium against `moco-studio serve`: the folder check reads headers.
  * Three text files named .jpg plus one PNG must show "1 image, 3 skipped", Start disabled with the
- * reason, and a dataset report that lists each skipped file with its reason. A folder without
+ * reason, and a dataset report that lists each skipped file with its reason; sizes come from the
+ * headers too (1x1 spacer GIFs are skipped before Start, as the trainer would). A folder without
  * classes trains and shows the label-free progress signal (issue 10). Screenshots land in
  * test-artifacts/e2e/.
  */
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
 import { encodeRgbPng } from '../../main/core/images/write-png.js';
 import { artifactPath, chromiumAvailable, ensureRendererBuilt, launchBrowser, startStudioServer, type StudioServer } from './harness.js';
 
@@ -48,6 +50,38 @@ describe.skipIf(!chromiumAvailable)('the folder check in Chromium (issue 12 item
     expect(await page.isDisabled('[data-testid="start-training"]')).toBe(true);
     expect(await page.textContent('[data-testid="start-disabled-reason"]')).toMatch(/1 usable image; MoCo needs at least 2/);
     await page.screenshot({ path: artifactPath('folder-check-text-jpegs.png'), fullPage: true });
+  }, 60_000);
+
+  it('sizes are read from the headers too: three 1x1 spacer GIFs and one PNG are 1 image, the one-image reason said once', async () => {
+    const spacers = mkdtempSync(join(tmpdir(), 'moco-e2e-spacers-'));
+    try {
+      // A GIF of 1x1 (the web's spacer): its signature is an image's, its size is not one MoCo can crop.
+      const gif = Buffer.from('R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==', 'base64');
+      for (const name of ['s1.gif', 's2.gif', 's3.gif']) writeFileSync(join(spacers, name), gif);
+      writeFileSync(join(spacers, 'photo.png'), await encodeRgbPng({ width: 16, height: 16, data: new Uint8Array(16 * 16 * 3).fill(90) }));
+      await page.fill('#folder-path', spacers);
+      await page.press('#folder-path', 'Enter');
+      // The previous folder also showed "1 image, 3 skipped": wait for this folder's own summary.
+      await page.waitForFunction((path) => { const text = document.querySelector('.stats-row')?.textContent ?? ''; return text.includes(path) && /3\s*skipped/.test(text); }, spacers, { timeout: 30_000 });
+      expect(await page.textContent('[data-testid="images-found"]')).toBe('1');
+      expect(await page.isDisabled('[data-testid="start-training"]')).toBe(true);
+      const reason = (await page.textContent('[data-testid="start-disabled-reason"]'))!.trim();
+      expect(reason).toMatch(/1 usable image; MoCo needs at least 2/);
+      expect(await page.evaluate((text) => document.body.innerText.split(text).length - 1, reason)).toBe(1);
+      expect(await page.locator('[data-testid="banner"]').count()).toBe(0);
+      await page.click('[data-testid="folder-dataset-report"]');
+      const files = await page.locator('[data-testid="dataset-report-files"] li').allTextContents();
+      expect(files).toHaveLength(3);
+      for (const line of files) expect(line).toContain('too small: 1x1 pixels (the shorter side must be at least 8 px)');
+      await page.screenshot({ path: artifactPath('folder-check-spacer-gifs.png'), fullPage: true });
+      await page.click('[data-testid="dataset-report-close"]');
+    } finally {
+      rmSync(spacers, { recursive: true, force: true });
+    }
+    // Back to the text files for the report test below.
+    await page.fill('#folder-path', folder);
+    await page.press('#folder-path', 'Enter');
+    await page.waitForFunction((path) => { const text = document.querySelector('.stats-row')?.textContent ?? ''; return text.includes(path) && /1\s*image\s*3\s*skipped/.test(text); }, folder, { timeout: 30_000 });
   }, 60_000);
 
   it('opens the dataset report from the Folder view: every skipped file with its reason', async () => {
@@ -142,4 +176,48 @@ describe.skipIf(!chromiumAvailable)('the folder check in Chromium (issue 12 item
       rmSync(empty, { recursive: true, force: true });
     }
   }, 60_000);
+  it('a run that fails (truncated JPEGs pass the header check) says why, once, offers no Resume, and links its dataset report (issue 12 item 1)', async () => {
+    const broken = mkdtempSync(join(tmpdir(), 'moco-e2e-truncated-'));
+    try {
+      // Three JPEGs cut in half: their headers (and sizes) are sound, their pixels are not; one good PNG.
+      const noise = Uint8Array.from({ length: 64 * 64 * 3 }, (_, i) => (i * 7919) % 256);
+      const jpeg = await sharp(noise, { raw: { width: 64, height: 64, channels: 3 } }).jpeg().toBuffer();
+      for (const name of ['t1.jpg', 't2.jpg', 't3.jpg']) writeFileSync(join(broken, name), jpeg.subarray(0, Math.floor(jpeg.length / 2)));
+      writeFileSync(join(broken, 'good.png'), await encodeRgbPng({ width: 16, height: 16, data: new Uint8Array(16 * 16 * 3).fill(90) }));
+      await page.click('[data-nav="folder"]');
+      await page.fill('#folder-path', broken);
+      await page.press('#folder-path', 'Enter');
+      await page.waitForFunction(() => document.querySelector('[data-testid="images-found"]')?.textContent === '4', null, { timeout: 30_000 });
+      await page.click('[data-testid="start-training"]');
+      await page.waitForFunction(() => document.querySelector('[data-testid="run-state"]')?.getAttribute('data-state') === 'failed', null, { timeout: 180_000 });
+      const line = (await page.textContent('[data-testid="run-failure"]'))!;
+      expect(line).toContain('Failed before the first step');
+      expect(line).toContain('nothing to resume');
+      expect(await page.locator('[data-testid="run-summary"]').count()).toBe(0); // no "Done: 0 steps"
+      expect(await page.locator('[data-testid="resume-run"]').count()).toBe(0);
+      // Why, said once on the page (the banner), not again beside it.
+      expect(await page.evaluate(() => document.body.innerText.split('1 usable image').length - 1)).toBe(1);
+      await page.screenshot({ path: artifactPath('folder-check-run-failed.png'), fullPage: true });
+      await page.click('[data-testid="run-dataset-report"]');
+      const files = await page.locator('[data-testid="dataset-report-files"] li').allTextContents();
+      expect(files).toHaveLength(3);
+      for (const row of files) expect(row).toMatch(/t\d\.jpg.*truncated or corrupt/);
+      await page.click('[data-testid="dataset-report-close"]');
+      await page.click('[data-nav="runs"]');
+      const row = page.locator('[data-testid="runs-table"] tbody tr', { has: page.locator('.state-pill[data-state="failed"]') });
+      await row.waitFor();
+      expect(await row.locator('button:has-text("Resume")').count()).toBe(0);
+      // Reopened after a reload (no banner now), the Training view says why itself.
+      await page.reload();
+      await page.waitForSelector('[data-connection="open"]');
+      await page.click('[data-nav="runs"]');
+      await row.locator('button:has-text("Open")').click();
+      await page.waitForSelector('[data-testid="run-failure"]');
+      expect(await page.textContent('[data-testid="run-failure"]')).toMatch(/Failed before the first step: .*1 usable image/);
+      expect(await page.locator('[data-testid="resume-run"]').count()).toBe(0);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      rmSync(broken, { recursive: true, force: true });
+    }
+  }, 240_000);
 });

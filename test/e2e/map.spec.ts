@@ -1,6 +1,7 @@
 /**
- * The map as a tool (issue 12 item 6) in Chromium against the real `moco-studio serve`: zoom,
- * class filter, click a point for its neighbours, lasso to filter the grid, the UMAP switch.
+ * The map as a tool (issue 12 item 6) in Chromium against the real `moco-studio serve`: zoom, pan,
+ * class filter, click a point for its neighbours, lasso to filter the grid, the UMAP switch (and
+ * that a UMAP of a larger run says it is of a sample).
  * The run is a finished run written straight into the server's data directory (real PNG files,
  * a real embedding store of 10 clustered classes: main/bench/ui/fixture.ts), so no training is
  * needed; everything the UI sees comes through the real server and contract.
@@ -75,6 +76,20 @@ describe.skipIf(!chromiumAvailable)('the embedding map in Chromium', () => {
     expect(Number(await page.getAttribute(CANVAS, 'data-zoom'))).toBe(1);
   });
 
+  it('pans with a drag in pan mode, and Reset view brings it back', async () => {
+    const box = (await page.locator(OVERLAY).boundingBox())!;
+    expect(await page.getAttribute(CANVAS, 'data-offset')).toBe('0,0');
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.4);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.3 + 120, box.y + box.height * 0.4 + 40, { steps: 6 });
+    await page.mouse.up();
+    await page.waitForFunction((s) => document.querySelector(s)?.getAttribute('data-offset') === '120,40', CANVAS);
+    expect(await page.locator('[data-testid="map-neighbours"] li').count()).toBe(0); // a drag is not a click
+    await page.screenshot({ path: artifactPath('map-pan.png'), fullPage: true });
+    await page.click('[data-testid="map-reset"]');
+    expect(await page.getAttribute(CANVAS, 'data-offset')).toBe('0,0');
+  });
+
   it('hides a class from the map and the grid with the class filter', async () => {
     expect(await gridCount()).toBe(IMAGES);
     await page.click('[data-testid="class-filter-class-3"]');
@@ -127,4 +142,20 @@ describe.skipIf(!chromiumAvailable)('the embedding map in Chromium', () => {
     expect(await page.textContent('.axis-label.x')).toContain('PC 1');
     expect(pageErrors).toEqual([]);
   }, 90_000);
+
+  it('says when a UMAP is of a sample: 3,000 of a 3,100-image run, while PCA shows them all', async () => {
+    const { runId } = await writeSyntheticRun(server!.home, join(server!.home, 'images-umap-sample'), 3100);
+    await page.click('[data-nav="runs"]');
+    await page.click('button:has-text("Refresh")');
+    await page.waitForSelector(`[data-testid="runs-table"] code:text("${runId}")`);
+    await page.click('[data-nav="map"]');
+    await page.selectOption('[data-testid="run-picker"]', runId);
+    await page.waitForFunction((s) => Number(document.querySelector(s)?.getAttribute('data-points')) === 3100, CANVAS, { timeout: 60_000 });
+    await page.click('[data-testid="projection-umap"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="map-subtitle"]')?.textContent.includes('sample of 3,000 of the 3,100 images'), null, { timeout: 120_000 });
+    expect(await page.textContent('[data-testid="map-subtitle"]')).toContain('PCA shows every image');
+    expect(await drawnPoints()).toBe(3000);
+    await page.screenshot({ path: artifactPath('map-umap-sample.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  }, 150_000);
 });

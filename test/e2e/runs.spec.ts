@@ -51,7 +51,9 @@ describe.skipIf(!chromiumAvailable)('runs survive reloads, stops and reopening (
     await page.click('[data-testid="welcome-quick"]');
     await page.waitForSelector('[data-testid="images-found"]');
     await page.waitForSelector('[data-testid="eta-estimate-value"]', { timeout: 60_000 });
-    expect(await page.textContent('[data-testid="eta-estimate"]')).toMatch(/≈ .+ of training: \d+ steps × [\d.]+ s on \w+/);
+    // From Start to finished: the trainer's measured start-up, the timed steps, and the embedding of the kNN checks and final embeddings.
+    expect(await page.textContent('[data-testid="eta-estimate"]')).toMatch(/≈ .+ from Start to finished: .+ start-up \(trainer, backend, first compilation\) \+ .+ of training \(\d+ steps × [\d.]+ s on \w+.*\) \+ .+ embedding [\d,]+ images/);
+    expect(await page.textContent('[data-testid="eta-startup"]')).toMatch(/^(\d+ min )?\d+ s start-up$/);
     expect(await page.textContent('[data-setting-summary="epochs"]')).toContain('your setting'); // the summary shows the edits
     await page.screenshot({ path: artifactPath('runs-quick-run-estimate.png') });
     // Before any step: the Training view names the folder it will train, and empty charts say so (no made-up -1..1 axes).

@@ -94,7 +94,8 @@ async function collectOxygen(): Promise<Item[]> {
 /** Papirus: flat, colourful SVG icons (clip-art-like), classed by context, rendered at 64 px. */
 async function collectPapirus(): Promise<Item[]> {
   const root = '/usr/share/icons/Papirus/64x64';
-  const contexts = ['apps', 'devices', 'places', 'mimetypes', 'categories', 'emblems', 'status', 'actions'];
+  // Papirus 20230104's 64x64 holds these four contexts; its categories/ is a link to apps/.
+  const contexts = ['apps', 'devices', 'places', 'mimetypes'];
   const items: Item[] = [];
   const seen = new Set<string>();
   for (const context of contexts) {
@@ -156,7 +157,7 @@ async function collectDigits(): Promise<Item[]> {
 
 export const EVAL_FOLDERS: readonly FolderSpec[] = [
   { name: 'oxygen', description: 'Oxygen PNG icons (glossy, colourful, shaded), 6 contexts, 32-128 px, sizes of one icon on one side', packages: ['oxygen-icon-theme'], collect: collectOxygen },
-  { name: 'papirus', description: 'Papirus SVG icons (flat, colourful clip-art), 8 contexts, 64 px', packages: ['papirus-icon-theme'], collect: collectPapirus },
+  { name: 'papirus', description: 'Papirus SVG icons (flat, colourful clip-art), 4 contexts (apps, devices, places, mimetypes), 64 px', packages: ['papirus-icon-theme'], collect: collectPapirus },
   { name: 'adwaita-symbolic', description: 'Adwaita symbolic icons (grayscale line drawings, 16-96 px), 4 context classes, sizes of one icon on one side', packages: ['adwaita-icon-theme'], collect: collectAdwaitaSymbolic },
   { name: 'digits', description: 'scikit-learn handwritten digits (grayscale 8x8 scans shown at 32 px), 10 classes', packages: ['python3-sklearn'], collect: collectDigits },
 ];

@@ -34,6 +34,8 @@ const { values } = parseArgs({
     cache: { type: 'string' },
     markdown: { type: 'string' },
     ci: { type: 'boolean', default: false },
+    /** Keep this many variant groups per class: a smaller folder from the same collection (e.g. a few hundred images, as many users bring). */
+    limit: { type: 'string' },
     representations: { type: 'string', default: 'backbone,multistage,head' },
     /** Score the existing run again without training (after changing what is scored). */
     rescore: { type: 'boolean', default: false },
@@ -43,7 +45,7 @@ const { values } = parseArgs({
   strict: true,
 });
 if (values.help) {
-  process.stderr.write('Usage: npm run -s eval -- [--budget MINUTES] [--folders a,b] [--cache DIR] [--markdown FILE] [--ci] [-- <train flags>]\n');
+  process.stderr.write('Usage: npm run -s eval -- [--budget MINUTES] [--folders a,b] [--limit GROUPS_PER_CLASS] [--cache DIR] [--markdown FILE] [--ci] [-- <train flags>]\n');
   process.exit(0);
 }
 
@@ -61,6 +63,8 @@ if (!(budgetMinutes > 0 && budgetMinutes <= 600)) throw new Error(`--budget: exp
 const DEFAULT_FOLDERS = ['oxygen', 'adwaita-symbolic', 'papirus'];
 const folderNames = values.ci ? [CI_FOLDER.name] : (values.folders?.split(',').map((s) => s.trim()).filter(Boolean) ?? DEFAULT_FOLDERS);
 for (const n of folderNames) if (!EVAL_FOLDERS.some((f) => f.name === n)) throw new Error(`--folders: unknown folder "${n}"; known: ${EVAL_FOLDERS.map((f) => f.name).join(', ')}`);
+const groupLimit = values.ci ? CI_FOLDER.limit : values.limit === undefined ? undefined : Number(values.limit);
+if (groupLimit !== undefined && !(Number.isInteger(groupLimit) && groupLimit >= 5)) throw new Error(`--limit: expected a whole number of variant groups per class, at least 5, got "${values.limit}"`);
 const representations = values.representations.split(',').map((s) => s.trim()) as Representation[];
 for (const r of representations) if (!['backbone', 'multistage', 'head'].includes(r)) throw new Error(`--representations: unknown "${r}" (backbone, multistage, head)`);
 if (!representations.includes(EMBEDDING_REPRESENTATION)) representations.unshift(EMBEDDING_REPRESENTATION);
@@ -72,9 +76,10 @@ const log = (line: string): void => { process.stderr.write(`${line}\n`); };
 
 const results: FolderResult[] = [];
 for (const name of folderNames) {
-  const folder = await buildEvalFolder(folderRoot, name, values.ci ? CI_FOLDER.limit : undefined);
-  log(`${name}: ${folder.trainImages} train / ${folder.testImages} test images, ${folder.classes.length} classes; training ${budgetMinutes} min`);
-  const runDirectory = join(home, 'runs', name);
+  const folder = await buildEvalFolder(folderRoot, name, groupLimit);
+  const label = groupLimit === undefined || values.ci ? name : `${name}-${groupLimit}`;
+  log(`${label}: ${folder.trainImages} train / ${folder.testImages} test images, ${folder.classes.length} classes; training ${budgetMinutes} min`);
+  const runDirectory = join(home, 'runs', label);
   const loadBefore = loadavg()[0]!;
   let run: { seconds: number; stoppedByBudget: boolean; summary: Record<string, unknown> };
   if (values.rescore) {
@@ -92,7 +97,7 @@ for (const name of folderNames) {
   // The product's embedding: standardised with the folder's statistics (run-embeddings.ts).
   const product = `query/${EMBEDDING_REPRESENTATION}+std`;
   results.push({
-    folder: name,
+    folder: label,
     description: folder.description,
     classes: folder.classes.length,
     trainImages: scores.trainImages,

@@ -8,6 +8,8 @@
  *         after the scroll until every image in view has loaded.
  *   map:  readyMs from opening the Map view to the points on screen (reply included); drawMs the
  *         main-thread cost of a full redraw; hoverMs of one mouse move (handler plus its frame);
+ *         wheelMs of one wheel step (handler plus the redraw frame it schedules: zoom and pan);
+ *         lassoMs from a lasso's mouse-up to the grid showing the selection (lassoSelected rows);
  *         umapMs from the UMAP switch to its points on screen (a bounded sample, in a Web Worker).
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -17,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Page } from 'playwright-core';
 import { prepareUiFixture } from './fixture.js';
-import { fastScrollProbe, lastImageProbe, mapDrawProbe, mapHoverProbe } from './page-probes.js';
+import { fastScrollProbe, lastImageProbe, mapDrawProbe, mapHoverProbe, mapLassoProbe, mapWheelProbe } from './page-probes.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
@@ -25,10 +27,11 @@ const SCROLL_FRAMES = 300;
 const SCROLL_LIMIT_MS = 75_000;
 const GRID = '[data-testid="neighbours-grid"]';
 const CANVAS = '[data-testid="map-canvas"]';
+const OVERLAY = '[data-testid="map-overlay"]';
 
 export interface UiScaleResult {
   grid: { medianFrameMs: number; p95FrameMs: number; lastImageMs: number; reachedFraction: number; scrollMs: number; firstImagesMs: number; imageRequests: number };
-  map: { drawMs: number; hoverMs: number; readyMs: number; replyBytes: number; umapMs: number; umapPoints: number };
+  map: { drawMs: number; hoverMs: number; wheelMs: number; lassoMs: number; lassoSelected: number; readyMs: number; replyBytes: number; umapMs: number; umapPoints: number };
 }
 
 function newestMtime(path: string): number {
@@ -110,6 +113,9 @@ async function measureMap(page: Page, replyBytes: () => number): Promise<UiScale
   await page.waitForTimeout(300);
   const drawMs = await page.evaluate<number>(mapDrawProbe(CANVAS, 9));
   const hoverMs = await page.evaluate<number>(mapHoverProbe(CANVAS, 41));
+  const wheelMs = await page.evaluate<number>(mapWheelProbe(OVERLAY, 10));
+  await page.click('[data-testid="map-reset"]');
+  const lasso = await page.evaluate<{ ms: number; selected: number }>(mapLassoProbe(OVERLAY, '[data-testid="map-grid-count"]', '[data-testid="clear-selection"]'));
   // UMAP of the bounded sample (stores/map.ts UMAP_MAX_ROWS), fitted in a Web Worker; -1 where the build has no UMAP switch.
   let umapMs = -1;
   let umapPoints = 0;
@@ -128,7 +134,7 @@ async function measureMap(page: Page, replyBytes: () => number): Promise<UiScale
     umapMs = performance.now() - started;
     umapPoints = Number(await page.getAttribute(CANVAS, 'data-points'));
   }
-  return { drawMs: round(drawMs), hoverMs: round(hoverMs), readyMs: Math.round(readyMs), replyBytes: replyBytes(), umapMs: Math.round(umapMs), umapPoints };
+  return { drawMs: round(drawMs), hoverMs: round(hoverMs), wheelMs: round(wheelMs), lassoMs: round(lasso.ms), lassoSelected: lasso.selected, readyMs: Math.round(readyMs), replyBytes: replyBytes(), umapMs: Math.round(umapMs), umapPoints };
 }
 
 /** Runs the whole measurement at `images` images; `workDir` keeps the generated folder and run for reuse. */

@@ -103,3 +103,60 @@ export function mapHoverProbe(selector: string, moves: number): string {
     return median(times);
   })()`;
 }
+
+/**
+ * Median cost of one wheel step over the map's overlay (`selector`): the handler and the redraw
+ * frame it schedules (the path a zoom takes; a drag-pan redraws the same way).
+ */
+export function mapWheelProbe(selector: string, steps: number): string {
+  return `(async () => {
+    ${FRAME_HELPERS}
+    const overlay = document.querySelector(${JSON.stringify(selector)});
+    const rect = overlay.getBoundingClientRect();
+    const times = [];
+    for (let i = 0; i < ${steps}; i++) {
+      await afterFrame();
+      const t0 = performance.now();
+      const deltaY = i < ${steps} / 2 ? -120 : 120;
+      overlay.dispatchEvent(new WheelEvent('wheel', { clientX: rect.left + rect.width / 2, clientY: rect.top + rect.height / 2, deltaY, bubbles: true, cancelable: true }));
+      // The handler schedules the redraw for the next frame; the second frame is the one after it.
+      await afterFrame();
+      const { frameEnd } = await afterFrame();
+      times.push(frameEnd - t0);
+    }
+    return median(times);
+  })()`;
+}
+
+/**
+ * A Shift-drag lasso over the left half of the map's overlay (`selector`): ms from the mouse-up
+ * until the grid below names the selection (\`countSelector\` changes) and a frame has drawn it,
+ * and the count the grid then shows. Cleared again afterwards.
+ */
+export function mapLassoProbe(selector: string, countSelector: string, clearSelector: string): string {
+  return `(async () => {
+    ${FRAME_HELPERS}
+    const overlay = document.querySelector(${JSON.stringify(selector)});
+    const countText = () => document.querySelector(${JSON.stringify(countSelector)})?.textContent ?? '';
+    const before = countText();
+    const rect = overlay.getBoundingClientRect();
+    const at = (fx, fy) => ({ clientX: rect.left + fx * rect.width, clientY: rect.top + fy * rect.height, bubbles: true, shiftKey: true, button: 0 });
+    const corners = [[0.05, 0.05], [0.5, 0.05], [0.5, 0.95], [0.05, 0.95], [0.05, 0.06]];
+    overlay.dispatchEvent(new MouseEvent('mousedown', at(...corners[0])));
+    for (let c = 1; c < corners.length; c++) {
+      const [ax, ay] = corners[c - 1]; const [bx, by] = corners[c];
+      for (let s = 1; s <= 8; s++) overlay.dispatchEvent(new MouseEvent('mousemove', at(ax + (bx - ax) * s / 8, ay + (by - ay) * s / 8)));
+    }
+    const t0 = performance.now();
+    overlay.dispatchEvent(new MouseEvent('mouseup', at(...corners[corners.length - 1])));
+    while (countText() === before) {
+      if (performance.now() - t0 > 60000) throw new Error('the lasso selected nothing in 60 s');
+      await afterFrame();
+    }
+    const { frameEnd } = await afterFrame();
+    const selected = Number(countText().replace(/[^0-9]/g, ''));
+    document.querySelector(${JSON.stringify(clearSelector)})?.click();
+    await afterFrame();
+    return { ms: frameEnd - t0, selected };
+  })()`;
+}

@@ -128,17 +128,9 @@ export async function decodeImageBuffer(buffer: Uint8Array, options: DecodeOptio
   const width = metadata.width;
   // Multi-page inputs report the frame height as pageHeight; only one frame is decoded.
   const frameHeight = metadata.pageHeight ?? metadata.height;
-  if (width <= 0 || frameHeight <= 0) throw new ImageDecodeError(label, `corrupt: header gives ${width}x${frameHeight} pixels`);
-  if (width * frameHeight > maxPixels) {
-    throw new ImageDecodeError(
-      label,
-      `too large: ${width}x${frameHeight} pixels exceeds the limit of ${formatMegapixels(maxPixels)} (decompression-bomb guard)`,
-    );
-  }
   const oriented = (metadata.orientation ?? 1) >= 5 ? { width: frameHeight, height: width } : { width, height: frameHeight };
-  if (Math.min(oriented.width, oriented.height) < minSide) {
-    throw new ImageDecodeError(label, `too small: ${oriented.width}x${oriented.height} pixels (the shorter side must be at least ${minSide} px)`);
-  }
+  const problem = imageSizeProblem(oriented.width, oriented.height, minSide, maxPixels);
+  if (problem !== null) throw new ImageDecodeError(label, problem);
 
   let image: RgbImage;
   try {
@@ -221,6 +213,17 @@ async function withOwnErrorMessage<T>(operation: () => Promise<T>): Promise<T> {
   } catch {
     return alone(operation);
   }
+}
+
+/**
+ * Why an image of width x height (as shown: oriented) cannot train, or null: the rules and words
+ * of decode, shared with the folder check's header read (header-check.ts) so both say the same.
+ */
+export function imageSizeProblem(width: number, height: number, minSide = DEFAULT_MIN_SIDE, maxPixels = DEFAULT_MAX_PIXELS): string | null {
+  if (width <= 0 || height <= 0) return `corrupt: header gives ${width}x${height} pixels`;
+  if (width * height > maxPixels) return `too large: ${width}x${height} pixels exceeds the limit of ${formatMegapixels(maxPixels)} (decompression-bomb guard)`;
+  if (Math.min(width, height) < minSide) return `too small: ${width}x${height} pixels (the shorter side must be at least ${minSide} px)`;
+  return null;
 }
 
 function formatMegapixels(pixels: number): string {

@@ -4,20 +4,28 @@
  * used to count as three images until the trainer failed on them.
  *
  * The rules and their wording are decode's (decode.ts: a regular file within the size limit, not
- * empty, with an image signature): what this refuses, the trainer would refuse too. A file that
+ * empty, with an image signature, and for PNG, GIF, WebP and JPEG a size decode accepts, read off
+ * the header by header-dimensions.ts): what this refuses, the trainer would refuse too. A file that
  * passes can still fail to decode (truncated, corrupt); the trainer reports those, in skipped.json.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { FileReadError, formatBytes, MAX_IMAGE_FILE_BYTES, openRegularFile, readHead } from '../safe-read.js';
+import { imageSizeProblem } from './decode.js';
+import { DIMENSION_HEAD_BYTES, headDimensions, type HeadAnswer } from './header-dimensions.js';
 import { describeFsError } from './scan.js';
-import { hasImageSignature, SIGNATURE_BYTES } from './signatures.js';
+import { hasImageSignature } from './signatures.js';
 
 const UNRECOGNISED = 'not a supported image (unrecognised contents): its first bytes are not those of a JPEG, PNG, GIF, WebP, TIFF or AVIF file';
 
-/** Header reads in flight at once: each is an open, a 16-byte read and a close. */
+/** Header reads in flight at once: each is an open, a 1 KiB read (more for a JPEG with long APPn segments) and a close. */
 export const HEADER_CHECK_CONCURRENCY = 64;
 /** A header read is a few bytes; a file that cannot give them in this time is not usable now. */
 const HEADER_TIMEOUT_MS = 10_000;
+
+/** The size problem of a header's answer (null: fine, or the size is not in the header). */
+function sizeProblemOf(answer: HeadAnswer): string | null {
+  return 'dimensions' in answer ? imageSizeProblem(answer.dimensions.width, answer.dimensions.height) : null;
+}
 
 /** Why the file at `path` cannot be an image, or null when its head is that of a supported image. */
 export async function imageHeadProblem(path: string): Promise<string | null> {
@@ -25,10 +33,17 @@ export async function imageHeadProblem(path: string): Promise<string | null> {
     const file = await openRegularFile(path, MAX_IMAGE_FILE_BYTES);
     try {
       if (file.stats.size === 0) return 'empty file (0 bytes)';
-      if (!hasImageSignature(await readHead(file, SIGNATURE_BYTES, path, HEADER_TIMEOUT_MS))) {
-        return UNRECOGNISED;
+      let head = await readHead(file, DIMENSION_HEAD_BYTES, path, HEADER_TIMEOUT_MS);
+      if (!hasImageSignature(head)) return UNRECOGNISED;
+      let answer = headDimensions(head, file.stats.size);
+      // A JPEG's frame header after long APPn segments: a longer prefix (stops when the file gives no more).
+      while ('needBytes' in answer) {
+        const longer = await readHead(file, answer.needBytes, path, HEADER_TIMEOUT_MS);
+        if (longer.length <= head.length) return null;
+        head = longer;
+        answer = headDimensions(head, file.stats.size);
       }
-      return null;
+      return sizeProblemOf(answer);
     } finally {
       await file.handle.close().catch(() => undefined);
     }
@@ -38,7 +53,7 @@ export async function imageHeadProblem(path: string): Promise<string | null> {
 }
 
 /**
- * imageHeadProblem with synchronous calls (open with O_NONBLOCK, fstat, one read of 16 bytes,
+ * imageHeadProblem with synchronous calls (open with O_NONBLOCK, fstat, one read of the first 1 KiB,
  * close), for the 'batched-sync' mode of processes with no UI on their event loop (the CLI):
  * here 20k async open/read/close took 4.7-8.3 s at load 20 on two cores, mostly thread-pool
  * hand-offs. The same refusals and wording as the async path.
@@ -56,9 +71,21 @@ export function imageHeadProblemSync(path: string): string | null {
     if (!stats.isFile()) return 'not a regular file';
     if (stats.size > MAX_IMAGE_FILE_BYTES) return `too large: the file is ${formatBytes(stats.size)}, the limit is ${formatBytes(MAX_IMAGE_FILE_BYTES)}`;
     if (stats.size === 0) return 'empty file (0 bytes)';
-    const head = Buffer.alloc(Math.min(SIGNATURE_BYTES, stats.size));
-    const read = readSync(fd, head, 0, head.length, 0);
-    return hasImageSignature(head.subarray(0, read)) ? null : UNRECOGNISED;
+    const readPrefix = (bytes: number): Buffer => {
+      // Unzeroed: only the bytes read are looked at.
+      const buffer = Buffer.allocUnsafe(Math.min(bytes, stats.size));
+      return buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0));
+    };
+    let head = readPrefix(DIMENSION_HEAD_BYTES);
+    if (!hasImageSignature(head)) return UNRECOGNISED;
+    let answer = headDimensions(head, stats.size);
+    while ('needBytes' in answer) {
+      const longer = readPrefix(answer.needBytes);
+      if (longer.length <= head.length) return null;
+      head = longer;
+      answer = headDimensions(head, stats.size);
+    }
+    return sizeProblemOf(answer);
   } catch (error) {
     return describeFsError(error);
   } finally {

@@ -73,6 +73,8 @@ export const useTrainingStore = defineStore('training', () => {
   const warnings = ref<string[]>([]);
   const errors = ref<{ code: string; message: string }[]>([]);
   const summary = ref<TrainerEventOf<'done'>['summary'] | null>(null);
+  /** Why a reopened run failed (run.json's message); a live failure says it in its banner instead, once. */
+  const recordedFailure = ref<string | null>(null);
   /** kNN of raw pixels and of the random-init encoder on the monitor's images (issue 10). */
   const baselines = ref<TrainerEventOf<'baselines'> | null>(null);
   /** Set when the progress signal stopped improving; the view offers to stop. */
@@ -102,6 +104,7 @@ export const useTrainingStore = defineStore('training', () => {
     warnings.value = [];
     errors.value = [];
     summary.value = null;
+    recordedFailure.value = null;
     baselines.value = null;
     plateau.value = null;
     lastCheckpoint.value = null;
@@ -247,6 +250,7 @@ export const useTrainingStore = defineStore('training', () => {
       dataset.value = { type: 'dataset', found: s.imagesUsed + (s.imagesSkipped ?? 0), used: s.imagesUsed, fromCache: 0, skipped: [], classes: epochs.value.find((e) => e.confusion)?.confusion?.classes ?? [] };
     }
     const status = details.run.status;
+    recordedFailure.value = status === 'failed' ? details.run.message : null;
     if (s && (status === 'finished' || status === 'stopped') && typeof s.steps === 'number') summary.value = s as TrainerEventOf<'done'>['summary'];
     state.value = status === 'created' || status === 'training' ? 'idle' : status;
     revision.value++;
@@ -284,7 +288,7 @@ export const useTrainingStore = defineStore('training', () => {
   }
 
   return {
-    runId, folder, state, backend, settings, dataset, loadingProgress, scanProgress, progress, epochs, previews, warnings, errors, summary, baselines, plateau,
+    runId, folder, state, backend, settings, dataset, loadingProgress, scanProgress, progress, epochs, previews, warnings, errors, summary, recordedFailure, baselines, plateau,
     lastCheckpoint, history, revision, busy, active, chanceLoss, stdReference, hasClasses,
     subscribe, start, pause, resume, stop, resumeRun, showDetails, hydrate,
   };
