@@ -97,7 +97,7 @@ describe(`main_moco.py flags (${realScript ? `the real parser of ${realScript}` 
 
   it('names every setting that does not carry over, and refuses a batch the GPUs cannot split', () => {
     const text = mainMocoFlags(v2, 1, 8).unmapped.join('\n');
-    for (const phrase of ['image size: 32 px', 'small-image stem', 'width multiplier 0.25', 'BatchNorm groups', 'initial weights', 'Gaussian blur']) expect(text).toContain(phrase);
+    for (const phrase of ['image size: 32 px', 'small-image stem', 'width multiplier 0.125', 'BatchNorm groups', 'initial weights', 'Gaussian blur']) expect(text).toContain(phrase);
     expect(() => mainMocoFlags(v2, 1, 3)).toThrow(/multiple of --gpus-per-node 3/);
   });
 
