@@ -17,6 +17,21 @@ describe('training settings', () => {
     }
   });
 
+  it('trains the CPU recipe of issue 10 on small images: width 1/8, about 1,400 steps, crops of 60-100 %, no colour jitter', () => {
+    // The held-out clip-art folder's size (449 images) and a 2,000-image folder: the step target holds for both.
+    for (const images of [449, 2000]) {
+      const { settings, reasons } = resolveSettings({}, images, 'wasm', 2);
+      const steps = settings.epochs * Math.floor(images / settings.batchSize);
+      expect(settings).toMatchObject({ widthMultiplier: 0.125, imageSize: 32, cropScale: 0.6, jitterStrength: 0, temperature: 0.1, head: 'linear' });
+      expect(steps).toBeGreaterThanOrEqual(1300);
+      expect(steps).toBeLessThanOrEqual(1500);
+      expect(reasons.jitterStrength).toMatch(/colour/);
+    }
+    // Larger images and the GPU keep v2's views and full width.
+    expect(resolveSettings({ imageSize: 64 }, 2000, 'wasm', 2).settings).toMatchObject({ cropScale: 0.2, jitterStrength: 1 });
+    expect(resolveSettings({}, 2000, 'webgpu').settings).toMatchObject({ widthMultiplier: 1, imageSize: 64, cropScale: 0.2, jitterStrength: 1 });
+  });
+
   it('uses the reference values where the folder is large and a GPU is there', () => {
     const { settings } = resolveSettings({ preset: 'v2', imageSize: 224 }, 200_000, 'tensorflow');
     expect(settings).toMatchObject({ batchSize: 128, queueSize: 65536, keyMomentum: 0.999, temperature: 0.2, head: 'mlp', smallImageStem: false, widthMultiplier: 1, bnSplits: 8 });
