@@ -24,7 +24,7 @@
  */
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import type { RgbImage } from '../../ml/augment.js';
-import { FileReadError, MAX_IMAGE_FILE_BYTES, openRegularFile, readHead, readOpenedFile } from '../safe-read.js';
+import { FileReadError, MAX_IMAGE_FILE_BYTES, openRegularFile, readHead, readOpenedFile, readRegularFileSync } from '../safe-read.js';
 import { describeFsError } from './scan.js';
 import { hasImageSignature, imageFormatOf, SIGNATURE_BYTES } from './signatures.js';
 
@@ -76,10 +76,28 @@ export function decodePipelineId(options: DecodeOptions): string {
   return `decode-v${DECODE_PIPELINE_VERSION};bg=ffffff;min=${minSide};max=${maxPixels}`;
 }
 
-/** Reads and decodes a file. File-system errors (EACCES, ...) become ImageDecodeErrors too. */
-export async function decodeImageFile(path: string, options: DecodeOptions): Promise<DecodedImage> {
+const UNRECOGNISED = 'not a supported image (unrecognised contents): its first bytes are not those of a JPEG, PNG, GIF, WebP, TIFF or AVIF file';
+
+/**
+ * Reads and decodes a file. File-system errors (EACCES, ...) become ImageDecodeErrors too.
+ * `reads: 'sync'` reads it with synchronous calls (safe-read's readRegularFileSync: the same
+ * refusals, no time limit), for the trainer's load, whose event loop serves no UI.
+ */
+export async function decodeImageFile(path: string, options: DecodeOptions, reads: 'async' | 'sync' = 'async'): Promise<DecodedImage> {
   validateDecodeOptions(options);
   let buffer: Buffer;
+  if (reads === 'sync') {
+    try {
+      buffer = readRegularFileSync(path, options.maxFileBytes ?? MAX_IMAGE_FILE_BYTES, SIGNATURE_BYTES, WHOLE_READ_BYTES, (head, size) => {
+        if (size === 0) throw new ImageDecodeError(path, 'empty file (0 bytes)');
+        if (!hasImageSignature(head)) throw new ImageDecodeError(path, UNRECOGNISED);
+      });
+    } catch (error) {
+      if (error instanceof ImageDecodeError) throw error;
+      throw new ImageDecodeError(path, error instanceof FileReadError ? error.reason : describeFsError(error));
+    }
+    return decodeImageBuffer(buffer, options, path);
+  }
   try {
     // Read into memory rather than hand sharp the path: the error is a plain errno, and libvips's
     // operation cache cannot serve a stale decode of a file that changed under the same name.
@@ -94,7 +112,7 @@ export async function decodeImageFile(path: string, options: DecodeOptions): Pro
       const small = file.stats.size <= WHOLE_READ_BYTES;
       const head = small ? await readOpenedFile(file, path) : await readHead(file, SIGNATURE_BYTES, path);
       if (!hasImageSignature(head)) {
-        throw new ImageDecodeError(path, 'not a supported image (unrecognised contents): its first bytes are not those of a JPEG, PNG, GIF, WebP, TIFF or AVIF file');
+        throw new ImageDecodeError(path, UNRECOGNISED);
       }
       buffer = small ? head : await readOpenedFile(file, path);
     } finally {

@@ -36,6 +36,11 @@ export interface LoadImageFolderOptions {
   readonly maxPixels?: number;
   /** Images whose shorter side is below this are skipped as too small (default 8 px). */
   readonly minSide?: number;
+  /**
+   * How image files are read (decode.ts): 'sync' (default) in line, as the trainer processes that
+   * load folders serve no UI on their event loop; 'async' through the thread pool with a time limit.
+   */
+  readonly fileReads?: 'async' | 'sync';
 }
 
 export interface LoadedImage {
@@ -169,7 +174,7 @@ export async function loadEntries(
       fromCache++;
     } else {
       try {
-        image = (await decodeImageFile(entry.path, decodeOptions)).image;
+        image = (await decodeImageFile(entry.path, decodeOptions, options.fileReads ?? 'sync')).image;
       } catch (error) {
         const reason = error instanceof ImageDecodeError ? error.reason : `decode failed: ${error instanceof Error ? error.message : String(error)}`;
         failures[index] = { path: entry.path, relativePath: entry.relativePath, reason };
