@@ -154,7 +154,9 @@ async function openExisting(path: string, contentKey: string, total: number, opt
     store = await ImageStore.open(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    options.onWarning?.(error instanceof ImageStoreCorruptError ? error.message : `decoded-image store ${path} unreadable, rebuilding it: ${error instanceof Error ? error.message : String(error)}`);
+    if (!(error instanceof ImageStoreCorruptError && error.outdated)) {
+      options.onWarning?.(error instanceof ImageStoreCorruptError ? error.message : `decoded-image store ${path} unreadable, rebuilding it: ${error instanceof Error ? error.message : String(error)}`);
+    }
     await unlink(path).catch(() => undefined);
     return null;
   }

@@ -40,7 +40,8 @@ const MAX_SIDE = 65_535;
 
 /** A store that cannot be used as it is: the message names the file and the reason. */
 export class ImageStoreCorruptError extends Error {
-  constructor(readonly path: string, reason: string) {
+  /** `outdated`: written by another format version (an upgrade), not damaged; rebuilt without a warning. */
+  constructor(readonly path: string, reason: string, readonly outdated = false) {
     super(`decoded-image store ${path} is unusable (${reason}); it is deleted and rebuilt on the next load`);
     this.name = 'ImageStoreCorruptError';
   }
@@ -215,7 +216,7 @@ export class ImageStore implements ImageSource {
       const header = Buffer.alloc(HEADER_BYTES);
       const { bytesRead } = await handle.read(header, 0, HEADER_BYTES, 0);
       if (bytesRead < HEADER_BYTES || !header.subarray(0, 8).equals(MAGIC)) throw new ImageStoreCorruptError(path, 'not a store, or its header is missing');
-      if (header.readUInt32LE(8) !== FORMAT_VERSION) throw new ImageStoreCorruptError(path, `format version ${header.readUInt32LE(8)}, expected ${FORMAT_VERSION}`);
+      if (header.readUInt32LE(8) !== FORMAT_VERSION) throw new ImageStoreCorruptError(path, `format version ${header.readUInt32LE(8)}, expected ${FORMAT_VERSION}`, true);
       const entries = header.readUInt32LE(12);
       const indexOffset = Number(header.readBigUInt64LE(16));
       const indexLength = Number(header.readBigUInt64LE(24));

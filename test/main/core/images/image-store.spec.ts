@@ -103,6 +103,15 @@ describe('decoded-image store', () => {
     await rebuilt.source.close();
     await expect(ImageStore.open(join(cacheDir, 'stores', 'missing.pack'))).rejects.toMatchObject({ code: 'ENOENT' });
 
+    // A store of another format version (one written before an upgrade) is rebuilt without a warning.
+    const versioned = await open(rebuilt.stats.store!, 'r+');
+    await versioned.write(Buffer.from([1, 0, 0, 0]), 0, 4, 8);
+    await versioned.close();
+    const upgradeWarnings: string[] = [];
+    const upgraded = await openImageFolderStore(folder, { storeSize: 16, cacheDir, onWarning: (m) => upgradeWarnings.push(m) });
+    expect([upgraded.stats.decoded, upgradeWarnings]).toEqual([30, []]);
+    await upgraded.source.close();
+
     const later = new Date(Date.now() + 5000);
     await utimes(join(folder, 'img-04.png'), later, later);
     const edited = await openImageFolderStore(folder, { storeSize: 16, cacheDir });
