@@ -8,7 +8,7 @@
  * - a time limit on the whole read (a hung network mount must not stop a load for ever).
  * Callers read the head first where it can decide (image signatures), and the server streams.
  */
-import { constants, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
 /** Largest image file read for decoding: 512 MiB, above any 100-megapixel image a camera or scanner writes compressed. */
@@ -96,4 +96,43 @@ export async function readOpenedFile(file: OpenedFile, path: string, timeoutMs =
     return buffer.subarray(0, offset);
   })();
   return withTimeout(path, timeoutMs, work, () => undefined);
+}
+
+/**
+ * openRegularFile and a whole read, synchronously: for processes with no UI on their event loop
+ * (the trainer's image load), where the four thread-pool hand-offs of open, fstat, read and close
+ * cost ~0.1 ms of CPU a small file against ~0.015 ms for the same syscalls made in line (issue 14).
+ * The same refusals and wording; `check(head, size)` sees the first `headBytes` (all of a file of
+ * at most `wholeBytes`) before the rest is read, and throws to refuse. No time limit: a hung mount
+ * blocks the caller, as the trainer's 'batched-sync' scan of the same files would.
+ */
+export function readRegularFileSync(path: string, maxBytes: number, headBytes: number, wholeBytes: number, check: (head: Buffer, size: number) => void): Buffer {
+  const fd = openSync(path, constants.O_RDONLY | ((constants as Partial<typeof constants>).O_NONBLOCK ?? 0));
+  try {
+    const stats = fstatSync(fd);
+    if (stats.isDirectory()) throw new FileReadError(path, 'is a directory (EISDIR)', 'not-regular');
+    if (!stats.isFile()) throw new FileReadError(path, `not a regular file: ${kindOf(stats)}`, 'not-regular');
+    if (stats.size > maxBytes) throw new FileReadError(path, `too large: the file is ${formatBytes(stats.size)}, the limit is ${formatBytes(maxBytes)}`, 'too-large');
+    const size = stats.size;
+    const buffer = Buffer.allocUnsafe(size);
+    const readFrom = (start: number, end: number): number => {
+      let offset = start;
+      while (offset < end) {
+        const bytesRead = readSync(fd, buffer, offset, end - offset, offset);
+        if (bytesRead === 0) break; // shrank while reading: the decoder reports the truncation
+        offset += bytesRead;
+      }
+      return offset;
+    };
+    if (size <= wholeBytes) {
+      const read = readFrom(0, size);
+      check(buffer.subarray(0, Math.min(read, headBytes)), size);
+      return buffer.subarray(0, read);
+    }
+    const head = readFrom(0, headBytes);
+    check(buffer.subarray(0, head), size);
+    return buffer.subarray(0, head < headBytes ? head : readFrom(headBytes, size));
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:scale -- --images N [--steps 6] [--skip-embed] [--ui] [--keep]` (issue 14): how the data side
+ * `npm run bench:scale -- --images N [--steps 6] [--batch-size 64] [--skip-embed] [--ui] [--keep]` (issue 14): how the data side
  * scales with the folder. Generates (or reuses) a folder of N distinct 96-px JPEGs under the temp
  * directory, then measures, in this order: the scan, the first load (decode + cache fill, fresh
  * cache), the cached load, a real trainer process for a few steps at 32 px (peak RSS, step time),
@@ -34,6 +34,8 @@ const progress = (message: string): void => { process.stderr.write(`[bench:scale
 async function main(): Promise<void> {
   const images = integerFlag('images', 2000);
   const steps = integerFlag('steps', 6);
+  // The trainer's batch (default 64): its step working set, not N, sets most of the peak RSS.
+  const batchSize = integerFlag('batch-size', BENCH_SETTINGS.batchSize);
   const wantUi = process.argv.includes('--ui');
   const keep = process.argv.includes('--keep');
   // The whole-folder embed takes longest on a loaded 2-core machine: --skip-embed leaves it (and the neighbour query) null.
@@ -63,7 +65,7 @@ async function main(): Promise<void> {
     await cached.source.close();
     progress(`cached load ${cached.seconds.toFixed(1)} s`);
 
-    const trainer = await probeTrainer(generated.folder, cacheDir, workDir, { steps, embed: !skipEmbed }, progress);
+    const trainer = await probeTrainer(generated.folder, cacheDir, workDir, { steps, embed: !skipEmbed, batchSize }, progress);
     progress(`trainer peak RSS ${trainer.trainerPeakRssMB ?? '?'} MB, step ${trainer.stepMs.toFixed(0)} ms, embed ${trainer.embedSeconds?.toFixed(1) ?? 'skipped'} s`);
 
     // In Chromium, by the map stream's bench (main/bench/ui/measure.ts); its fixture lives in the work dir.
@@ -80,7 +82,7 @@ async function main(): Promise<void> {
       grid: ui?.grid ?? null,
       map: ui?.map ?? null,
       more: {
-        settings: BENCH_SETTINGS, storeSize, stepsMeasured: trainer.steps,
+        settings: { ...BENCH_SETTINGS, batchSize }, storeSize, stepsMeasured: trainer.steps,
         trainerLoadSeconds: round(trainer.trainerLoadSeconds, 2),
         embedPeakRssMB: trainer.embedPeakRssMB === null ? null : round(trainer.embedPeakRssMB),
         firstLoadSeconds: round(first.seconds, 2), cachedLoadSeconds: round(cached.seconds, 2),

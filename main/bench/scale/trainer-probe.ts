@@ -58,11 +58,12 @@ function median(values: readonly number[]): number {
   return sorted.length === 0 ? Number.NaN : sorted[Math.floor(sorted.length / 2)]!;
 }
 
-export async function probeTrainer(folder: string, cacheDirectory: string, workDir: string, options: { steps: number; embed: boolean }, log: (m: string) => void = () => undefined): Promise<TrainerProbe> {
+export async function probeTrainer(folder: string, cacheDirectory: string, workDir: string, options: { steps: number; embed: boolean; batchSize?: number }, log: (m: string) => void = () => undefined): Promise<TrainerProbe> {
   const { steps } = options;
+  const settings = { ...BENCH_SETTINGS, batchSize: options.batchSize ?? BENCH_SETTINGS.batchSize };
   const { directory } = await createRun({
     runsRoot: join(workDir, 'runs'), folder,
-    userSettings: BENCH_SETTINGS,
+    userSettings: settings,
   });
   const watched = watchedTrainer();
   const stepTimes: number[] = [];
@@ -83,7 +84,7 @@ export async function probeTrainer(folder: string, cacheDirectory: string, workD
       }
     }
   });
-  host.send({ type: 'start', folder, runDirectory: directory, cacheDirectory, userSettings: BENCH_SETTINGS, resume: false });
+  host.send({ type: 'start', folder, runDirectory: directory, cacheDirectory, userSettings: settings, resume: false });
   await host.exited;
   if (ended.failure !== null || stepTimes.length < 2) throw new Error(`bench trainer failed: ${ended.failure ?? 'fewer than 2 steps'}`);
   // The first step includes warm-up (kernels, first allocation): the rest are the steady state.

@@ -1,7 +1,7 @@
 /**
- * On-disk cache of the decoded, downscaled RGB copies, so a second run does not decode the
- * originals again. Within a run, training reads the folder's decoded-image store
- * (image-store.ts, built from these entries), not these files.
+ * On-disk cache of the decoded, downscaled RGB copies, one file per image, for the in-memory
+ * loadImageFolder. Training does not use it (issue 14): the folder's decoded-image store
+ * (image-store.ts, folder-store.ts) is its cache, and its builds write no file per image.
  *
  * Key: sha256 of (format version, absolute path, file size, mtimeMs, storeSize, decode-pipeline
  * descriptor). Editing a file changes its mtime (and usually its size), so it is decoded anew;

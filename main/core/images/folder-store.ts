@@ -4,11 +4,13 @@
  * them per batch. The store is named by the cache keys of every candidate (path, size, mtime,
  * store size, decode pipeline), so an unchanged folder opens its store without reading a single
  * image (the cached load is a scan plus one file open); any change to the folder gives a new
- * store, built from the per-image cache where it can (only new or edited files are decoded), and
- * the folder's previous store is deleted. Files that failed are decoded again on every load (a
- * permission fixed since is not sticky), and a store is rebuilt when one of them now loads.
- * Where the cache cannot be written (read-only disk), images stay in memory as before.
- */
+ * store, which takes every unchanged image from the folder's previous store (each record carries
+ * its cache key) and decodes only new or edited files; then the previous store is deleted. The
+ * store is the decoded-image cache: no file per image is written while it is built (those writes
+ * were about 0.23 ms of CPU an image, and a file each, of a 100k first load). Files that failed
+ * are decoded again on every load (a permission fixed since is not sticky), and a store is
+ * rebuilt when one of them now loads. Where the cache cannot be written (read-only disk), images
+ * stay in memory as before. */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,7 +19,7 @@ import { writeFileAtomic } from '../atomic-file.js';
 import { MemoryImageSource, type ImageSource } from '../../ml/image-source.js';
 import { decodeImageFile, decodePipelineId, ImageDecodeError } from './decode.js';
 import { ImageStore, ImageStoreCorruptError, ImageStoreWriter } from './image-store.js';
-import { loadEntries, prepareFolderLoad, summariseLoad, type LoadImageFolderOptions, type LoadImageFolderStats, type PreparedFolderLoad, type SkippedImage } from './load.js';
+import { loadEntries, prepareFolderLoad, summariseLoad, type DecodedImageCache, type LoadImageFolderOptions, type LoadImageFolderStats, type PreparedFolderLoad, type SkippedImage } from './load.js';
 
 const STORE_KEY_VERSION = 1;
 
@@ -64,6 +66,7 @@ export async function openImageFolderStore(folder: string, options: LoadImageFol
   const path = join(storesDir, `${contentKey}.pack`);
 
   const existing = await openExisting(path, contentKey, total, options);
+  let previous: ImageStore | null = null;
   if (existing) {
     const failures = await retryFailures(prepared, existing);
     if (failures !== null) {
@@ -71,7 +74,7 @@ export async function openImageFolderStore(folder: string, options: LoadImageFol
       options.onProgress?.(total, total);
       return finish(existing, Array.from(existing.entries), failures, 0, existing.count, path);
     }
-    await existing.close(); // a file that failed before loads now: the store is out of date
+    previous = existing; // a file that failed before loads now: rebuilt, with the rest taken from it
   }
 
   let writer: ImageStoreWriter;
@@ -80,21 +83,57 @@ export async function openImageFolderStore(folder: string, options: LoadImageFol
     await removeAbandonedStores(storesDir);
     writer = await ImageStoreWriter.create(path, total);
   } catch (error) {
+    await previous?.close();
     options.onWarning?.(`decoded-image store in ${storesDir} not writable, keeping images in memory: ${error instanceof Error ? error.message : String(error)}`);
     return inMemory(prepared, options, finish);
   }
+  const pointer = join(storesDir, `${folderKeyOf(prepared, options.storeSize)}.latest`);
+  previous ??= await openPreviousStore(storesDir, pointer);
   let pooled;
   try {
-    pooled = await loadEntries(prepared, options, (index, image) => writer.write(index, image));
+    const reuse = previous ? await reuseFrom(previous) : null;
+    pooled = await loadEntries(prepared, options, (index, image) => writer.write(index, image, prepared.keys[index]), reuse);
     pooled.failures.forEach((failure, index) => { if (failure) writer.fail(index, failure.reason); });
     await writer.finish(contentKey);
   } catch (error) {
     await writer.abort();
     throw error;
+  } finally {
+    await previous?.close();
   }
-  await replacePreviousStore(storesDir, prepared, options.storeSize, `${contentKey}.pack`);
+  await replacePreviousStore(storesDir, pointer, `${contentKey}.pack`);
   const store = await ImageStore.open(path);
   return finish(store, Array.from(store.entries), pooled.failures, pooled.decoded, pooled.fromCache, path);
+}
+
+/** The store the folder's pointer names, when it opens (a damaged one is just not used: the new build replaces it). */
+async function openPreviousStore(storesDir: string, pointer: string): Promise<ImageStore | null> {
+  const name = (await readFile(pointer, 'utf8').catch(() => '')).trim();
+  if (!STORE_NAME.test(name)) return null;
+  return ImageStore.open(join(storesDir, name)).catch(() => null);
+}
+
+/** A previous store as the cache of a build: the images whose cache keys it holds, read from it (CRC-checked). */
+async function reuseFrom(store: ImageStore): Promise<DecodedImageCache | null> {
+  let keys: Buffer;
+  try {
+    keys = await store.readKeys();
+  } catch {
+    return null;
+  }
+  const positions = new Map<string, number>();
+  for (let position = 0; position < store.count; position++) {
+    const at = store.entries[position]! * 20;
+    const key = keys.toString('hex', at, at + 20);
+    if (key !== NO_KEY) positions.set(key, position);
+  }
+  return {
+    find: async (_index, key) => {
+      const position = positions.get(key);
+      if (position === undefined) return null;
+      return (await store.read([position]).catch(() => null))?.[0] ?? null;
+    },
+  };
 }
 
 async function inMemory(
@@ -115,7 +154,9 @@ async function openExisting(path: string, contentKey: string, total: number, opt
     store = await ImageStore.open(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    options.onWarning?.(error instanceof ImageStoreCorruptError ? error.message : `decoded-image store ${path} unreadable, rebuilding it: ${error instanceof Error ? error.message : String(error)}`);
+    if (!(error instanceof ImageStoreCorruptError && error.outdated)) {
+      options.onWarning?.(error instanceof ImageStoreCorruptError ? error.message : `decoded-image store ${path} unreadable, rebuilding it: ${error instanceof Error ? error.message : String(error)}`);
+    }
     await unlink(path).catch(() => undefined);
     return null;
   }
@@ -141,17 +182,23 @@ async function retryFailures(prepared: PreparedFolderLoad, store: ImageStore): P
   return failures;
 }
 
+const STORE_NAME = /^[0-9a-f]{40}\.pack$/;
+const NO_KEY = '0'.repeat(40);
+
+/** Names the folder's newest store (`<folderKey>.latest`), per folder root, store size and decode pipeline. */
+function folderKeyOf(prepared: PreparedFolderLoad, storeSize: number): string {
+  return createHash('sha256').update(JSON.stringify([prepared.root, storeSize, decodePipelineId(prepared.decodeOptions)])).digest('hex').slice(0, 40);
+}
+
 /**
  * One store per folder and store size is kept: `<folderKey>.latest` names the newest, and the one
  * it named before is deleted (a store is the size of the folder's pixels). A trainer still reading
  * the old one keeps its open descriptor (POSIX); where deleting fails (Windows), it stays.
  */
-async function replacePreviousStore(storesDir: string, prepared: PreparedFolderLoad, storeSize: number, fileName: string): Promise<void> {
-  const folderKey = createHash('sha256').update(JSON.stringify([prepared.root, storeSize, decodePipelineId(prepared.decodeOptions)])).digest('hex').slice(0, 40);
-  const pointer = join(storesDir, `${folderKey}.latest`);
+async function replacePreviousStore(storesDir: string, pointer: string, fileName: string): Promise<void> {
   const previous = (await readFile(pointer, 'utf8').catch(() => '')).trim();
   await writeFileAtomic(pointer, `${fileName}\n`).catch(() => undefined);
-  if (previous !== '' && previous !== fileName && /^[0-9a-f]{40}\.pack$/.test(previous)) await unlink(join(storesDir, previous)).catch(() => undefined);
+  if (previous !== '' && previous !== fileName && STORE_NAME.test(previous)) await unlink(join(storesDir, previous)).catch(() => undefined);
 }
 
 /** Temporary stores of builds whose process is gone (killed mid-load): as large as a store, so removed. */

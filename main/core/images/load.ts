@@ -36,6 +36,11 @@ export interface LoadImageFolderOptions {
   readonly maxPixels?: number;
   /** Images whose shorter side is below this are skipped as too small (default 8 px). */
   readonly minSide?: number;
+  /**
+   * How image files are read (decode.ts): 'sync' (default) in line, as the trainer processes that
+   * load folders serve no UI on their event loop; 'async' through the thread pool with a time limit.
+   */
+  readonly fileReads?: 'async' | 'sync';
 }
 
 export interface LoadedImage {
@@ -123,16 +128,37 @@ export interface PooledLoad {
   readonly failures: readonly (SkippedImage | undefined)[];
 }
 
+/** Where loadEntries looks before decoding an entry, and where a fresh decode is kept. */
+export interface DecodedImageCache {
+  /** Entry `index`'s image (cache key `key`) without decoding, or null. */
+  find(index: number, key: string): Promise<RgbImage | null>;
+  /** Keeps a fresh decode for later loads; a failure costs the next load speed, not this one. */
+  keep?(key: string, image: RgbImage): Promise<void>;
+}
+
+/** The per-image cache (cache.ts): one file per image, read before and written after each decode. */
+export function perImageCache(cacheDir: string): DecodedImageCache {
+  return {
+    find: (_index, key) => readCacheEntry(cacheDir, key),
+    keep: (key, image) => writeCacheEntry(cacheDir, key, image),
+  };
+}
+
 /**
- * Loads every candidate from the cache or by decoding (filling the cache), at most `concurrency`
- * at once, handing each image to `sink` as it arrives (in completion order, with its scan index),
- * so the caller decides whether images stay in memory or go to a store on disk.
+ * Loads every candidate from `cache` or by decoding, at most `concurrency` at once, handing each
+ * image to `sink` as it arrives (in completion order, with its scan index), so the caller decides
+ * whether images stay in memory or go to a store on disk. `cache` defaults to the per-image cache
+ * where it is usable; null decodes everything.
  */
-export async function loadEntries(prepared: PreparedFolderLoad, options: LoadImageFolderOptions, sink: (index: number, image: RgbImage) => Promise<void> | void): Promise<PooledLoad> {
+export async function loadEntries(
+  prepared: PreparedFolderLoad,
+  options: LoadImageFolderOptions,
+  sink: (index: number, image: RgbImage) => Promise<void> | void,
+  cache: DecodedImageCache | null = prepared.cacheUsable ? perImageCache(options.cacheDir) : null,
+): Promise<PooledLoad> {
   const { scan, keys, decodeOptions } = prepared;
   const total = scan.images.length;
   const failures = new Array<SkippedImage | undefined>(total);
-  const cacheUsable = prepared.cacheUsable;
   let decoded = 0;
   let fromCache = 0;
   let done = 0;
@@ -143,23 +169,22 @@ export async function loadEntries(prepared: PreparedFolderLoad, options: LoadIma
   const loadOne = async (index: number): Promise<void> => {
     const entry = scan.images[index]!;
     const key = keys[index]!;
-    let image = cacheUsable ? await readCacheEntry(options.cacheDir, key) : null;
+    let image = cache ? await cache.find(index, key) : null;
     if (image !== null) {
       fromCache++;
     } else {
       try {
-        image = (await decodeImageFile(entry.path, decodeOptions)).image;
+        image = (await decodeImageFile(entry.path, decodeOptions, options.fileReads ?? 'sync')).image;
       } catch (error) {
         const reason = error instanceof ImageDecodeError ? error.reason : `decode failed: ${error instanceof Error ? error.message : String(error)}`;
         failures[index] = { path: entry.path, relativePath: entry.relativePath, reason };
         return;
       }
       decoded++;
-      if (cacheUsable) {
+      if (cache?.keep) {
         try {
-          await writeCacheEntry(options.cacheDir, key, image);
+          await cache.keep(key, image);
         } catch (error) {
-          // A cache that cannot be written costs speed on the next run, not this run.
           if (!cacheWriteWarned) options.onWarning?.(`image cache ${options.cacheDir} not written: ${error instanceof Error ? error.message : String(error)}`);
           cacheWriteWarned = true;
         }

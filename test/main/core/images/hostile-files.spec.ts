@@ -25,9 +25,9 @@ async function sparse(path: string, bytes: number, head: Buffer = Buffer.alloc(0
   await handle.close();
 }
 
-async function decodeReason(path: string): Promise<string> {
+async function decodeReason(path: string, reads: 'async' | 'sync' = 'async', maxFileBytes?: number): Promise<string> {
   try {
-    await decodeImageFile(path, { storeSize: 16 });
+    await decodeImageFile(path, { storeSize: 16, ...(maxFileBytes === undefined ? {} : { maxFileBytes }) }, reads);
   } catch (error) {
     if (error instanceof ImageDecodeError) return error.reason;
     throw error;
@@ -51,6 +51,34 @@ describe('hostile files (issue 13)', () => {
     expect(await decodeReason(fifo)).toBe('not a regular file: a FIFO (named pipe)');
     await expect(openRegularFile(fifo)).rejects.toMatchObject({ code: 'not-regular' });
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('synchronous reads (the trainer\'s load, issue 14) refuse the same files with the same reasons and read the same pixels', { timeout: 20_000 }, async () => {
+    const fifo = join(dir, 'sync-fifo.png');
+    execFileSync('mkfifo', [fifo]);
+    await writeFile(join(dir, 'sync-empty.png'), Buffer.alloc(0));
+    await writeFile(join(dir, 'sync-notes.jpg'), 'just some text, not an image at all');
+    await mkdir(join(dir, 'sync-folder.png'));
+    await sparse(join(dir, 'sync-big-junk.png'), 3 * 1024 * 1024); // above the one-read size: head first
+    const noise = Buffer.alloc(800 * 800 * 3);
+    for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
+    const bigPng = await sharp(noise, { raw: { width: 800, height: 800, channels: 3 } }).png({ compressionLevel: 0 }).toBuffer();
+    expect(bigPng.length).toBeGreaterThan(1024 * 1024);
+    await writeFile(join(dir, 'sync-big.png'), bigPng);
+    await writeFile(join(dir, 'sync-small.png'), await png(40));
+    for (const name of ['sync-fifo.png', 'sync-empty.png', 'sync-notes.jpg', 'sync-folder.png', 'sync-big-junk.png', 'sync-missing.png']) {
+      const path = join(dir, name);
+      const reason = await decodeReason(path, 'sync');
+      expect(reason, name).toBe(await decodeReason(path, 'async'));
+    }
+    expect(await decodeReason(join(dir, 'sync-fifo.png'), 'sync')).toBe('not a regular file: a FIFO (named pipe)');
+    expect(await decodeReason(join(dir, 'sync-big.png'), 'sync', 1024 * 1024)).toBe(await decodeReason(join(dir, 'sync-big.png'), 'async', 1024 * 1024));
+    expect(await decodeReason(join(dir, 'sync-big.png'), 'sync', 1024 * 1024)).toMatch(/^too large: the file is /);
+    for (const name of ['sync-big.png', 'sync-small.png']) {
+      const [a, b] = await Promise.all([decodeImageFile(join(dir, name), { storeSize: 16 }, 'async'), decodeImageFile(join(dir, name), { storeSize: 16 }, 'sync')]);
+      expect([b.image.width, b.image.height, b.format]).toEqual([a.image.width, a.image.height, a.format]);
+      expect(Buffer.from(b.image.data).equals(Buffer.from(a.image.data)), name).toBe(true);
+    }
   });
 
   it('a 1.5 GB junk file named .png is refused from its first bytes: the decode stays far below its size in memory', async () => {

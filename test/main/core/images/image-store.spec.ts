@@ -95,10 +95,22 @@ describe('decoded-image store', () => {
     const warnings: string[] = [];
     const rebuilt = await openImageFolderStore(folder, { storeSize: 16, cacheDir, onWarning: (m) => warnings.push(m) });
     expect(warnings.join('\n')).toMatch(/truncated or extended.*rebuilt/);
-    expect(rebuilt.stats.fromCache).toBe(30); // from the per-image cache, no decode
+    // The store is the decoded-image cache (no per-image files are written while it is built): a
+    // damaged one cannot lend its images, so they are decoded again.
+    expect([rebuilt.stats.decoded, rebuilt.stats.fromCache]).toEqual([30, 0]);
+    expect((await readdir(cacheDir)).filter((name) => name.endsWith('.rgb'))).toEqual([]);
     sameImages(await rebuilt.source.read([0, 1, 2]), reference);
     await rebuilt.source.close();
     await expect(ImageStore.open(join(cacheDir, 'stores', 'missing.pack'))).rejects.toMatchObject({ code: 'ENOENT' });
+
+    // A store of another format version (one written before an upgrade) is rebuilt without a warning.
+    const versioned = await open(rebuilt.stats.store!, 'r+');
+    await versioned.write(Buffer.from([1, 0, 0, 0]), 0, 4, 8);
+    await versioned.close();
+    const upgradeWarnings: string[] = [];
+    const upgraded = await openImageFolderStore(folder, { storeSize: 16, cacheDir, onWarning: (m) => upgradeWarnings.push(m) });
+    expect([upgraded.stats.decoded, upgradeWarnings]).toEqual([30, []]);
+    await upgraded.source.close();
 
     const later = new Date(Date.now() + 5000);
     await utimes(join(folder, 'img-04.png'), later, later);
