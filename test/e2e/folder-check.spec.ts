@@ -70,6 +70,7 @@ describe.skipIf(!chromiumAvailable)('the folder check in Chromium (issue 12 item
       expect(await page.evaluate((text) => document.body.innerText.split(text).length - 1, reason)).toBe(1);
       expect(await page.locator('[data-testid="banner"]').count()).toBe(0);
       await page.click('[data-testid="folder-dataset-report"]');
+      await page.waitForSelector('[data-testid="dataset-report-files"] li', { timeout: 30_000 });
       const files = await page.locator('[data-testid="dataset-report-files"] li').allTextContents();
       expect(files).toHaveLength(3);
       for (const line of files) expect(line).toContain('too small: 1x1 pixels (the shorter side must be at least 8 px)');
@@ -199,6 +200,8 @@ describe.skipIf(!chromiumAvailable)('the folder check in Chromium (issue 12 item
       expect(await page.evaluate(() => document.body.innerText.split('1 usable image').length - 1)).toBe(1);
       await page.screenshot({ path: artifactPath('folder-check-run-failed.png'), fullPage: true });
       await page.click('[data-testid="run-dataset-report"]');
+      // A run's report is fetched (runs:dataset): wait for its rows, as allTextContents does not.
+      await page.waitForSelector('[data-testid="dataset-report-files"] li', { timeout: 30_000 });
       const files = await page.locator('[data-testid="dataset-report-files"] li').allTextContents();
       expect(files).toHaveLength(3);
       for (const row of files) expect(row).toMatch(/t\d\.jpg.*truncated or corrupt/);
