@@ -42,17 +42,24 @@ export interface OpenedFile {
   readonly stats: Stats;
 }
 
+/** O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer for ever. (0 where it does not exist.) */
+const NONBLOCKING_READ = constants.O_RDONLY | ((constants as Partial<typeof constants>).O_NONBLOCK ?? 0);
+
+/** Refuses what the fstat of an opened file shows is not a regular file within `maxBytes` (when given). */
+function assertRegularFile(path: string, stats: Stats, maxBytes?: number): void {
+  if (stats.isDirectory()) throw new FileReadError(path, 'is a directory (EISDIR)', 'not-regular');
+  if (!stats.isFile()) throw new FileReadError(path, `not a regular file: ${kindOf(stats)}`, 'not-regular');
+  if (maxBytes !== undefined && stats.size > maxBytes) {
+    throw new FileReadError(path, `too large: the file is ${formatBytes(stats.size)}, the limit is ${formatBytes(maxBytes)}`, 'too-large');
+  }
+}
+
 /** Opens `path` without blocking and returns it only if it is a regular file (within `maxBytes`, when given). */
 export async function openRegularFile(path: string, maxBytes?: number): Promise<OpenedFile> {
-  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer for ever. (0 where it does not exist.)
-  const handle = await open(path, constants.O_RDONLY | ((constants as Partial<typeof constants>).O_NONBLOCK ?? 0));
+  const handle = await open(path, NONBLOCKING_READ);
   try {
     const stats = await handle.stat();
-    if (stats.isDirectory()) throw new FileReadError(path, 'is a directory (EISDIR)', 'not-regular');
-    if (!stats.isFile()) throw new FileReadError(path, `not a regular file: ${kindOf(stats)}`, 'not-regular');
-    if (maxBytes !== undefined && stats.size > maxBytes) {
-      throw new FileReadError(path, `too large: the file is ${formatBytes(stats.size)}, the limit is ${formatBytes(maxBytes)}`, 'too-large');
-    }
+    assertRegularFile(path, stats, maxBytes);
     return { handle, stats };
   } catch (error) {
     await handle.close().catch(() => undefined);
@@ -107,12 +114,10 @@ export async function readOpenedFile(file: OpenedFile, path: string, timeoutMs =
  * blocks the caller, as the trainer's 'batched-sync' scan of the same files would.
  */
 export function readRegularFileSync(path: string, maxBytes: number, headBytes: number, wholeBytes: number, check: (head: Buffer, size: number) => void): Buffer {
-  const fd = openSync(path, constants.O_RDONLY | ((constants as Partial<typeof constants>).O_NONBLOCK ?? 0));
+  const fd = openSync(path, NONBLOCKING_READ);
   try {
     const stats = fstatSync(fd);
-    if (stats.isDirectory()) throw new FileReadError(path, 'is a directory (EISDIR)', 'not-regular');
-    if (!stats.isFile()) throw new FileReadError(path, `not a regular file: ${kindOf(stats)}`, 'not-regular');
-    if (stats.size > maxBytes) throw new FileReadError(path, `too large: the file is ${formatBytes(stats.size)}, the limit is ${formatBytes(maxBytes)}`, 'too-large');
+    assertRegularFile(path, stats, maxBytes);
     const size = stats.size;
     const buffer = Buffer.allocUnsafe(size);
     const readFrom = (start: number, end: number): number => {
