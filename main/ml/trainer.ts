@@ -76,14 +76,12 @@ export class MocoTrainer {
   stepInEpoch = 0;
   epochOrder: Int32Array | null = null;
 
-  /**
-   * `localModel: false` when the steps run in a compute host that holds its own model (a worker
-   * pool): then this trainer is only the data side, and `moco` / `optimizer` are not available.
-   */
   /** Where trainStepOn's batches are rendered; null: this thread. */
   private readonly views: ViewRenderer | null;
 
   /**
+   * `localModel: false` when the steps run in a compute host that holds its own model (a worker
+   * pool): then this trainer is only the data side, and `moco` / `optimizer` are not available.
    * `views`: render trainStepOn's views there (worker threads) rather than in this thread; the
    * run is the same bit for bit (same draws, same order).
    */
