@@ -76,7 +76,8 @@ export function decodePipelineId(options: DecodeOptions): string {
   return `decode-v${DECODE_PIPELINE_VERSION};bg=ffffff;min=${minSide};max=${maxPixels}`;
 }
 
-const UNRECOGNISED = 'not a supported image (unrecognised contents): its first bytes are not those of a JPEG, PNG, GIF, WebP, TIFF or AVIF file';
+/** decode's refusal of a file without an image signature; the folder check (header-check.ts) says the same. */
+export const UNRECOGNISED_IMAGE = 'not a supported image (unrecognised contents): its first bytes are not those of a JPEG, PNG, GIF, WebP, TIFF or AVIF file';
 
 /**
  * Reads and decodes a file. File-system errors (EACCES, ...) become ImageDecodeErrors too.
@@ -90,7 +91,7 @@ export async function decodeImageFile(path: string, options: DecodeOptions, read
     try {
       buffer = readRegularFileSync(path, options.maxFileBytes ?? MAX_IMAGE_FILE_BYTES, SIGNATURE_BYTES, WHOLE_READ_BYTES, (head, size) => {
         if (size === 0) throw new ImageDecodeError(path, 'empty file (0 bytes)');
-        if (!hasImageSignature(head)) throw new ImageDecodeError(path, UNRECOGNISED);
+        if (!hasImageSignature(head)) throw new ImageDecodeError(path, UNRECOGNISED_IMAGE);
       });
     } catch (error) {
       if (error instanceof ImageDecodeError) throw error;
@@ -112,7 +113,7 @@ export async function decodeImageFile(path: string, options: DecodeOptions, read
       const small = file.stats.size <= WHOLE_READ_BYTES;
       const head = small ? await readOpenedFile(file, path) : await readHead(file, SIGNATURE_BYTES, path);
       if (!hasImageSignature(head)) {
-        throw new ImageDecodeError(path, UNRECOGNISED);
+        throw new ImageDecodeError(path, UNRECOGNISED_IMAGE);
       }
       buffer = small ? head : await readOpenedFile(file, path);
     } finally {

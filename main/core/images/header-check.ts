@@ -10,12 +10,10 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { FileReadError, formatBytes, MAX_IMAGE_FILE_BYTES, openRegularFile, readHead } from '../safe-read.js';
-import { imageSizeProblem } from './decode.js';
+import { imageSizeProblem, UNRECOGNISED_IMAGE } from './decode.js';
 import { DIMENSION_HEAD_BYTES, headDimensions, type HeadAnswer } from './header-dimensions.js';
 import { describeFsError } from './scan.js';
 import { hasImageSignature } from './signatures.js';
-
-const UNRECOGNISED = 'not a supported image (unrecognised contents): its first bytes are not those of a JPEG, PNG, GIF, WebP, TIFF or AVIF file';
 
 /** Header reads in flight at once: each is an open, a 1 KiB read (more for a JPEG with long APPn segments) and a close. */
 export const HEADER_CHECK_CONCURRENCY = 64;
@@ -34,7 +32,7 @@ export async function imageHeadProblem(path: string): Promise<string | null> {
     try {
       if (file.stats.size === 0) return 'empty file (0 bytes)';
       let head = await readHead(file, DIMENSION_HEAD_BYTES, path, HEADER_TIMEOUT_MS);
-      if (!hasImageSignature(head)) return UNRECOGNISED;
+      if (!hasImageSignature(head)) return UNRECOGNISED_IMAGE;
       let answer = headDimensions(head, file.stats.size);
       // A JPEG's frame header after long APPn segments: a longer prefix (stops when the file gives no more).
       while ('needBytes' in answer) {
@@ -77,7 +75,7 @@ export function imageHeadProblemSync(path: string): string | null {
       return buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0));
     };
     let head = readPrefix(DIMENSION_HEAD_BYTES);
-    if (!hasImageSignature(head)) return UNRECOGNISED;
+    if (!hasImageSignature(head)) return UNRECOGNISED_IMAGE;
     let answer = headDimensions(head, stats.size);
     while ('needBytes' in answer) {
       const longer = readPrefix(answer.needBytes);
