@@ -25,6 +25,8 @@
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import type { RgbImage } from '../../ml/augment.js';
 import { FileReadError, MAX_IMAGE_FILE_BYTES, openRegularFile, readHead, readOpenedFile, readRegularFileSync } from '../safe-read.js';
+import { headDimensions } from './header-dimensions.js';
+import { downscaleRgb } from './resize-rgb.js';
 import { describeFsError } from './scan.js';
 import { hasImageSignature, imageFormatOf, SIGNATURE_BYTES } from './signatures.js';
 
@@ -68,7 +70,8 @@ export function validateDecodeOptions(options: DecodeOptions): void {
 }
 
 /** Bump when the decode output changes for the same input (background, colour handling, resize). */
-const DECODE_PIPELINE_VERSION = 1; // the one-call path (issue 14) gives the same pixels: the same pipeline, one call
+// 2: images under twice storeSize are downscaled by resize-rgb.ts, not libvips (issue 14); a few levels apart.
+const DECODE_PIPELINE_VERSION = 2;
 
 /** Identifies everything besides the file and storeSize that the stored pixels depend on (cache keys). */
 export function decodePipelineId(options: DecodeOptions): string {
@@ -168,17 +171,24 @@ export async function decodeImageBuffer(buffer: Uint8Array, options: DecodeOptio
 
 class UnexpectedOutputError extends Error {}
 
+/**
+ * Sources whose shorter side is below this many times storeSize are decoded by sharp at full size
+ * and downscaled in JavaScript (resize-rgb.ts): sharp's resize step cost more than the decode on
+ * small images (issue 14). From 2x up, sharp keeps the resize, because JPEG and WebP then shrink
+ * on load (a 3000x2000 photo is decoded at an eighth of its size), which a full decode would lose.
+ */
+const SHRINK_ON_LOAD_FACTOR = 2;
+
 /** The stored pixels: 8-bit sRGB, HWC, shorter side storeSize (never enlarged), first frame, oriented, alpha on white. */
 async function decodePixels(buffer: Uint8Array, storeSize: number, maxPixels: number): Promise<RgbImage> {
-  const { data, info }: { data: Buffer; info: OutputInfo } = await sharp(buffer, {
-    failOn: 'truncated',
-    limitInputPixels: maxPixels,
-    pages: 1,
-    page: 0,
-    autoOrient: true,
-  })
-    // 'outside' with a square box = shorter side becomes storeSize, aspect kept.
-    .resize({ width: storeSize, height: storeSize, fit: 'outside', withoutEnlargement: true })
+  const header = headDimensions(buffer, buffer.length);
+  const small = 'dimensions' in header && Math.min(header.dimensions.width, header.dimensions.height) < SHRINK_ON_LOAD_FACTOR * storeSize;
+  let pipeline = sharp(buffer, { failOn: 'truncated', limitInputPixels: maxPixels, pages: 1, page: 0, autoOrient: true });
+  // 'outside' with a square box = shorter side becomes storeSize, aspect kept.
+  // kernel 'linear': the same triangle filter as resize-rgb.ts (within one level), so a stored copy is
+  // filtered alike whichever path made it.
+  if (!small) pipeline = pipeline.resize({ width: storeSize, height: storeSize, fit: 'outside', withoutEnlargement: true, kernel: 'linear' });
+  const { data, info }: { data: Buffer; info: OutputInfo } = await pipeline
     .flatten({ background: FLATTEN_BACKGROUND })
     .toColourspace('srgb')
     .removeAlpha()
@@ -187,7 +197,18 @@ async function decodePixels(buffer: Uint8Array, storeSize: number, maxPixels: nu
   if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
     throw new UnexpectedOutputError(`unexpected decoder output: ${info.width}x${info.height}x${info.channels}, ${data.length} bytes`);
   }
-  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+  const image = { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+  if (!small) return image;
+  const { width, height } = storedSize(image.width, image.height, storeSize);
+  return downscaleRgb(image, width, height, Math.min(image.width, image.height) / storeSize);
+}
+
+/** The size sharp's fit 'outside' resize gives (shorter side storeSize, the longer one rounded), never enlarged. */
+export function storedSize(width: number, height: number, storeSize: number): { width: number; height: number } {
+  const shorter = Math.min(width, height);
+  if (shorter <= storeSize) return { width, height };
+  const factor = shorter / storeSize;
+  return width <= height ? { width: storeSize, height: Math.round(height / factor) } : { width: Math.round(width / factor), height: storeSize };
 }
 
 /**
