@@ -50,3 +50,46 @@ export function applyStandardisation(features: tf.Tensor2D, standardisation: Fea
     return l2Normalize(tf.add(z, tf.mul(l2Normalize(features), 1e-3)));
   });
 }
+
+/**
+ * fitStandardisation + applyStandardisation for rows [M, dim] held in a Float32Array, done in
+ * place in plain JavaScript: for a whole folder's matrix (issue 14). The tensor form makes several
+ * full-size copies of it (the input, the centred and squared moments, each step of the
+ * normalisation, the read-back) and wasm memory never shrinks: the embed job peaked at 934 MB at
+ * 100k images. Statistics are summed in float64; results agree with the tensor form within float32
+ * rounding (feature-standardisation.spec).
+ */
+export function standardiseRowsInPlace(values: Float32Array, dim: number): FeatureStandardisation {
+  const rows = values.length / dim;
+  if (!Number.isInteger(dim) || dim < 1 || !Number.isInteger(rows)) throw new Error(`standardiseRowsInPlace: ${values.length} values do not make rows of ${dim}`);
+  if (rows === 0) throw new Error('standardiseRowsInPlace: no rows');
+  const mean = new Float64Array(dim);
+  for (let r = 0; r < rows; r++) for (let j = 0, at = r * dim; j < dim; j++, at++) mean[j]! += values[at]!;
+  for (let j = 0; j < dim; j++) mean[j]! /= rows;
+  // Two passes (mean, then squared deviations), as tf.moments: the biased variance.
+  const variance = new Float64Array(dim);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0, at = r * dim; j < dim; j++, at++) {
+      const d = values[at]! - mean[j]!;
+      variance[j]! += d * d;
+    }
+  }
+  const std = Array.from(variance, (sum) => Math.max(Math.sqrt(sum / rows), 1e-6));
+  const row = new Float64Array(dim);
+  for (let r = 0, start = 0; r < rows; r++, start += dim) {
+    let rawNorm = 0;
+    for (let j = 0; j < dim; j++) rawNorm += values[start + j]! ** 2;
+    // The same trace of the raw direction as applyStandardisation, so a row equal to the mean keeps a direction.
+    const trace = 1e-3 / Math.max(Math.sqrt(rawNorm), 1e-12);
+    let norm = 0;
+    for (let j = 0; j < dim; j++) {
+      const x = values[start + j]!;
+      const value = (x - mean[j]!) / std[j]! + trace * x;
+      row[j] = value;
+      norm += value * value;
+    }
+    const scale = 1 / Math.max(Math.sqrt(norm), 1e-12);
+    for (let j = 0; j < dim; j++) values[start + j] = row[j]! * scale;
+  }
+  return { mean: Array.from(mean), std };
+}

@@ -71,7 +71,7 @@ export class KnnMonitor {
   /** The query encoder's embedding through the run's compute host (the one the product stores and searches: standardised), eval mode. */
   async encoder(host: ComputeHost): Promise<KnnScore> {
     if (!this.usable) return { top1: 0, top5: 0 };
-    const { features } = await standardiseMatrix(await embedThroughHost(host, await this.monitoredImages(), this.imageSize, EMBEDDING_REPRESENTATION));
+    const { features } = standardiseMatrix(await embedThroughHost(host, await this.monitoredImages(), this.imageSize, EMBEDDING_REPRESENTATION));
     try {
       return await this.score(features);
     } finally {

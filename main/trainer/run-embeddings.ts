@@ -7,7 +7,7 @@ import { writeEmbeddings } from '../core/embeddings/embedding-store.js';
 import type { RgbImage } from '../ml/augment.js';
 import { embedImages, type Representation } from '../ml/batches.js';
 import type { EmbeddingMatrix } from '../ml/compute-host.js';
-import { applyStandardisation, fitStandardisation, type FeatureStandardisation } from '../ml/feature-standardisation.js';
+import { applyStandardisation, fitStandardisation, standardiseRowsInPlace, type FeatureStandardisation } from '../ml/feature-standardisation.js';
 import { forEachBlock } from '../ml/image-source.js';
 import type { Encoder } from '../ml/resnet.js';
 import type { TrainingImages } from './training-images.js';
@@ -40,14 +40,10 @@ export async function embedStandardised(encoder: Encoder, images: readonly RgbIm
  * rows [M, dim] (L2-normalised pooled features) standardised with their own statistics and
  * L2-normalised again, as embedStandardised does in this thread. Caller owns `features`.
  */
-export async function standardiseMatrix({ values, dim }: EmbeddingMatrix): Promise<{ features: tf.Tensor2D; standardisation: FeatureStandardisation }> {
-  const raw = tf.tensor2d(values, [values.length / dim, dim]);
-  try {
-    const standardisation = await fitStandardisation(raw);
-    return { features: applyStandardisation(raw, standardisation), standardisation };
-  } finally {
-    raw.dispose();
-  }
+export function standardiseMatrix({ values, dim }: EmbeddingMatrix): { features: tf.Tensor2D; standardisation: FeatureStandardisation } {
+  const rows = Float32Array.from(values);
+  const standardisation = standardiseRowsInPlace(rows, dim);
+  return { features: tf.tensor2d(rows, [rows.length / dim, dim]), standardisation };
 }
 
 export async function writeRunEmbeddings(encoder: Encoder, data: TrainingImages, imageSize: number, directory: string, checkpointPath: string): Promise<void> {
@@ -67,13 +63,13 @@ export async function writeRunEmbeddings(encoder: Encoder, data: TrainingImages,
 
 /**
  * Stores embeddings computed elsewhere (a compute host), one row per image of the run's folder:
- * standardised, L2-normalised, with the statistics beside them for outside images.
+ * standardised, L2-normalised, with the statistics beside them for outside images. `raw.values`
+ * is standardised in place (it is the caller's to give up).
  */
 export async function writeRunEmbeddingMatrix(raw: EmbeddingMatrix, data: TrainingImages, directory: string, checkpointPath: string): Promise<void> {
-  const { features, standardisation } = await standardiseMatrix(raw);
-  const matrix = Float32Array.from(await features.data());
-  const dim = features.shape[1];
-  features.dispose();
+  // In place, in JavaScript: the whole folder's matrix is never copied into tensors (issue 14).
+  const { values: matrix, dim } = raw;
+  const standardisation = standardiseRowsInPlace(matrix, dim);
   const checkpoint = checkpointPath ? basename(checkpointPath) : 'final';
   await writeEmbeddings(directory, {
     matrix,

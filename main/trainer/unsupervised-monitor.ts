@@ -38,7 +38,7 @@ export class UnsupervisedMonitor {
   /** The signal of the query encoder now (the product's standardised embedding, eval mode). */
   async measure(host: ComputeHost): Promise<UnsupervisedSignal> {
     this.rows ??= await this.source.read(this.positions);
-    const { features } = await standardiseMatrix(await embedThroughHost(host, this.rows, this.imageSize, EMBEDDING_REPRESENTATION));
+    const { features } = standardiseMatrix(await embedThroughHost(host, this.rows, this.imageSize, EMBEDDING_REPRESENTATION));
     try {
       const spread = await uniformity(features);
       const neighbours = await nearestNeighbours(features, AGREEMENT_K);
