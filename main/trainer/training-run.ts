@@ -10,10 +10,8 @@ import type { TrainerCommand, TrainerEvent, RunSummary } from '../../shared/trai
 import type { BackendChoice } from '../ml/backend.js';
 import { formatAdapter } from '../ml/webgpu-backend.js';
 import { preferredBackendOrder } from './doctor.js';
-import { KnnMonitor } from './knn-monitor.js';
-import { UnsupervisedMonitor } from './unsupervised-monitor.js';
+import { RunMonitors } from './run-monitors.js';
 import { writeFileAtomic } from '../core/atomic-file.js';
-import { detectPlateau } from '../../shared/plateau.js';
 import type { StepReport } from '../ml/trainer.js';
 import { chooseBackendWithRenderer } from './renderer-compute.js';
 import { coreCount, embedThroughHost, exportTrainingStateOf, openTrainingCompute, restoreTrainingState, workersFor, type TrainingCompute } from './compute-hosts.js';
@@ -178,15 +176,8 @@ export class TrainingRun {
     // Moved forward by every pause, so the ETA and images/s count training time only (issue 12 item 8).
     let started = performance.now();
     let lastLoss: number | null = null;
-    let lastKnn: number | null = null;
     // Assigned inside the checkpoint closure; an object so the type checker sees the writes.
     const saved: { path: string | null } = { path: null };
-    let epochStarted = performance.now();
-    let epochLossSum = 0;
-    let epochSteps = 0;
-    // Per-epoch progress signal for plateau detection: kNN with classes, else the mean loss.
-    const signal: number[] = [];
-    let plateauReported = false;
     let failed = false;
 
     /** Writes a checkpoint unless the weights went non-finite (then the last good one stays). */
@@ -210,20 +201,10 @@ export class TrainingRun {
       return true;
     };
 
-    let knnAtStart: number | null = null;
-    let knnPixels: number | null = null;
-    const monitor = new KnnMonitor(data, settings.imageSize);
-    const unsupervised = monitor.usable ? null : new UnsupervisedMonitor(data.source, settings.imageSize);
-    // A resumed run cannot measure its random init again: it was kept in the record (issue 12 item 2).
+    const monitors = new RunMonitors(data, settings.imageSize, paths.epochs, this.emit, log);
     const recorded = (await readRunRecord(runDirectory)).baselines ?? null;
-    if (monitor.usable) {
-      // The baselines the trained embedding must beat, on the same images (issue 10).
-      knnAtStart = trainer.globalStep === 0 ? (await monitor.encoder(host)).top1 : recorded?.knnTop1RandomInit ?? null;
-      knnPixels = (await monitor.pixels()).top1;
-      this.emit({ type: 'baselines', knnTop1RandomInit: knnAtStart, knnTop1Pixels: knnPixels });
-      log(`kNN top-1 baselines: raw pixels ${knnPixels.toFixed(3)}${knnAtStart === null ? '' : `, random initialisation ${knnAtStart.toFixed(3)}`}`);
-    }
-    await updateRunRecord(runDirectory, { stepsPerEpoch, baselines: knnPixels === null ? recorded : { knnTop1RandomInit: knnAtStart, knnTop1Pixels: knnPixels } });
+    const baselines = await monitors.baselines(host, trainer.globalStep === 0, recorded);
+    await updateRunRecord(runDirectory, { stepsPerEpoch, baselines: baselines ?? recorded });
     // The random start as a checkpoint (issue 12 item 3): Neighbours and Map can explore and compare it from the first step on.
     if (trainer.globalStep === 0 && !(await checkpoint())) failed = true;
     this.emit({ type: 'state', state: 'training' });
@@ -234,7 +215,7 @@ export class TrainingRun {
           await new Promise<void>((resolve) => { this.wake = resolve; });
           this.wake = null;
           started += performance.now() - pausedAt;
-          epochStarted += performance.now() - pausedAt;
+          monitors.paused(performance.now() - pausedAt);
           continue;
         }
         const report = await trainer.trainStepOn(host, images);
@@ -244,8 +225,7 @@ export class TrainingRun {
           break;
         }
         lastLoss = report.metrics.loss;
-        epochLossSum += report.metrics.loss;
-        epochSteps++;
+        monitors.step(report.metrics.loss);
         metricsFile.write(`${JSON.stringify({ epoch: report.epoch, step: report.globalStep, time: Date.now(), ...report.metrics })}\n`);
         this.emit({ type: 'metrics', epoch: report.epoch, globalStep: report.globalStep, metrics: { ...report.metrics } });
         this.emitProgress(report, settings.epochs, totalSteps, startStep, started);
@@ -256,30 +236,12 @@ export class TrainingRun {
           await writeFileAtomic(paths.preview, JSON.stringify(preview)).catch(() => undefined);
         }
         if (report.epochEnded) {
-          const knn = monitor.usable ? await monitor.encoder(host) : null;
-          const signalWithoutLabels = unsupervised?.usable ? await unsupervised.measure(host) : null;
-          lastKnn = knn?.top1 ?? lastKnn;
-          const epochEvent = {
-            type: 'epoch' as const, epoch: report.epoch, meanLoss: epochLossSum / Math.max(1, epochSteps), knnTop1: knn?.top1 ?? null, knnTop5: knn?.top5 ?? null, seconds: (performance.now() - epochStarted) / 1000,
-            ...(knn?.confusion ? { confusion: knn.confusion } : {}), ...(signalWithoutLabels ? { unsupervised: signalWithoutLabels } : {}),
-          };
-          await appendFile(paths.epochs, `${JSON.stringify(epochEvent)}\n`);
-          this.emit(epochEvent);
-          log(`epoch ${report.epoch + 1}/${settings.epochs}: loss ${epochEvent.meanLoss.toFixed(4)}${knn ? `, kNN top-1 ${knn.top1.toFixed(3)}` : ''}`);
-          signal.push(knn ? knn.top1 : epochEvent.meanLoss);
-          const plateau = plateauReported ? null : detectPlateau(knn ? 'knn' : 'loss', signal);
-          if (plateau) {
-            plateauReported = true;
-            this.emit({ type: 'plateau', metric: plateau.metric, epoch: report.epoch, best: plateau.best, message: plateau.message });
-            log(plateau.message);
-          }
+          await monitors.endEpoch(report, settings.epochs, host);
           if (!(await checkpoint())) {
             failed = true;
             break;
           }
-          epochStarted = performance.now();
-          epochLossSum = 0;
-          epochSteps = 0;
+          monitors.startEpoch();
         } else if (performance.now() - lastCheckpointAt >= checkpointEveryMs) {
           // Time-based too: an epoch of a large folder takes hours; a crash must lose minutes at most (issue 13).
           if (!(await checkpoint())) {
@@ -313,9 +275,9 @@ export class TrainingRun {
       steps: trainer.globalStep,
       imagesPerSecond: before?.imagesPerSecond ?? (seconds > 0 ? (stepsRun * settings.batchSize) / seconds : 0),
       finalLoss: lastLoss ?? before?.finalLoss ?? null,
-      knnTop1: lastKnn ?? before?.knnTop1 ?? null,
-      knnTop1AtStart: knnAtStart ?? before?.knnTop1AtStart ?? null,
-      knnTop1Pixels: knnPixels ?? before?.knnTop1Pixels ?? null,
+      knnTop1: monitors.lastKnn ?? before?.knnTop1 ?? null,
+      knnTop1AtStart: baselines?.knnTop1RandomInit ?? before?.knnTop1AtStart ?? null,
+      knnTop1Pixels: baselines?.knnTop1Pixels ?? before?.knnTop1Pixels ?? null,
       backend: this.backend?.name ?? 'unknown',
       backendAdapter: this.backend?.adapter ?? null,
       runDirectory,
