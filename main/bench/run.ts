@@ -45,6 +45,8 @@ const r18 = (widthMultiplier: number, smallImageStem: boolean): EncoderConfig =>
 const CONFIGS: readonly BenchConfig[] = [
   { id: 'r18-32-w1', imageSize: 32, batchSize: 32, encoder: r18(1, true), torchWidths: '64,128,256,512' },
   { id: 'r18-32-w025', imageSize: 32, batchSize: 32, encoder: r18(0.25, true), torchWidths: '16,32,64,128' },
+  // The product's CPU default since issue 10 (width 1/8 at 32 px); not in --quick, which keeps the issue's two rows.
+  { id: 'r18-32-w0125', imageSize: 32, batchSize: 32, encoder: r18(0.125, true), torchWidths: '8,16,32,64' },
   // 96 px uses the ImageNet stem (stride-2 conv + max-pool), as the app chooses above 64 px; the
   // torch script has no such model, so this row has no reference ratio.
   { id: 'r18-96-w1', imageSize: 96, batchSize: 32, encoder: r18(1, false), torchWidths: null },

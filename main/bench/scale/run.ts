@@ -1,5 +1,5 @@
 /**
- * `npm run bench:scale -- --images N [--steps 6] [--batch-size 64] [--skip-embed] [--ui] [--keep]` (issue 14): how the data side
+ * `npm run bench:scale -- --images N [--steps 6] [--batch-size 64] [--workers 1] [--width 0.25] [--skip-embed] [--ui] [--keep]` (issue 14): how the data side
  * scales with the folder. Generates (or reuses) a folder of N distinct 96-px JPEGs under the temp
  * directory, then measures, in this order: the scan, the first load (decode + cache fill, fresh
  * cache), the cached load, a real trainer process for a few steps at 32 px (peak RSS, step time),
@@ -36,6 +36,11 @@ async function main(): Promise<void> {
   const steps = integerFlag('steps', 6);
   // The trainer's batch (default 64): its step working set, not N, sets most of the peak RSS.
   const batchSize = integerFlag('batch-size', BENCH_SETTINGS.batchSize);
+  // The trainer's worker threads and width (defaults: one thread, width 1/4); --workers 2 --width 0.125 is the CPU product default on 2 cores.
+  const workers = integerFlag('workers', BENCH_SETTINGS.workers);
+  const widthAt = process.argv.indexOf('--width');
+  const widthMultiplier = widthAt < 0 ? BENCH_SETTINGS.widthMultiplier : Number(process.argv[widthAt + 1]);
+  if (!(widthMultiplier > 0 && widthMultiplier <= 1)) throw new Error(`--width needs a width multiplier in (0, 1], got ${process.argv[widthAt + 1] ?? 'nothing'} (e.g. --width 0.125)`);
   const wantUi = process.argv.includes('--ui');
   const keep = process.argv.includes('--keep');
   // The whole-folder embed takes longest on a loaded 2-core machine: --skip-embed leaves it (and the neighbour query) null.
@@ -65,7 +70,7 @@ async function main(): Promise<void> {
     await cached.source.close();
     progress(`cached load ${cached.seconds.toFixed(1)} s`);
 
-    const trainer = await probeTrainer(generated.folder, cacheDir, workDir, { steps, embed: !skipEmbed, batchSize }, progress);
+    const trainer = await probeTrainer(generated.folder, cacheDir, workDir, { steps, embed: !skipEmbed, batchSize, workers, widthMultiplier }, progress);
     progress(`trainer peak RSS ${trainer.trainerPeakRssMB ?? '?'} MB, step ${trainer.stepMs.toFixed(0)} ms, embed ${trainer.embedSeconds?.toFixed(1) ?? 'skipped'} s`);
 
     // In Chromium, by the map stream's bench (main/bench/ui/measure.ts); its fixture lives in the work dir.
@@ -82,7 +87,7 @@ async function main(): Promise<void> {
       grid: ui?.grid ?? null,
       map: ui?.map ?? null,
       more: {
-        settings: { ...BENCH_SETTINGS, batchSize }, storeSize, stepsMeasured: trainer.steps,
+        settings: { ...BENCH_SETTINGS, batchSize, workers, widthMultiplier }, storeSize, stepsMeasured: trainer.steps,
         trainerLoadSeconds: round(trainer.trainerLoadSeconds, 2),
         embedPeakRssMB: trainer.embedPeakRssMB === null ? null : round(trainer.embedPeakRssMB),
         firstLoadSeconds: round(first.seconds, 2), cachedLoadSeconds: round(cached.seconds, 2),

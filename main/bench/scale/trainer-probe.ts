@@ -58,9 +58,9 @@ function median(values: readonly number[]): number {
   return sorted.length === 0 ? Number.NaN : sorted[Math.floor(sorted.length / 2)]!;
 }
 
-export async function probeTrainer(folder: string, cacheDirectory: string, workDir: string, options: { steps: number; embed: boolean; batchSize?: number }, log: (m: string) => void = () => undefined): Promise<TrainerProbe> {
+export async function probeTrainer(folder: string, cacheDirectory: string, workDir: string, options: { steps: number; embed: boolean; batchSize?: number; workers?: number; widthMultiplier?: number }, log: (m: string) => void = () => undefined): Promise<TrainerProbe> {
   const { steps } = options;
-  const settings = { ...BENCH_SETTINGS, batchSize: options.batchSize ?? BENCH_SETTINGS.batchSize };
+  const settings = { ...BENCH_SETTINGS, batchSize: options.batchSize ?? BENCH_SETTINGS.batchSize, workers: options.workers ?? BENCH_SETTINGS.workers, widthMultiplier: options.widthMultiplier ?? BENCH_SETTINGS.widthMultiplier };
   const { directory } = await createRun({
     runsRoot: join(workDir, 'runs'), folder,
     userSettings: settings,
