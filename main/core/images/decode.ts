@@ -70,9 +70,9 @@ export function validateDecodeOptions(options: DecodeOptions): void {
 }
 
 /** Bump when the decode output changes for the same input (background, colour handling, resize). */
-// 2: images under twice storeSize are downscaled by resize-rgb.ts, not libvips (issue 14): the same
-// Lanczos-3, within one level.
-const DECODE_PIPELINE_VERSION = 2;
+// 3: images under twice storeSize are downscaled by resize-rgb.ts, not libvips (issue 14): the same
+// Lanczos-3, within one level. (2 was that path with a tent filter, never released.)
+const DECODE_PIPELINE_VERSION = 3;
 
 /** Identifies everything besides the file and storeSize that the stored pixels depend on (cache keys). */
 export function decodePipelineId(options: DecodeOptions): string {
