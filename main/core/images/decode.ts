@@ -76,8 +76,20 @@ const DECODE_PIPELINE_VERSION = 3;
 
 /** Identifies everything besides the file and storeSize that the stored pixels depend on (cache keys). */
 export function decodePipelineId(options: DecodeOptions): string {
+  return pipelineIdOf(DECODE_PIPELINE_VERSION, options);
+}
+
+/**
+ * The ids the same options had under every earlier pipeline version (the id's form has not changed
+ * since version 1): folder-store.ts deletes the stores those built, which nothing can reuse.
+ */
+export function supersededDecodePipelineIds(options: DecodeOptions): string[] {
+  return Array.from({ length: DECODE_PIPELINE_VERSION - 1 }, (_, index) => pipelineIdOf(index + 1, options));
+}
+
+function pipelineIdOf(version: number, options: DecodeOptions): string {
   const { maxPixels = DEFAULT_MAX_PIXELS, minSide = DEFAULT_MIN_SIDE } = options;
-  return `decode-v${DECODE_PIPELINE_VERSION};bg=ffffff;min=${minSide};max=${maxPixels}`;
+  return `decode-v${version};bg=ffffff;min=${minSide};max=${maxPixels}`;
 }
 
 /** decode's refusal of a file without an image signature; the folder check (header-check.ts) says the same. */

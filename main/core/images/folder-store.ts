@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { RgbImage } from '../../ml/augment.js';
 import { writeFileAtomic } from '../atomic-file.js';
 import { MemoryImageSource, type ImageSource } from '../../ml/image-source.js';
-import { decodeImageFile, decodePipelineId, ImageDecodeError } from './decode.js';
+import { decodeImageFile, decodePipelineId, ImageDecodeError, supersededDecodePipelineIds } from './decode.js';
 import { ImageStore, ImageStoreCorruptError, ImageStoreWriter } from './image-store.js';
 import { loadEntries, prepareFolderLoad, summariseLoad, type DecodedImageCache, type LoadImageFolderOptions, type LoadImageFolderStats, type PreparedFolderLoad, type SkippedImage } from './load.js';
 
@@ -102,6 +102,7 @@ export async function openImageFolderStore(folder: string, options: LoadImageFol
     await previous?.close();
   }
   await replacePreviousStore(storesDir, pointer, `${contentKey}.pack`);
+  await removeSupersededStores(storesDir, prepared, options.storeSize);
   const store = await ImageStore.open(path);
   return finish(store, Array.from(store.entries), pooled.failures, pooled.decoded, pooled.fromCache, path);
 }
@@ -187,7 +188,27 @@ const NO_KEY = '0'.repeat(40);
 
 /** Names the folder's newest store (`<folderKey>.latest`), per folder root, store size and decode pipeline. */
 function folderKeyOf(prepared: PreparedFolderLoad, storeSize: number): string {
-  return createHash('sha256').update(JSON.stringify([prepared.root, storeSize, decodePipelineId(prepared.decodeOptions)])).digest('hex').slice(0, 40);
+  return folderPointerKey(prepared.root, storeSize, decodePipelineId(prepared.decodeOptions));
+}
+
+/** The pointer's name for a folder root, store size and decode pipeline id (exported for the store specs). */
+export function folderPointerKey(root: string, storeSize: number, pipelineId: string): string {
+  return createHash('sha256').update(JSON.stringify([root, storeSize, pipelineId])).digest('hex').slice(0, 40);
+}
+
+/**
+ * The folder's stores from earlier decode pipelines, with their pointers: a new pipeline version
+ * rebuilds every folder once (their pixels differ, so their cache keys match nothing), and until
+ * issue 14 the old store, as large as the folder's pixels (1.2 GB at 100k images of 64 px), stayed.
+ */
+async function removeSupersededStores(storesDir: string, prepared: PreparedFolderLoad, storeSize: number): Promise<void> {
+  for (const id of supersededDecodePipelineIds(prepared.decodeOptions)) {
+    const pointer = join(storesDir, `${folderPointerKey(prepared.root, storeSize, id)}.latest`);
+    const name = (await readFile(pointer, 'utf8').catch(() => '')).trim();
+    if (name === '') continue;
+    if (STORE_NAME.test(name)) await unlink(join(storesDir, name)).catch(() => undefined);
+    await unlink(pointer).catch(() => undefined);
+  }
 }
 
 /**

@@ -2,10 +2,11 @@
  * The decoded-image store (issue 14): the trainer reads its images from a file per batch instead
  * of holding the folder in memory. Real PNG files, real sharp decodes, real tiny MoCo steps.
  */
-import { mkdir, open, readdir, rm, stat, truncate, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, mkdir, open, readdir, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openImageFolderStore } from '../../../../main/core/images/folder-store.js';
+import { supersededDecodePipelineIds } from '../../../../main/core/images/decode.js';
+import { folderPointerKey, openImageFolderStore } from '../../../../main/core/images/folder-store.js';
 import { ImageStore, ImageStoreCorruptError } from '../../../../main/core/images/image-store.js';
 import { loadImageFolder } from '../../../../main/core/images/load.js';
 import { writeRgbPng } from '../../../../main/core/images/write-png.js';
@@ -119,6 +120,29 @@ describe('decoded-image store', () => {
     expect(edited.stats.store).not.toBe(first.stats.store);
     expect((await readdir(join(cacheDir, 'stores'))).filter((name) => name.endsWith('.pack'))).toEqual([edited.stats.store!.split('/').pop()!]);
     await edited.source.close();
+  });
+
+  it("a folder's stores from earlier decode pipelines are deleted with their pointers when the new one is built; other store sizes stay", async () => {
+    const cacheDir = join(dir, 'cache-superseded');
+    const stores = join(cacheDir, 'stores');
+    const other = await openImageFolderStore(folder, { storeSize: 12, cacheDir });
+    await other.source.close();
+    const otherName = other.stats.store!.split('/').pop()!;
+    // What an earlier release left: a store of pipeline v1 and one of v2, each named by its pointer.
+    const earlier = supersededDecodePipelineIds({ storeSize: 16 });
+    expect(earlier.length).toBeGreaterThanOrEqual(2);
+    const left: string[] = [];
+    for (const [i, id] of earlier.entries()) {
+      const name = `${String(i + 1).repeat(40)}.pack`;
+      await copyFile(other.stats.store!, join(stores, name));
+      await writeFile(join(stores, `${folderPointerKey(resolve(folder), 16, id)}.latest`), `${name}\n`);
+      left.push(name, `${folderPointerKey(resolve(folder), 16, id)}.latest`);
+    }
+    const built = await openImageFolderStore(folder, { storeSize: 16, cacheDir });
+    await built.source.close();
+    const names = await readdir(stores);
+    for (const name of left) expect(names, name).not.toContain(name);
+    expect(names.filter((name) => name.endsWith('.pack')).sort()).toEqual([otherName, built.stats.store!.split('/').pop()!].sort());
   });
 
   it('training from the store is the in-memory run, and a resume across a reopened store continues the same order', async () => {
