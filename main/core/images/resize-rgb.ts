@@ -7,11 +7,14 @@
  *
  * The filter is sharp's default (Lanczos, a = 3, widened by the scale factor so that it also
  * low-passes), with libvips's pixel-centre mapping and edge extension: the result is within one
- * level of sharp's (resize-rgb.spec), so stored copies keep their pixels. It costs about 0.43 ms
- * per 96-px image here; a tent filter (0.23 ms) was tried and dropped, because it changes what
- * the encoder sees (oxygen eval 0.628 -> 0.580, adwaita 0.657 -> 0.683, one seed each).
+ * level of sharp's (resize-rgb.spec), so stored copies keep their pixels. Per 96-px image
+ * (64 px out) it costs 0.41-0.53 ms in the JavaScript passes and 0.15 ms in the WebAssembly ones
+ * (resize-wasm.ts, bit-identical), which run wherever they compile. A tent filter (0.23 ms in
+ * JavaScript) was tried and dropped, because it changes what the encoder sees (oxygen eval
+ * 0.628 -> 0.580, adwaita 0.657 -> 0.683, one seed each).
  */
 import type { RgbImage } from '../../ml/augment.js';
+import { resizeKernels, type ResizeKernels } from './resize-wasm.js';
 
 /**
  * The taps of one axis: output i reads `taps` consecutive source positions from start[i], with
@@ -23,6 +26,8 @@ interface AxisTaps {
   readonly taps: number;
   readonly start: Int32Array;
   readonly weight: Float64Array;
+  /** start * 3: where each window begins in an RGB row (the wasm horizontal pass). */
+  readonly rgbStart: Int32Array;
 }
 
 const axisCache = new Map<string, AxisTaps>();
@@ -67,7 +72,7 @@ function axisTaps(inLength: number, outLength: number, scale: number): AxisTaps 
     }
     for (let k = 0; k < taps; k++) weight[i * taps + k]! /= sum;
   }
-  const result = { taps, start, weight };
+  const result = { taps, start, weight, rgbStart: start.map((at) => at * 3) };
   if (axisCache.size >= AXIS_CACHE_LIMIT) axisCache.clear();
   axisCache.set(key, result);
   return result;
@@ -84,16 +89,23 @@ function scratch(length: number): Float64Array {
  * `image` resized to width x height (each at most the source's), Lanczos-3, rounded and
  * clamped to 0..255. `factor` is the source pixels per output pixel on both axes; by default each
  * axis's own ratio. decode passes one factor, as sharp's aspect-keeping resize does: 96x131 at
- * shorter side 64 is 64x87 at a factor of 1.5 on both axes, not 131/87 down.
+ * shorter side 64 is 64x87 at a factor of 1.5 on both axes, not 131/87 down. The passes run in
+ * WebAssembly where it compiles (resize-wasm.ts, bit-identical), else in JavaScript.
  */
-export function downscaleRgb(image: RgbImage, width: number, height: number, factor?: number): RgbImage {
-  const { width: inWidth, height: inHeight, data } = image;
+export function downscaleRgb(image: RgbImage, width: number, height: number, factor?: number, engine: 'auto' | 'javascript' = 'auto'): RgbImage {
+  const { width: inWidth, height: inHeight } = image;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || width > inWidth || height > inHeight) {
     throw new RangeError(`downscaleRgb: cannot resize ${inWidth}x${inHeight} to ${width}x${height} (only downscaling to a positive size)`);
   }
   if (width === inWidth && height === inHeight) return image;
   const across = axisTaps(inWidth, width, factor ?? inWidth / width);
   const down = axisTaps(inHeight, height, factor ?? inHeight / height);
+  const kernels = engine === 'auto' ? resizeKernels() : null;
+  return kernels ? downscaleInWasm(kernels, image, width, height, across, down) : downscaleInJavaScript(image, width, height, across, down);
+}
+
+function downscaleInJavaScript(image: RgbImage, width: number, height: number, across: AxisTaps, down: AxisTaps): RgbImage {
+  const { width: inWidth, data } = image;
   // The vertical pass first, over whole source rows (contiguous multiply-adds of bytes), then the
   // horizontal one over the fewer output rows: the horizontal taps gather, and cost more each.
   const { taps: acrossTaps, weight: acrossWeight, start: acrossStart } = across;
@@ -132,4 +144,34 @@ export function downscaleRgb(image: RgbImage, width: number, height: number, fac
     }
   }
   return { width, height, data: new Uint8Array(out.buffer) };
+}
+
+const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
+
+/**
+ * The same passes in the wasm module's memory: the source as float64 (one spare element after it
+ * and after the rows, because the f64x2 vertical pass writes and reads pairs past an odd row's
+ * end), then the rows, the output bytes and both axes' windows and weights.
+ */
+function downscaleInWasm(kernels: ResizeKernels, image: RgbImage, width: number, height: number, across: AxisTaps, down: AxisTaps): RgbImage {
+  const sourceRow = image.width * 3;
+  const source = 0;
+  const rows = align16((image.data.length + 1) * 8);
+  const out = rows + align16((height * sourceRow + 1) * 8);
+  const downStarts = out + align16(height * width * 3);
+  const downWeights = downStarts + align16(height * 4);
+  const acrossStarts = downWeights + align16(down.weight.length * 8);
+  const acrossWeights = acrossStarts + align16(width * 4);
+  const end = acrossWeights + across.weight.length * 8;
+  const { memory } = kernels;
+  if (memory.buffer.byteLength < end) memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
+  const buffer = memory.buffer;
+  new Float64Array(buffer, source, image.data.length + 1).set(image.data);
+  new Int32Array(buffer, downStarts, height).set(down.start);
+  new Float64Array(buffer, downWeights, down.weight.length).set(down.weight);
+  new Int32Array(buffer, acrossStarts, width).set(across.rgbStart);
+  new Float64Array(buffer, acrossWeights, across.weight.length).set(across.weight);
+  kernels.vertical(source, rows, sourceRow, height, downStarts, downWeights, down.taps);
+  kernels.horizontal(rows, sourceRow, out, width, height, acrossStarts, acrossWeights, across.taps);
+  return { width, height, data: new Uint8Array(buffer.slice(out, out + height * width * 3)) };
 }

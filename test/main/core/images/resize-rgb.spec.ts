@@ -40,6 +40,20 @@ describe('downscaleRgb (issue 14: the small-image path of decode)', () => {
     }
   });
 
+  it('runs its passes in WebAssembly with the JavaScript passes\' pixels bit for bit (odd widths, one factor, extreme values, a reused memory)', () => {
+    const cases = [[96, 96, 64, 64], [97, 61, 65, 41], [3, 200, 2, 101], [255, 129, 128, 65], [64, 2000, 33, 1031], [5, 5, 4, 4]] as const;
+    for (const [width, height, toWidth, toHeight] of cases) {
+      for (const data of [texture(width, height), noiseRgb(width, height, width), new Uint8Array(width * height * 3).map((_, i) => ((i * 7919) >> 3) & 1 ? 255 : 0)]) {
+        const wasm = downscaleRgb({ width, height, data }, toWidth, toHeight);
+        const javascript = downscaleRgb({ width, height, data }, toWidth, toHeight, undefined, 'javascript');
+        expect(Buffer.from(wasm.data).equals(Buffer.from(javascript.data)), `${width}x${height} -> ${toWidth}x${toHeight}`).toBe(true);
+      }
+    }
+    // decode's aspect-keeping factor on both axes
+    const data = texture(96, 131);
+    expect(Buffer.from(downscaleRgb({ width: 96, height: 131, data }, 64, 87, 1.5).data).equals(Buffer.from(downscaleRgb({ width: 96, height: 131, data }, 64, 87, 1.5, 'javascript').data))).toBe(true);
+  });
+
   it('keeps a flat colour exactly, returns a same-size image as it is, and refuses to enlarge', () => {
     const flat = { width: 90, height: 70, data: new Uint8Array(90 * 70 * 3).fill(0).map((_, i) => [12, 200, 255][i % 3]!) };
     const small = downscaleRgb(flat, 61, 47);
