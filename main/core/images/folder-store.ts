@@ -109,7 +109,7 @@ export async function openImageFolderStore(folder: string, options: LoadImageFol
 
 /** The store the folder's pointer names, when it opens (a damaged one is just not used: the new build replaces it). */
 async function openPreviousStore(storesDir: string, pointer: string): Promise<ImageStore | null> {
-  const name = (await readFile(pointer, 'utf8').catch(() => '')).trim();
+  const name = await readPointer(pointer);
   if (!STORE_NAME.test(name)) return null;
   return ImageStore.open(join(storesDir, name)).catch(() => null);
 }
@@ -184,6 +184,11 @@ async function retryFailures(prepared: PreparedFolderLoad, store: ImageStore): P
 }
 
 const STORE_NAME = /^[0-9a-f]{40}\.pack$/;
+
+/** The store file name a `<folderKey>.latest` pointer holds, or '' when there is none (callers check it against STORE_NAME). */
+async function readPointer(pointer: string): Promise<string> {
+  return (await readFile(pointer, 'utf8').catch(() => '')).trim();
+}
 const NO_KEY = '0'.repeat(40);
 
 /** Names the folder's newest store (`<folderKey>.latest`), per folder root, store size and decode pipeline. */
@@ -204,7 +209,7 @@ export function folderPointerKey(root: string, storeSize: number, pipelineId: st
 async function removeSupersededStores(storesDir: string, prepared: PreparedFolderLoad, storeSize: number): Promise<void> {
   for (const id of supersededDecodePipelineIds(prepared.decodeOptions)) {
     const pointer = join(storesDir, `${folderPointerKey(prepared.root, storeSize, id)}.latest`);
-    const name = (await readFile(pointer, 'utf8').catch(() => '')).trim();
+    const name = await readPointer(pointer);
     if (name === '') continue;
     if (STORE_NAME.test(name)) await unlink(join(storesDir, name)).catch(() => undefined);
     await unlink(pointer).catch(() => undefined);
@@ -217,7 +222,7 @@ async function removeSupersededStores(storesDir: string, prepared: PreparedFolde
  * the old one keeps its open descriptor (POSIX); where deleting fails (Windows), it stays.
  */
 async function replacePreviousStore(storesDir: string, pointer: string, fileName: string): Promise<void> {
-  const previous = (await readFile(pointer, 'utf8').catch(() => '')).trim();
+  const previous = await readPointer(pointer);
   await writeFileAtomic(pointer, `${fileName}\n`).catch(() => undefined);
   if (previous !== '' && previous !== fileName && STORE_NAME.test(previous)) await unlink(join(storesDir, previous)).catch(() => undefined);
 }

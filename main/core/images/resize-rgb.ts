@@ -26,7 +26,7 @@ interface AxisTaps {
   readonly taps: number;
   readonly start: Int32Array;
   readonly weight: Float64Array;
-  /** start * 3: where each window begins in an RGB row (the wasm horizontal pass). */
+  /** start * 3: where each window begins in an RGB row (both horizontal passes). */
   readonly rgbStart: Int32Array;
 }
 
@@ -108,7 +108,7 @@ function downscaleInJavaScript(image: RgbImage, width: number, height: number, a
   const { width: inWidth, data } = image;
   // The vertical pass first, over whole source rows (contiguous multiply-adds of bytes), then the
   // horizontal one over the fewer output rows: the horizontal taps gather, and cost more each.
-  const { taps: acrossTaps, weight: acrossWeight, start: acrossStart } = across;
+  const { taps: acrossTaps, weight: acrossWeight, rgbStart: acrossStart } = across;
   const { taps: downTaps, weight: downWeight, start: downStart } = down;
   const sourceRow = inWidth * 3;
   const rows = scratch(height * sourceRow);
@@ -132,7 +132,7 @@ function downscaleInJavaScript(image: RgbImage, width: number, height: number, a
       let r = 0;
       let g = 0;
       let b = 0;
-      for (let k = 0, t = x * acrossTaps, at = source + acrossStart[x]! * 3; k < acrossTaps; k++, t++, at += 3) {
+      for (let k = 0, t = x * acrossTaps, at = source + acrossStart[x]!; k < acrossTaps; k++, t++, at += 3) {
         const w = acrossWeight[t]!;
         r += w * rows[at]!;
         g += w * rows[at + 1]!;
