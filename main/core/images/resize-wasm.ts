@@ -27,54 +27,12 @@ export interface ResizeKernels {
   readonly horizontal: (rows: number, rowLength: number, out: number, width: number, height: number, starts: number, weights: number, taps: number) => void;
 }
 
-/** The part of the WebAssembly JavaScript API used here (Node has it; @types/node does not declare it). */
-interface WebAssemblyApi {
-  readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object) => { readonly exports: ResizeKernels };
-}
+import {
+  bump, countedLoop, F64, F64_ADD, F64_LOAD, F64_MAX, F64_MIN, F64_MUL, F64_NEAREST, F64X2_ADD, F64X2_EXTRACT,
+  F64X2_MUL, F64X2_SPLAT, f64, functionCode, get, i32, I32, I32_ADD, I32_LOAD, I32_MUL, I32_SHL, I32_STORE8, i32Procedure,
+  I32_TRUNC_F64_U, MAGIC_AND_VERSION, mem, name, section, set, simd, SIMD, V128, V128_CONST, V128_LOAD, V128_STORE, vector, webAssemblyApi,
+} from '../../ml/wasm/assembly.js';
 
-// Opcodes used (WebAssembly core 2.0 and its SIMD section; 0xfd prefixes a SIMD op, LEB128-coded).
-const I32 = 0x7f, F64 = 0x7c, V128 = 0x7b;
-const LOOP = 0x03, END = 0x0b, BR_IF = 0x0d, GET = 0x20, SET = 0x21, TEE = 0x22;
-const I32_LOAD = 0x28, F64_LOAD = 0x2b, I32_STORE8 = 0x3a, I32_CONST = 0x41, F64_CONST = 0x44;
-const I32_LT_U = 0x49, I32_ADD = 0x6a, I32_MUL = 0x6c, I32_SHL = 0x74;
-const F64_NEAREST = 0x9e, F64_ADD = 0xa0, F64_MUL = 0xa2, F64_MIN = 0xa4, F64_MAX = 0xa5, I32_TRUNC_F64_U = 0xab;
-const SIMD = 0xfd, V128_LOAD = 0x00, V128_STORE = 0x0b, V128_CONST = 0x0c, F64X2_SPLAT = 0x14, F64X2_EXTRACT = 0x21;
-const F64X2_ADD = [0xf0, 0x01], F64X2_MUL = [0xf2, 0x01];
-
-function uleb(value: number): number[] {
-  const bytes: number[] = [];
-  do {
-    const low = value & 0x7f;
-    value >>>= 7;
-    bytes.push(value === 0 ? low : low | 0x80);
-  } while (value !== 0);
-  return bytes;
-}
-
-function sleb(value: number): number[] {
-  const bytes: number[] = [];
-  for (;;) {
-    const low = value & 0x7f;
-    value >>= 7;
-    const done = (value === 0 && (low & 0x40) === 0) || (value === -1 && (low & 0x40) !== 0);
-    bytes.push(done ? low : low | 0x80);
-    if (done) return bytes;
-  }
-}
-
-const get = (local: number): number[] => [GET, ...uleb(local)];
-const set = (local: number): number[] => [SET, ...uleb(local)];
-const i32 = (value: number): number[] => [I32_CONST, ...sleb(value)];
-const f64 = (value: number): number[] => [F64_CONST, ...new Uint8Array(new Float64Array([value]).buffer)];
-/** A memory access: alignment (log2) and a constant offset. */
-const mem = (align: number, offset = 0): number[] => [...uleb(align), ...uleb(offset)];
-/** local += step (i32). */
-const bump = (local: number, step: number[]): number[] => [...get(local), ...step, I32_ADD, ...set(local)];
-/** A do-while loop over counter < limit (every count here is at least 1): body, counter++, repeat. */
-const countedLoop = (counter: number, limit: number, body: number[], step = 1): number[] => [
-  ...i32(0), ...set(counter), LOOP, 0x40, ...body, ...get(counter), ...i32(step), I32_ADD, TEE, ...uleb(counter), ...get(limit), I32_LT_U, BR_IF, 0, END,
-];
 /** f64 on the stack -> its Uint8ClampedArray byte: round half to even, clamp to 0..255. */
 const toByte = [F64_NEAREST, ...f64(0), F64_MAX, ...f64(255), F64_MIN, I32_TRUNC_F64_U];
 
@@ -82,7 +40,7 @@ function verticalBody(): number[] {
   // params: source 0, rows 1, rowLength 2, height 3, starts 4, weights 5, taps 6
   const [y, j, k, p, acc, wp, target, stride] = [7, 8, 9, 10, 11, 12, 13, 14];
   const tap = [
-    ...get(acc), ...get(wp), F64_LOAD, ...mem(3), SIMD, F64X2_SPLAT, ...get(p), SIMD, V128_LOAD, ...mem(3), SIMD, ...F64X2_MUL, SIMD, ...F64X2_ADD, ...set(acc),
+    ...get(acc), ...get(wp), F64_LOAD, ...mem(3), SIMD, F64X2_SPLAT, ...get(p), SIMD, V128_LOAD, ...mem(3), ...simd(F64X2_MUL), ...simd(F64X2_ADD), ...set(acc),
     ...bump(p, get(stride)), ...bump(wp, i32(8)),
   ];
   const element = [
@@ -102,7 +60,7 @@ function horizontalBody(): number[] {
   const [y, x, k, p, wp, rg, b, o, w, rowBase] = [8, 9, 10, 11, 12, 13, 14, 15, 16, 17];
   const tap = [
     ...get(wp), F64_LOAD, ...mem(3), ...set(w),
-    ...get(rg), ...get(w), SIMD, F64X2_SPLAT, ...get(p), SIMD, V128_LOAD, ...mem(3), SIMD, ...F64X2_MUL, SIMD, ...F64X2_ADD, ...set(rg),
+    ...get(rg), ...get(w), SIMD, F64X2_SPLAT, ...get(p), SIMD, V128_LOAD, ...mem(3), ...simd(F64X2_MUL), ...simd(F64X2_ADD), ...set(rg),
     ...get(b), ...get(w), ...get(p), F64_LOAD, ...mem(3, 16), F64_MUL, F64_ADD, ...set(b),
     ...bump(p, i32(24)), ...bump(wp, i32(8)),
   ];
@@ -120,22 +78,12 @@ function horizontalBody(): number[] {
   return [...get(2), ...set(o), ...countedLoop(y, 4, row)];
 }
 
-/** A function body: its locals as (count, type) runs, its code, END; prefixed by its size. */
-function functionCode(locals: [number, number][], body: number[]): number[] {
-  const code = [...uleb(locals.length), ...locals.flatMap(([count, type]) => [...uleb(count), type]), ...body, END];
-  return [...uleb(code.length), ...code];
-}
-
-const section = (id: number, content: number[]): number[] => [id, ...uleb(content.length), ...content];
-const vector = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const name = (text: string): number[] => [...uleb(text.length), ...Buffer.from(text, 'utf8')];
-
 function moduleBytes(): Uint8Array {
-  const types = vector([[0x60, ...uleb(7), ...new Array<number>(7).fill(I32), 0], [0x60, ...uleb(8), ...new Array<number>(8).fill(I32), 0]]);
+  const types = vector([i32Procedure(7), i32Procedure(8)]);
   const verticalLocals: [number, number][] = [[3, I32], [1, I32], [1, V128], [3, I32]]; // y j k | p | acc | wp target stride
   const horizontalLocals: [number, number][] = [[5, I32], [1, V128], [1, F64], [1, I32], [1, F64], [1, I32]]; // y x k p wp | rg | b | o | w | rowBase
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...MAGIC_AND_VERSION,
     ...section(1, types),
     ...section(3, vector([[0], [1]])),
     ...section(5, vector([[0x00, 1]])), // one memory, 1 page to start, grown on demand
@@ -149,10 +97,10 @@ let kernels: ResizeKernels | null | undefined;
 /** The compiled kernels, or null where WebAssembly SIMD is not available (resize-rgb.ts then runs its JavaScript passes). */
 export function resizeKernels(): ResizeKernels | null {
   if (kernels !== undefined) return kernels;
-  const api = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
+  const api = webAssemblyApi();
   try {
     if (api === undefined) throw new Error('no WebAssembly');
-    const { exports } = new api.Instance(new api.Module(moduleBytes()));
+    const exports = new api.Instance(new api.Module(moduleBytes())).exports as unknown as ResizeKernels;
     kernels = { memory: exports.memory, vertical: exports.vertical, horizontal: exports.horizontal };
   } catch {
     kernels = null;
