@@ -1,8 +1,10 @@
 /**
- * How far issue 9's kernel changes (dW in image chunks, Conv2D in output-channel blocks) move a
- * MoCo trajectory: two steps of ResNet-18 at 32 px, batch 32, with the changes off (one dW GEMM,
- * whole filters) and on, then the largest weight and SGD-momentum differences.
- *   npm run -s bench:kernel-diff -- [width=0.125]
+ * How far issue 9's kernel changes (dW in image chunks, Conv2D in output-channel blocks, the
+ * Winograd convolutions) move a MoCo trajectory: two steps of ResNet-18 at 32 px, batch 32, with
+ * the changes off (one dW GEMM, whole filters, direct convs) and on, then the largest weight and
+ * SGD-momentum differences.
+ *   npm run -s bench:kernel-diff -- [width=0.125] [winograd-only]
+ * With `winograd-only`, the other two changes stay on in both runs.
  */
 import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,13 +14,16 @@ import { SgdMomentum } from '../ml/optimizer.js';
 import { registerWasmTrainingKernels } from '../ml/wasm-kernels/index.js';
 import { dWOptions } from '../ml/wasm-kernels/conv2d-backprop-filter.js';
 import { conv2dOptions } from '../ml/wasm-kernels/conv2d.js';
+import { winogradOptions } from '../ml/wasm-kernels/winograd.js';
 await tf.setBackend('wasm'); await tf.ready(); registerWasmTrainingKernels();
 const width = Number(process.argv[2] ?? 0.125);
+const winogradOnly = process.argv[3] === 'winograd-only';
 const { chunkColumns } = dWOptions;
 const { blockChannels } = conv2dOptions;
 async function run(newKernels: boolean): Promise<{ w: Map<string, Float32Array>; loss: number[] }> {
-  dWOptions.chunkColumns = newKernels ? chunkColumns : Infinity;
-  conv2dOptions.blockChannels = newKernels ? blockChannels : Infinity;
+  dWOptions.chunkColumns = newKernels || winogradOnly ? chunkColumns : Infinity;
+  conv2dOptions.blockChannels = newKernels || winogradOnly ? blockChannels : Infinity;
+  winogradOptions.tile = newKernels ? 'auto' : 0;
   const encoder = { architecture: 'resnet18', widthMultiplier: width, smallImageStem: true, head: 'linear', dim: 128, bnSplits: 4 } as const;
   const moco = new Moco({ encoder, queueSize: 256, keyMomentum: 0.99, temperature: 0.2, shuffleKeys: true }, 32, 0);
   const sgd = new SgdMomentum({ learningRate: 0.06, momentum: 0.9, weightDecay: 5e-4, schedule: { kind: 'constant' }, warmupEpochs: 0 });
@@ -32,6 +37,17 @@ async function run(newKernels: boolean): Promise<{ w: Map<string, Float32Array>;
   return { w: new Map([...w, ...vel]), loss };
 }
 const a = await run(false); const b = await run(true);
-let maxW = 0; let maxV = 0;
-for (const [k, va] of a.w) { const vb = b.w.get(k)!; for (let i = 0; i < va.length; i++) { const d = Math.abs(va[i]! - vb[i]!); if (k.startsWith('v:')) maxV = Math.max(maxV, d); else maxW = Math.max(maxW, d); } }
-console.log(JSON.stringify({ width, lossOld: a.loss, lossNew: b.loss, maxAbsWeightDiff: maxW, maxAbsVelocityDiff: maxV }));
+let maxW = 0; let maxV = 0; let maxAbsV = 0; let diffSq = 0; let normSq = 0;
+for (const [k, va] of a.w) {
+  const vb = b.w.get(k)!;
+  for (let i = 0; i < va.length; i++) {
+    const d = Math.abs(va[i]! - vb[i]!);
+    if (!k.startsWith('v:')) { maxW = Math.max(maxW, d); continue; }
+    maxV = Math.max(maxV, d); maxAbsV = Math.max(maxAbsV, Math.abs(va[i]!)); diffSq += d * d; normSq += va[i]! * va[i]!;
+  }
+}
+// The velocity after two steps is about twice the last gradient: its relative difference is the gradients'.
+console.log(JSON.stringify({
+  width, winogradOnly, lossOld: a.loss, lossNew: b.loss, maxAbsWeightDiff: maxW, maxAbsVelocityDiff: maxV,
+  maxAbsVelocity: maxAbsV, velocityRelativeL2Diff: Math.sqrt(diffSq / normSq),
+}));

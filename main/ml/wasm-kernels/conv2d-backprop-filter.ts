@@ -22,6 +22,7 @@
  * slower than their forward.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { winogradFilterGradient, winogradTile } from './winograd.js';
 import {
   asWasm,
   conv2d,
@@ -260,6 +261,11 @@ export function conv2dBackpropFilterWasm(args: {
   const { top, left } = info.padInfo;
   if (n * ho * wo === 0 || n * h * w * ci === 0) return zeros(backend, attrs.filterShape);
 
+  const tile = winogradTile('filter', [x.dtype, dy.dtype], attrs.filterShape, info);
+  if (tile !== 0) {
+    const dW = winogradFilterGradient(backend, x, dy, info, tile);
+    if (dW !== null) return dW;
+  }
   const geometry = { kh, kw, sh, sw, top, left };
   // Chunked where the columns exceed a chunk and P's rows are shifted planes (stride 1, Wo = W);
   // a strided tap would be built element by element in JavaScript (measured slower: layer2's

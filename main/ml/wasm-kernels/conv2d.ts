@@ -13,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { asWasm, callStock, heapF32, offsetF32, release, sliceCopy } from './kernel-utils.js';
+import { winogradConv2d, winogradTile } from './winograd.js';
 
 /**
  * Blocking applies where a filter has at least `minReduction` (KH*KW*Ci) weights per output
@@ -32,6 +33,17 @@ export function conv2dWasm(args: {
   const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
   const attrs = args.attrs ?? {};
   const [kh, kw, ci, co] = filter.shape as [number, number, number, number];
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
+    attrs.strides as number | [number, number], (attrs.dilations ?? 1) as number | [number, number],
+    attrs.pad as 'same' | 'valid' | number, attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined, false,
+    tf.backend_util.convertConv2DDataFormat((attrs.dataFormat ?? 'NHWC') as 'NHWC' | 'NCHW'),
+  );
+  const tile = winogradTile('forward', [x.dtype, filter.dtype], filter.shape, info);
+  if (tile !== 0) {
+    const y = winogradConv2d(backend, x, filter, info, tile);
+    if (y !== null) return y;
+  }
   const block = conv2dOptions.blockChannels;
   if (x.dtype !== 'float32' || kh * kw * ci < conv2dOptions.minReduction || co < 2 * block || co % block !== 0) {
     return callStock('Conv2D', backend, { x, filter }, attrs) as tf.TensorInfo;

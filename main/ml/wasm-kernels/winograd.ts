@@ -1,0 +1,149 @@
+/**
+ * 3x3 stride-1 Conv2D on wasm as a Winograd convolution F(m x m, 3 x 3) (issue 9): the filter,
+ * input and output transforms of winograd-module.ts around alpha^2 XNNPACK GEMMs, one per
+ * Winograd point. ResNet-18's 3x3 stride-1 convs are most of a training step (forward, and the
+ * dx of conv2d-backprop-input.ts, which is itself a 3x3 stride-1 conv through this kernel), and
+ * XNNPACK's wasm GEMM is near what 128-bit SIMD without FMA allows (a hand-assembled GEMM
+ * microkernel measured 14-17 GFLOP/s here, with relaxed-SIMD FMA too, against XNNPACK's conv at
+ * 13-21): fewer multiplications is the way left to go faster.
+ *
+ * Not bit-identical to the direct conv: the transforms change the float arithmetic (F(4,3)'s
+ * constants 1/6, 1/12, 1/24 are inexact in float32). winograd.spec bounds the difference.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { matMul, release, transpose, type WasmBackend } from './kernel-utils.js';
+import { winogradTransforms, type WinogradTile } from './winograd-module.js';
+
+/**
+ * Where Winograd runs: 3x3, stride 1, dilation 1, channel counts multiples of 4 (the stem's 3
+ * input channels stay direct). `tile` forces a tile size or turns Winograd off (0) for
+ * benchmarks and tests; 'auto' picks per layer, from forward convs at batch 32 and 16, CPU ms,
+ * direct / F(2,3) / F(4,3), interleaved (.prof measurements, idle 2-core machine):
+ *   64ch @32px 209 / 89 / 60;  128 @16 194 / 81 / 52;  256 @8 178 / 74 / 62;  512 @4 201 / 91 / 111;
+ *   batch 16: 512 @4 83 / 63 / 92;  128 @4 7.8 / 4.4 / 6.8;  8 @32 1.6 / 2.0 / 2.0;  16 @16 1.1 / 1.0 / 4.9.
+ * Each plane's GEMM is one XNNPACK call that packs its [Ci, Co] plane, so a tile size pays only
+ * where every one of its GEMMs has enough rows (`minTiles`) and work (`minFlopsPerProduct`, in
+ * multiply-adds x 2 of the direct conv per Winograd point); F(4,3) is preferred where both hold.
+ * dW (`pass: 'filter'`), same layers: 238 / 192 / 122;  274 / 179 / 92;  253 / 148 / 82;
+ * 120 / 75 / 56;  batch 16: 512 @4 60 / 42 / 41;  16 @16 2.5 / 4.3 / 2.2: F(4,3) wins at every
+ * size that has the work, few tiles included.
+ */
+export const winogradOptions: { tile: WinogradTile | 0 | 'auto'; minTiles: number; minFlopsPerProduct: number } = {
+  tile: 'auto', minTiles: 64, minFlopsPerProduct: 1.5e6,
+};
+
+/** The Winograd tile for this conv, or 0 for the direct convolution. */
+export function winogradTile(
+  pass: 'forward' | 'filter', dtypes: readonly tf.DataType[], filterShape: readonly number[], info: tf.backend_util.Conv2DInfo,
+): WinogradTile | 0 {
+  const [kh, kw, ci, co] = filterShape as [number, number, number, number];
+  const eligible = winogradOptions.tile !== 0 && dtypes.every((t) => t === 'float32') && info.dataFormat === 'channelsLast'
+    && kh === 3 && kw === 3 && info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1
+    && ci % 4 === 0 && co % 4 === 0 && info.outHeight > 0 && info.outWidth > 0;
+  if (!eligible) return 0;
+  if (winogradOptions.tile !== 'auto') return winogradOptions.tile;
+  const n = info.batchSize;
+  const flops = 2 * n * info.outHeight * info.outWidth * ci * co * 9;
+  // dW's GEMMs pack a [tiles, Co] plane of dy, not a filter plane, so few tiles do not cost it.
+  const enoughTiles = (m: WinogradTile): boolean => pass === 'filter'
+    || n * Math.ceil(info.outHeight / m) * Math.ceil(info.outWidth / m) >= winogradOptions.minTiles;
+  const pays = (m: WinogradTile): boolean => enoughTiles(m) && flops / ((m + 2) * (m + 2)) >= winogradOptions.minFlopsPerProduct;
+  return pays(4) ? 4 : pays(2) ? 2 : 0;
+}
+
+/** The backend's WebAssembly.Memory (Emscripten's `Module.asm.memory`), or undefined. */
+function backendMemory(backend: WasmBackend): object | undefined {
+  const memory = (backend.wasm as { asm?: { memory?: unknown } }).asm?.memory;
+  return typeof memory === 'object' && memory !== null && 'buffer' in memory ? memory : undefined;
+}
+
+const offsetOf = (backend: WasmBackend, t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+
+/** A table of the planes' byte offsets, in the backend's memory. */
+function planeTable(backend: WasmBackend, table: tf.TensorInfo, planes: readonly (tf.TensorInfo | undefined)[]): number {
+  const at = offsetOf(backend, table);
+  const heap = new Int32Array(backend.wasm.HEAPU8.buffer, at, planes.length); // after every allocation: the heap may have grown
+  planes.forEach((p, i) => { heap[i] = offsetOf(backend, p!); });
+  return at;
+}
+
+/** y = conv2d(x, filter) as Winograd F(m, 3), or null where this runtime cannot run it (the caller then runs the direct conv). */
+export function winogradConv2d(
+  backend: WasmBackend, x: tf.TensorInfo, filter: tf.TensorInfo, info: tf.backend_util.Conv2DInfo, m: WinogradTile,
+): tf.TensorInfo | null {
+  const memory = backendMemory(backend);
+  if (memory === undefined) return null;
+  const transforms = winogradTransforms(memory, m);
+  if (transforms === null) return null;
+  const [n, h, w, ci] = x.shape as [number, number, number, number];
+  const co = filter.shape[3]!;
+  const { outHeight: ho, outWidth: wo } = info;
+  const tilesH = Math.ceil(ho / m), tilesW = Math.ceil(wo / m);
+  const tiles = n * tilesH * tilesW;
+  const points = (m + 2) * (m + 2);
+  const table = backend.makeOutput([points], 'int32');
+  const u: (tf.TensorInfo | undefined)[] = [], v: (tf.TensorInfo | undefined)[] = [], products: tf.TensorInfo[] = [];
+  try {
+    for (let p = 0; p < points; p++) u.push(backend.makeOutput([ci, co], 'float32'));
+    transforms.filter(offsetOf(backend, filter), ci, co, planeTable(backend, table, u));
+    for (let p = 0; p < points; p++) v.push(backend.makeOutput([tiles, ci], 'float32'));
+    transforms.input(offsetOf(backend, x), n, h, w, ci, tilesH, tilesW, info.padInfo.top, info.padInfo.left, planeTable(backend, table, v));
+    for (let p = 0; p < points; p++) {
+      products.push(matMul(backend, v[p]!, u[p]!, tiles, ci, co));
+      release(backend, v[p], u[p]); // each plane pair goes as soon as its product exists
+      v[p] = u[p] = undefined;
+    }
+    const y = backend.makeOutput([n, ho, wo, co], 'float32');
+    transforms.output(planeTable(backend, table, products), offsetOf(backend, y), n, ho, wo, co, tilesH, tilesW);
+    return y;
+  } finally {
+    release(backend, table, ...u, ...v, ...products);
+  }
+}
+
+/**
+ * dW of a 3x3 stride-1 conv by the same algorithm transposed: with y = A^T[(G g) . (B^T d)]
+ * computing F(m, 3), the sum over positions of x times dy for one m x m tile of dy is
+ * G^T[(A dy A^T) . (B^T x B)]G (the trilinear form sum_xi (A dy)(G g)(B^T x), differentiated in
+ * g), so dW = G^T [sum over tiles of V_xi^T D_xi] G: one GEMM per point reducing over the
+ * tiles, between the forward conv's input transform and two new ones. Null where this runtime
+ * cannot run it.
+ */
+export function winogradFilterGradient(
+  backend: WasmBackend, x: tf.TensorInfo, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo, m: WinogradTile,
+): tf.TensorInfo | null {
+  const memory = backendMemory(backend);
+  if (memory === undefined) return null;
+  const transforms = winogradTransforms(memory, m);
+  if (transforms === null) return null;
+  const [n, h, w, ci] = x.shape as [number, number, number, number];
+  const co = dy.shape[3]!;
+  const { outHeight: ho, outWidth: wo } = info;
+  const tilesH = Math.ceil(ho / m), tilesW = Math.ceil(wo / m);
+  const tiles = n * tilesH * tilesW;
+  const points = (m + 2) * (m + 2);
+  const table = backend.makeOutput([points], 'int32');
+  const v: (tf.TensorInfo | undefined)[] = [], d: (tf.TensorInfo | undefined)[] = [], sums: tf.TensorInfo[] = [];
+  try {
+    for (let p = 0; p < points; p++) v.push(backend.makeOutput([tiles, ci], 'float32'));
+    transforms.input(offsetOf(backend, x), n, h, w, ci, tilesH, tilesW, info.padInfo.top, info.padInfo.left, planeTable(backend, table, v));
+    for (let p = 0; p < points; p++) d.push(backend.makeOutput([tiles, co], 'float32'));
+    transforms.gradient(offsetOf(backend, dy), n, ho, wo, co, tilesH, tilesW, 0, 0, planeTable(backend, table, d));
+    for (let p = 0; p < points; p++) {
+      const vt = transpose(backend, v[p]!, [1, 0]); // [ci, tiles]: the stock GEMM takes no transposed operand
+      release(backend, v[p]);
+      v[p] = undefined;
+      try {
+        sums.push(matMul(backend, vt, d[p]!, ci, tiles, co));
+      } finally {
+        release(backend, vt, d[p]);
+        d[p] = undefined;
+      }
+    }
+    const dw = backend.makeOutput([3, 3, ci, co], 'float32');
+    transforms.weights(planeTable(backend, table, sums), offsetOf(backend, dw), ci, co);
+    return dw;
+  } finally {
+    release(backend, table, ...v, ...d, ...sums);
+  }
+}

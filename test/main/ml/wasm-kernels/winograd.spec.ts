@@ -1,0 +1,110 @@
+/**
+ * Winograd F(2,3) and F(4,3) convolutions on wasm (issue 9) against the cpu backend's direct
+ * convolution: the forward conv, its dx (a 3x3 stride-1 conv through the same kernel) and dW
+ * (the transposed algorithm), with each tile size forced, on odd sizes, padding 'same', 1 and
+ * 'valid', partial tiles and channel counts that are not powers of two. Also: 'auto' picks the
+ * tile the measurements chose, no tensor is leaked, and the transforms are really used (the
+ * first test fails if the kernel silently falls back to the direct conv).
+ *
+ * Tolerance: relative to the largest output magnitude, 2e-5 for F(2,3) and 1e-4 for F(4,3)
+ * (its constants 1/6, 1/12, 1/24 are inexact in float32 and its points reach +-2, so products
+ * grow up to 8x before the output transform); the direct wasm conv is within 1e-6 here.
+ */
+import '@tensorflow/tfjs'; // registers the gradients
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { registerWasmTrainingKernels } from '../../../../main/ml/wasm-kernels/index.js';
+import { winogradOptions, winogradTile } from '../../../../main/ml/wasm-kernels/winograd.js';
+
+type Pad = 'same' | 'valid' | number;
+
+function values(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 32 - 0.5;
+  }
+  return out;
+}
+
+function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let diff = 0, scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return diff / scale;
+}
+
+/** y, dx and dW of one conv on a backend: y = conv(x, f), loss = sum(y * r) for a fixed r. */
+async function convAndGradients(backend: 'cpu' | 'wasm', shape: number[], ci: number, co: number, pad: Pad): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const out = tf.tidy(() => {
+    const x = tf.tensor4d(values(shape.reduce((p, q) => p * q, 1), 1), shape as [number, number, number, number]);
+    const f = tf.tensor4d(values(9 * ci * co, 2), [3, 3, ci, co]);
+    const y = tf.conv2d(x, f, 1, pad);
+    const r = tf.tensor(values(y.size, 3), y.shape);
+    const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, pad), r)))([x, f]);
+    return [y, ...grads];
+  });
+  return out.map((t) => { const v = Float32Array.from(t.dataSync() as Float32Array); t.dispose(); return v; });
+}
+
+const CASES: { shape: [number, number, number, number]; co: number; pad: Pad }[] = [
+  { shape: [2, 8, 8, 8], co: 8, pad: 1 },
+  { shape: [3, 7, 9, 12], co: 16, pad: 'same' }, // partial tiles in both directions
+  { shape: [1, 9, 6, 8], co: 12, pad: 'valid' },
+  { shape: [2, 4, 4, 32], co: 20, pad: 1 },
+];
+
+describe('Winograd convolution on wasm', () => {
+  beforeAll(async () => {
+    registerWasmTrainingKernels();
+    await tf.setBackend('wasm');
+    await tf.ready();
+  });
+  afterEach(() => { winogradOptions.tile = 'auto'; });
+
+  for (const tile of [2, 4] as const) {
+    const tolerance = tile === 2 ? 2e-5 : 1e-4;
+    for (const { shape, co, pad } of CASES) {
+      it(`F(${tile},3) y, dx and dW match cpu: x [${shape.join(',')}] -> ${co}, pad ${pad}`, async () => {
+        const reference = await convAndGradients('cpu', shape, shape[3], co, pad);
+        winogradOptions.tile = tile;
+        const ours = await convAndGradients('wasm', shape, shape[3], co, pad);
+        for (let k = 0; k < 3; k++) expect(relativeError(ours[k]!, reference[k]!)).toBeLessThan(tolerance);
+        // Not bit-identical to the direct conv: the transforms really ran.
+        winogradOptions.tile = 0;
+        const direct = await convAndGradients('wasm', shape, shape[3], co, pad);
+        expect(relativeError(ours[0]!, direct[0]!)).toBeGreaterThan(0);
+      });
+    }
+  }
+
+  it('leaks no tensor or backend buffer', async () => {
+    winogradOptions.tile = 4;
+    await convAndGradients('wasm', [2, 8, 8, 8], 8, 8, 1);
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const before = [tf.memory().numTensors, backend.numDataIds()];
+    await convAndGradients('wasm', [2, 8, 8, 8], 8, 8, 1);
+    expect([tf.memory().numTensors, backend.numDataIds()]).toEqual(before);
+  });
+
+  it("'auto' takes F(4,3) on wide layers, F(2,3) where F(4,3) has too few tiles, and the direct conv on tiny ones", () => {
+    const info = (n: number, size: number, c: number): tf.backend_util.Conv2DInfo =>
+      tf.backend_util.computeConv2DInfo([n, size, size, c], [3, 3, c, c], 1, 1, 1, undefined, false, 'channelsLast');
+    const tile = (pass: 'forward' | 'filter', n: number, size: number, c: number): number =>
+      winogradTile(pass, ['float32', 'float32'], [3, 3, c, c], info(n, size, c));
+    expect(tile('forward', 32, 32, 64)).toBe(4);
+    expect(tile('forward', 32, 4, 512)).toBe(2); // 32 tiles of F(4,3) per plane
+    expect(tile('filter', 32, 4, 512)).toBe(4); // dW packs dy's planes, not the filter's
+    expect(tile('forward', 16, 32, 8)).toBe(0);
+    expect(winogradTile('forward', ['float32', 'float32'], [3, 3, 3, 64], info(32, 32, 3))).toBe(0); // the stem: 3 channels
+    const strided = tf.backend_util.computeConv2DInfo([32, 32, 32, 64], [3, 3, 64, 64], 2, 1, 1, undefined, false, 'channelsLast');
+    expect(winogradTile('forward', ['float32', 'float32'], [3, 3, 64, 64], strided)).toBe(0);
+  });
+});
