@@ -13,6 +13,7 @@
  * desktop app's hidden renderer), where a synchronous read stalls the GPU or throws in Node.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { heapF32, offsetF32, type WasmBackend } from './wasm-kernels/kernel-utils.js';
 import { embedPixels } from './batches.js';
 import type { ApplyReply, EmbedReply, GradientsReply, HeapReply, InitReply, KeysReply, ProbeReply, ReplicaRequest, ReplicaSetup } from './compute-protocol.js';
 import { disposeQueryGradients, Moco, type PhaseTimes } from './moco.js';
@@ -115,12 +116,7 @@ export class ComputeReplica {
       lap('metrics');
       const flat = setup.gradients ? new Float32Array(setup.gradients, setup.index * this.parameterCount * 4, this.parameterCount) : new Float32Array(this.parameterCount);
       const names = [...moco.queryEncoder.variables.parameters.keys()];
-      const values = await Promise.all(names.map((name) => pass.gradients[name]!.data()));
-      let offset = 0;
-      for (const g of values) {
-        flat.set(g, offset);
-        offset += g.length;
-      }
+      await writeGradients(names.map((name) => pass.gradients[name]!), flat);
       lap('gradientWrite');
       return { partial, buffers: await this.buffers(), gradients: setup.gradients ? null : flat, phases };
     } finally {
@@ -194,5 +190,28 @@ export class ComputeReplica {
   private sgd(): SgdMomentum {
     if (!this.optimizer) throw new Error('compute replica: not initialised (send init first)');
     return this.optimizer;
+  }
+}
+
+/**
+ * Writes the gradients one after another into `flat`. On wasm they are copied straight out of
+ * the backend's heap: `data()` first copies each into a new array (45 MB a step at full width),
+ * and the gradient write took 148-194 ms of a W=2 step (`npm run bench -- --quick`, issue 9).
+ */
+async function writeGradients(gradients: readonly tf.Tensor[], flat: Float32Array): Promise<void> {
+  let offset = 0;
+  if (tf.getBackend() === 'wasm') {
+    const backend = tf.backend() as unknown as WasmBackend;
+    const heap = heapF32(backend);
+    for (const g of gradients) {
+      const at = offsetF32(backend, g);
+      flat.set(heap.subarray(at, at + g.size), offset);
+      offset += g.size;
+    }
+    return;
+  }
+  for (const g of await Promise.all(gradients.map((t) => t.data()))) {
+    flat.set(g, offset);
+    offset += g.length;
   }
 }
