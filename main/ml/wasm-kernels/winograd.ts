@@ -24,13 +24,20 @@ import { winogradTransforms, type WinogradTile } from './winograd-module.js';
  * Each plane's GEMM is one XNNPACK call that packs its [Ci, Co] plane, so a tile size pays only
  * where every one of its GEMMs has enough rows (`minTiles`) and work (`minFlopsPerProduct`, in
  * multiply-adds x 2 of the direct conv per Winograd point); F(4,3) is preferred where both hold.
+ * Where a conv has fewer tiles than output channels its GEMMs run transposed (`swapBelow`;
+ * direct / F(2,3) / F(4,3) / F(4,3) transposed, CPU ms): 512 @4 121 / 88 / 118 / 51;
+ * 256 @8 97 / 53 / 58 / 48; batch 16: 512 @4 88 / 66 / 105 / 40, 256 @8 61 / 44 / 48 / 30; but
+ * 128 @16 (512 tiles) 99 / 57 / 44 / 63, so only below Co tiles.
  * dW (`pass: 'filter'`), same layers: 238 / 192 / 122;  274 / 179 / 92;  253 / 148 / 82;
  * 120 / 75 / 56;  batch 16: 512 @4 60 / 42 / 41;  16 @16 2.5 / 4.3 / 2.2: F(4,3) wins at every
  * size that has the work, few tiles included.
  */
-export const winogradOptions: { tile: WinogradTile | 0 | 'auto'; minTiles: number; minFlopsPerProduct: number } = {
-  tile: 'auto', minTiles: 64, minFlopsPerProduct: 1.5e6,
+export const winogradOptions: { tile: WinogradTile | 0 | 'auto'; minTiles: number; minFlopsPerProduct: number; swapBelow: number } = {
+  tile: 'auto', minTiles: 64, minFlopsPerProduct: 1.5e6, swapBelow: 1,
 };
+
+/** Whether a forward conv's GEMMs run transposed (see winogradConv2d). */
+const swapsOperands = (tiles: number, co: number): boolean => tiles < co * winogradOptions.swapBelow;
 
 /** The Winograd tile for this conv, or 0 for the direct convolution. */
 export function winogradTile(
@@ -44,9 +51,13 @@ export function winogradTile(
   if (winogradOptions.tile !== 'auto') return winogradOptions.tile;
   const n = info.batchSize;
   const flops = 2 * n * info.outHeight * info.outWidth * ci * co * 9;
-  // dW's GEMMs pack a [tiles, Co] plane of dy, not a filter plane, so few tiles do not cost it.
-  const enoughTiles = (m: WinogradTile): boolean => pass === 'filter'
-    || n * Math.ceil(info.outHeight / m) * Math.ceil(info.outWidth / m) >= winogradOptions.minTiles;
+  // dW's GEMMs pack a [tiles, Co] plane of dy, not a filter plane, and a forward conv with fewer
+  // tiles than output channels multiplies its planes transposed (winogradConv2d), so few tiles
+  // cost neither.
+  const enoughTiles = (m: WinogradTile): boolean => {
+    const tiles = n * Math.ceil(info.outHeight / m) * Math.ceil(info.outWidth / m);
+    return pass === 'filter' || tiles >= winogradOptions.minTiles || swapsOperands(tiles, co);
+  };
   const pays = (m: WinogradTile): boolean => enoughTiles(m) && flops / ((m + 2) * (m + 2)) >= winogradOptions.minFlopsPerProduct;
   return pays(4) ? 4 : pays(2) ? 2 : 0;
 }
@@ -82,14 +93,26 @@ export function winogradConv2d(
   const tiles = n * tilesH * tilesW;
   const points = (m + 2) * (m + 2);
   const table = backend.makeOutput([points], 'int32');
+  // Few tiles (the 4x4 and 8x8 layers): each GEMM packs its second operand, so the planes are
+  // multiplied transposed, M^T = U^T V^T, and XNNPACK packs V^T [ci, tiles] rather than a whole
+  // [ci, co] filter plane. U^T comes from the filter transform of the transposed filter.
+  const swapped = swapsOperands(tiles, co);
   const u: (tf.TensorInfo | undefined)[] = [], v: (tf.TensorInfo | undefined)[] = [], products: tf.TensorInfo[] = [];
+  let filterT: tf.TensorInfo | undefined;
   try {
-    for (let p = 0; p < points; p++) u.push(backend.makeOutput([ci, co], 'float32'));
-    transforms.filter(offsetOf(backend, filter), ci, co, planeTable(backend, table, u));
+    for (let p = 0; p < points; p++) u.push(backend.makeOutput(swapped ? [co, ci] : [ci, co], 'float32'));
+    if (swapped) {
+      filterT = transpose(backend, filter, [0, 1, 3, 2]);
+      transforms.filter(offsetOf(backend, filterT), co, ci, planeTable(backend, table, u));
+      release(backend, filterT);
+      filterT = undefined;
+    } else {
+      transforms.filter(offsetOf(backend, filter), ci, co, planeTable(backend, table, u));
+    }
     for (let p = 0; p < points; p++) v.push(backend.makeOutput([tiles, ci], 'float32'));
     transforms.input(offsetOf(backend, x), n, h, w, ci, tilesH, tilesW, info.padInfo.top, info.padInfo.left, planeTable(backend, table, v));
     for (let p = 0; p < points; p++) {
-      products.push(matMul(backend, v[p]!, u[p]!, tiles, ci, co));
+      products.push(swapped ? transposedProduct(backend, u[p]!, v[p]!, co, ci, tiles) : matMul(backend, v[p]!, u[p]!, tiles, ci, co));
       release(backend, v[p], u[p]); // each plane pair goes as soon as its product exists
       v[p] = u[p] = undefined;
     }
@@ -97,8 +120,22 @@ export function winogradConv2d(
     transforms.output(planeTable(backend, table, products), offsetOf(backend, y), n, ho, wo, co, tilesH, tilesW);
     return y;
   } finally {
-    release(backend, table, ...u, ...v, ...products);
+    release(backend, table, filterT, ...u, ...v, ...products);
   }
+}
+
+/** (U^T V^T)^T = V U [tiles, co] for U^T [co, ci] and V [tiles, ci], with V^T as XNNPACK's packed operand. */
+function transposedProduct(backend: WasmBackend, ut: tf.TensorInfo, v: tf.TensorInfo, co: number, ci: number, tiles: number): tf.TensorInfo {
+  const vt = transpose(backend, v, [1, 0]);
+  let mt: tf.TensorInfo;
+  try {
+    mt = matMul(backend, ut, vt, co, ci, tiles); // [co, tiles]
+  } finally {
+    release(backend, vt);
+  }
+  const product = transpose(backend, mt, [1, 0]);
+  release(backend, mt);
+  return product;
 }
 
 /**

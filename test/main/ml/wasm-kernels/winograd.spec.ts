@@ -58,7 +58,7 @@ const CASES: { shape: [number, number, number, number]; co: number; pad: Pad }[]
   { shape: [2, 8, 8, 8], co: 8, pad: 1 },
   { shape: [3, 7, 9, 12], co: 16, pad: 'same' }, // partial tiles in both directions
   { shape: [1, 9, 6, 8], co: 12, pad: 'valid' },
-  { shape: [2, 4, 4, 32], co: 20, pad: 1 },
+  { shape: [2, 4, 4, 32], co: 20, pad: 1 }, // fewer tiles than Co: the transposed GEMMs
 ];
 
 describe('Winograd convolution on wasm', () => {
@@ -100,8 +100,9 @@ describe('Winograd convolution on wasm', () => {
     const tile = (pass: 'forward' | 'filter', n: number, size: number, c: number): number =>
       winogradTile(pass, ['float32', 'float32'], [3, 3, c, c], info(n, size, c));
     expect(tile('forward', 32, 32, 64)).toBe(4);
-    expect(tile('forward', 32, 4, 512)).toBe(2); // 32 tiles of F(4,3) per plane
+    expect(tile('forward', 32, 4, 512)).toBe(4); // 32 tiles of F(4,3): the GEMMs run transposed
     expect(tile('filter', 32, 4, 512)).toBe(4); // dW packs dy's planes, not the filter's
+    expect(tile('forward', 12, 8, 48)).toBe(2); // 48 tiles of F(4,3), not fewer than Co: F(2,3)'s 192
     expect(tile('forward', 16, 32, 8)).toBe(0);
     expect(winogradTile('forward', ['float32', 'float32'], [3, 3, 3, 64], info(32, 32, 3))).toBe(0); // the stem: 3 channels
     const strided = tf.backend_util.computeConv2DInfo([32, 32, 32, 64], [3, 3, 64, 64], 2, 1, 1, undefined, false, 'channelsLast');
