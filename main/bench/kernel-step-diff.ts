@@ -3,8 +3,8 @@
  * Winograd convolutions) move a MoCo trajectory: two steps of ResNet-18 at 32 px, batch 32, with
  * the changes off (one dW GEMM, whole filters, direct convs) and on, then the largest weight and
  * SGD-momentum differences.
- *   npm run -s bench:kernel-diff -- [width=0.125] [winograd-only]
- * With `winograd-only`, the other two changes stay on in both runs.
+ *   npm run -s bench:kernel-diff -- [width=0.125] [all|winograd-only|others-only]
+ * With `winograd-only` the other two changes stay on in both runs; with `others-only` Winograd does.
  */
 import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
@@ -17,13 +17,15 @@ import { conv2dOptions } from '../ml/wasm-kernels/conv2d.js';
 import { winogradOptions } from '../ml/wasm-kernels/winograd.js';
 await tf.setBackend('wasm'); await tf.ready(); registerWasmTrainingKernels();
 const width = Number(process.argv[2] ?? 0.125);
-const winogradOnly = process.argv[3] === 'winograd-only';
+const mode = process.argv[3] ?? 'all';
+if (!['all', 'winograd-only', 'others-only'].includes(mode)) throw new Error(`mode: expected all, winograd-only or others-only, got ${mode}`);
 const { chunkColumns } = dWOptions;
 const { blockChannels } = conv2dOptions;
 async function run(newKernels: boolean): Promise<{ w: Map<string, Float32Array>; loss: number[] }> {
-  dWOptions.chunkColumns = newKernels || winogradOnly ? chunkColumns : Infinity;
-  conv2dOptions.blockChannels = newKernels || winogradOnly ? blockChannels : Infinity;
-  winogradOptions.tile = newKernels ? 'auto' : 0;
+  const others = newKernels || mode === 'winograd-only';
+  dWOptions.chunkColumns = others ? chunkColumns : Infinity;
+  conv2dOptions.blockChannels = others ? blockChannels : Infinity;
+  winogradOptions.tile = newKernels || mode === 'others-only' ? 'auto' : 0;
   const encoder = { architecture: 'resnet18', widthMultiplier: width, smallImageStem: true, head: 'linear', dim: 128, bnSplits: 4 } as const;
   const moco = new Moco({ encoder, queueSize: 256, keyMomentum: 0.99, temperature: 0.2, shuffleKeys: true }, 32, 0);
   const sgd = new SgdMomentum({ learningRate: 0.06, momentum: 0.9, weightDecay: 5e-4, schedule: { kind: 'constant' }, warmupEpochs: 0 });
@@ -48,6 +50,6 @@ for (const [k, va] of a.w) {
 }
 // The velocity after two steps is about twice the last gradient: its relative difference is the gradients'.
 console.log(JSON.stringify({
-  width, winogradOnly, lossOld: a.loss, lossNew: b.loss, maxAbsWeightDiff: maxW, maxAbsVelocityDiff: maxV,
+  width, mode, lossOld: a.loss, lossNew: b.loss, maxAbsWeightDiff: maxW, maxAbsVelocityDiff: maxV,
   maxAbsVelocity: maxAbsV, velocityRelativeL2Diff: Math.sqrt(diffSq / normSq),
 }));
