@@ -15,7 +15,7 @@
  * offsets in memory tells each function where plane xi lives.
  */
 import {
-  countedLoop, F32X4_ADD, F32X4_MUL, F32X4_NEG, F32X4_SUB, f32x4, functionCode, get, i32, I32, I32_ADD, I32_AND,
+  countedLoop, F32_STORE, F32X4_ADD, F32X4_EXTRACT_LANE, I32_SHR_U, F32X4_MUL, F32X4_NEG, F32X4_SUB, f32x4, functionCode, get, i32, I32, I32_ADD, I32_AND,
   I32_LOAD, I32_LT_U, I32_MUL, I32_SUB, i32Procedure, IF, END, MAGIC_AND_VERSION, mem, name, section, SELECT, set, simd,
   V128, V128_LOAD, V128_STORE, vector, webAssemblyApi,
 } from '../wasm/assembly.js';
@@ -53,6 +53,8 @@ export interface WinogradTransforms {
   readonly output: (table: number, y: number, n: number, ho: number, wo: number, c: number, tilesH: number, tilesW: number) => void;
   /** D[xi][t][c] = (A dy A^T)[xi] for the m x m tiles of NHWC dy [n, h, w, c] (top and left 0): dW's gradient transform. */
   readonly gradient: (dy: number, n: number, h: number, w: number, c: number, tilesH: number, tilesW: number, top: number, left: number, table: number) => void;
+  /** `input` into transposed planes V^T[xi][c][t], for dW's GEMMs. */
+  readonly inputTransposed: (x: number, n: number, h: number, w: number, c: number, tilesH: number, tilesW: number, top: number, left: number, table: number) => void;
   /** HWIO dW [3, 3, ci, co] = G^T S[:, i, o] G for the planes S[xi][i][o]. */
   readonly weights: (table: number, g: number, ci: number, co: number) => void;
 }
@@ -153,11 +155,20 @@ function weightsFunction(f: Matrices): number[] {
  * rows and columns at (th * m - top, tw * m - left); rows/columns outside read as zero.
  * The input transform (L = B^T, p = alpha) and the dW's gradient transform (L = A, p = m).
  */
-function tileFunction(left0: readonly (readonly number[])[], m: number): number[] {
+function tileFunction(left0: readonly (readonly number[])[], m: number, transposed = false): number[] {
   const [x, n, h, w, c, tilesH, tilesW, top, left, table] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const alpha = left0[0]!.length; // the tile read: p
   const L = new Locals(10);
   const [b, th, tw, cb, cBytes, tOff, r] = L.take(7, I32) as [number, number, number, number, number, number, number];
+  // Transposed planes [c][t] (dW's GEMM takes V^T): tOff is t * 4, `rowStart` c * tiles * 4 + tOff,
+  // and each vector's four channels go to four rows, `laneStride` = tiles * 4 bytes apart.
+  const [rowStart, laneStride, value] = [...L.take(2, I32), ...L.take(1, V128)] as [number, number, number];
+  const store = (xi: number, code: number[]): number[] => transposed
+    ? [...code, ...set(value), ...[0, 1, 2, 3].flatMap((lane) => [
+      ...get(table), I32_LOAD, ...mem(2, 4 * xi), ...get(rowStart), I32_ADD, ...(lane === 0 ? [] : [...get(laneStride), ...i32(lane), I32_MUL, I32_ADD]),
+      ...get(value), ...simd(F32X4_EXTRACT_LANE), lane, F32_STORE, ...mem(2),
+    ])]
+    : planeStore(table, xi, [...get(tOff), I32_ADD, ...get(cb), I32_ADD], code);
   const rowBase = L.take(alpha, I32), rowOk = L.take(alpha, I32), colOff = L.take(alpha, I32), colOk = L.take(alpha, I32);
   const d = L.take(alpha * alpha, V128), t = L.take(left0.length * alpha, V128);
   const ok = (ii: number, jj: number): number[] => [...get(rowOk[ii]!), ...get(colOk[jj]!), I32_AND];
@@ -167,16 +178,16 @@ function tileFunction(left0: readonly (readonly number[])[], m: number): number[
     ...simd(V128_LOAD), ...mem(2), ...f32x4(0), ...ok(ii, jj), SELECT, ...set(d[ii * alpha + jj]!),
   ];
   const block = [
+    ...(transposed ? [...get(cb), ...i32(2), I32_SHR_U, ...get(laneStride), I32_MUL, ...get(tOff), I32_ADD, ...set(rowStart)] : []),
     ...Array.from({ length: alpha * alpha }, (_, k) => loadD(Math.floor(k / alpha), k % alpha)).flat(),
-    ...transform2d(left0, left0, (ii, jj) => d[ii * alpha + jj]!, (k, jj) => t[k * alpha + jj]!,
-      (k, l, value) => planeStore(table, k * left0.length + l, [...get(tOff), I32_ADD, ...get(cb), I32_ADD], value)),
+    ...transform2d(left0, left0, (ii, jj) => d[ii * alpha + jj]!, (k, jj) => t[k * alpha + jj]!, (k, l, code) => store(k * left0.length + l, code)),
   ];
   const column = [
     ...Array.from({ length: alpha }, (_, jj) => [
       ...get(tw), ...i32(m), I32_MUL, ...get(left), I32_SUB, ...i32(jj), I32_ADD, ...set(r),
       ...get(r), ...get(w), I32_LT_U, ...set(colOk[jj]!), ...get(r), ...get(cBytes), I32_MUL, ...set(colOff[jj]!),
     ]).flat(),
-    ...get(b), ...get(tilesH), I32_MUL, ...get(th), I32_ADD, ...get(tilesW), I32_MUL, ...get(tw), I32_ADD, ...get(cBytes), I32_MUL, ...set(tOff),
+    ...get(b), ...get(tilesH), I32_MUL, ...get(th), I32_ADD, ...get(tilesW), I32_MUL, ...get(tw), I32_ADD, ...(transposed ? i32(4) : get(cBytes)), I32_MUL, ...set(tOff),
     ...countedLoop(cb, cBytes, block, 16),
   ];
   const tileRow = [
@@ -187,7 +198,11 @@ function tileFunction(left0: readonly (readonly number[])[], m: number): number[
     ]).flat(),
     ...countedLoop(tw, tilesW, column),
   ];
-  const body = [...get(c), ...i32(4), I32_MUL, ...set(cBytes), ...countedLoop(b, n, countedLoop(th, tilesH, tileRow))];
+  const body = [
+    ...get(c), ...i32(4), I32_MUL, ...set(cBytes),
+    ...get(n), ...get(tilesH), I32_MUL, ...get(tilesW), I32_MUL, ...i32(4), I32_MUL, ...set(laneStride),
+    ...countedLoop(b, n, countedLoop(th, tilesH, tileRow)),
+  ];
   return functionCode(L.runs, body);
 }
 
@@ -234,13 +249,15 @@ function moduleBytes(f: Matrices): Uint8Array {
     ...section(1, vector([i32Procedure(4), i32Procedure(10), i32Procedure(8)])),
     // The backend's memory, imported: limits flag 0 and minimum 0 accept it at any size or maximum.
     ...section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]])),
-    ...section(3, vector([[0], [1], [2], [1], [0]])),
+    ...section(3, vector([[0], [1], [2], [1], [0], [1]])),
     ...section(7, vector([
       [...name('filter'), 0x00, 0], [...name('input'), 0x00, 1], [...name('output'), 0x00, 2], [...name('gradient'), 0x00, 3], [...name('weights'), 0x00, 4],
+      [...name('inputTransposed'), 0x00, 5],
     ])),
     ...section(10, vector([
       filterFunction(f), tileFunction(f.bt, f.at.length), outputFunction(f),
       tileFunction(f.at[0]!.map((_, k) => f.at.map((row) => row[k]!)), f.at.length), weightsFunction(f),
+      tileFunction(f.bt, f.at.length, true),
     ])),
   ]);
 }

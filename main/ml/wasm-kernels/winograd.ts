@@ -32,9 +32,9 @@ import { winogradTransforms, type WinogradTile } from './winograd-module.js';
  * 120 / 75 / 56;  batch 16: 512 @4 60 / 42 / 41;  16 @16 2.5 / 4.3 / 2.2: F(4,3) wins at every
  * size that has the work, few tiles included.
  */
-export const winogradOptions: { tile: WinogradTile | 0 | 'auto'; minTiles: number; minFlopsPerProduct: number; swapBelow: number } = {
-  tile: 'auto', minTiles: 64, minFlopsPerProduct: 1.5e6, swapBelow: 1,
-};
+export const winogradOptions: {
+  tile: WinogradTile | 0 | 'auto'; minTiles: number; minFlopsPerProduct: number; swapBelow: number; storeTransposedFrom: number;
+} = { tile: 'auto', minTiles: 64, minFlopsPerProduct: 1.5e6, swapBelow: 1, storeTransposedFrom: 1024 };
 
 /** Whether a forward conv's GEMMs run transposed (see winogradConv2d). */
 const swapsOperands = (tiles: number, co: number): boolean => tiles < co * winogradOptions.swapBelow;
@@ -162,20 +162,26 @@ export function winogradFilterGradient(
   const table = backend.makeOutput([points], 'int32');
   const v: (tf.TensorInfo | undefined)[] = [], d: (tf.TensorInfo | undefined)[] = [], sums: tf.TensorInfo[] = [];
   try {
-    for (let p = 0; p < points; p++) v.push(backend.makeOutput([tiles, ci], 'float32'));
-    transforms.input(offsetOf(backend, x), n, h, w, ci, tilesH, tilesW, info.padInfo.top, info.padInfo.left, planeTable(backend, table, v));
+    // The GEMM takes V^T [ci, tiles] (the stock GEMM has no transposed operand). Stored transposed
+    // by the input transform (four scalar stores a vector) or transposed afterwards by the C++
+    // Transpose: interleaved, CPU ms, transpose / stored: 64@32 115 / 100, batch 16 63 / 52;
+    // 128@16 65 / 67; 256@8 54 / 57; 512@4 52 / 59; so stored only from `storeTransposedFrom` tiles.
+    const stored = tiles >= winogradOptions.storeTransposedFrom;
+    for (let p = 0; p < points; p++) v.push(backend.makeOutput(stored ? [ci, tiles] : [tiles, ci], 'float32'));
+    (stored ? transforms.inputTransposed : transforms.input)(
+      offsetOf(backend, x), n, h, w, ci, tilesH, tilesW, info.padInfo.top, info.padInfo.left, planeTable(backend, table, v),
+    );
     for (let p = 0; p < points; p++) d.push(backend.makeOutput([tiles, co], 'float32'));
     transforms.gradient(offsetOf(backend, dy), n, ho, wo, co, tilesH, tilesW, 0, 0, planeTable(backend, table, d));
     for (let p = 0; p < points; p++) {
-      const vt = transpose(backend, v[p]!, [1, 0]); // [ci, tiles]: the stock GEMM takes no transposed operand
-      release(backend, v[p]);
-      v[p] = undefined;
-      try {
-        sums.push(matMul(backend, vt, d[p]!, ci, tiles, co));
-      } finally {
-        release(backend, vt, d[p]);
-        d[p] = undefined;
+      if (!stored) {
+        const vt = transpose(backend, v[p]!, [1, 0]);
+        release(backend, v[p]);
+        v[p] = vt;
       }
+      sums.push(matMul(backend, v[p]!, d[p]!, ci, tiles, co)); // V^T D
+      release(backend, v[p], d[p]);
+      v[p] = d[p] = undefined;
     }
     const dw = backend.makeOutput([3, 3, ci, co], 'float32');
     transforms.weights(planeTable(backend, table, sums), offsetOf(backend, dw), ci, co);

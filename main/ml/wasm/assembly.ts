@@ -9,11 +9,11 @@
 export const I32 = 0x7f, F64 = 0x7c, V128 = 0x7b;
 export const IF = 0x04, ELSE = 0x05, LOOP = 0x03, END = 0x0b, BR_IF = 0x0d, GET = 0x20, SET = 0x21, TEE = 0x22, SELECT = 0x1b;
 export const I32_LOAD = 0x28, F64_LOAD = 0x2b, I32_STORE8 = 0x3a, I32_CONST = 0x41, F64_CONST = 0x44;
-export const I32_LT_U = 0x49, I32_ADD = 0x6a, I32_SUB = 0x6b, I32_MUL = 0x6c, I32_AND = 0x71, I32_SHL = 0x74;
+export const I32_LT_U = 0x49, I32_ADD = 0x6a, I32_SUB = 0x6b, I32_MUL = 0x6c, I32_AND = 0x71, I32_SHL = 0x74, I32_SHR_U = 0x76, F32_STORE = 0x38;
 export const F64_NEAREST = 0x9e, F64_ADD = 0xa0, F64_MUL = 0xa2, F64_MIN = 0xa4, F64_MAX = 0xa5, I32_TRUNC_F64_U = 0xab;
 /** The SIMD prefix; the op after it is LEB128-coded (`simd(op)`). */
 export const SIMD = 0xfd;
-export const V128_LOAD = 0x00, V128_STORE = 0x0b, V128_CONST = 0x0c, F64X2_SPLAT = 0x14, F64X2_EXTRACT = 0x21;
+export const V128_LOAD = 0x00, V128_STORE = 0x0b, V128_CONST = 0x0c, F64X2_SPLAT = 0x14, F32X4_EXTRACT_LANE = 0x1f, F64X2_EXTRACT = 0x21;
 export const F32X4_NEG = 0xe1, F32X4_ADD = 0xe4, F32X4_SUB = 0xe5, F32X4_MUL = 0xe6, F64X2_ADD = 0xf0, F64X2_MUL = 0xf2;
 
 export function uleb(value: number): number[] {

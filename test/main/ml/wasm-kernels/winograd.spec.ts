@@ -67,7 +67,10 @@ describe('Winograd convolution on wasm', () => {
     await tf.setBackend('wasm');
     await tf.ready();
   });
-  afterEach(() => { winogradOptions.tile = 'auto'; });
+  afterEach(() => {
+    winogradOptions.tile = 'auto';
+    winogradOptions.storeTransposedFrom = 1024;
+  });
 
   for (const tile of [2, 4] as const) {
     const tolerance = tile === 2 ? 2e-5 : 1e-4;
@@ -83,6 +86,16 @@ describe('Winograd convolution on wasm', () => {
         expect(relativeError(ours[0]!, direct[0]!)).toBeGreaterThan(0);
       });
     }
+  }
+
+  for (const tile of [2, 4] as const) {
+    it(`F(${tile},3) dW with V^T stored by the input transform matches cpu`, async () => {
+      const reference = await convAndGradients('cpu', [3, 7, 9, 12], 12, 16, 'same');
+      winogradOptions.tile = tile;
+      winogradOptions.storeTransposedFrom = 0; // every dW stores V^T itself (the CASES above have fewer tiles than the default)
+      const ours = await convAndGradients('wasm', [3, 7, 9, 12], 12, 16, 'same');
+      expect(relativeError(ours[2]!, reference[2]!)).toBeLessThan(tile === 2 ? 2e-5 : 1e-4);
+    });
   }
 
   it('leaks no tensor or backend buffer', async () => {
