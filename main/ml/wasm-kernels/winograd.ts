@@ -30,11 +30,19 @@ import { winogradTransforms, type WinogradTile } from './winograd-module.js';
  * 128 @16 (512 tiles) 99 / 57 / 44 / 63, so only below Co tiles.
  * dW (`pass: 'filter'`), same layers: 238 / 192 / 122;  274 / 179 / 92;  253 / 148 / 82;
  * 120 / 75 / 56;  batch 16: 512 @4 60 / 42 / 41;  16 @16 2.5 / 4.3 / 2.2: F(4,3) wins at every
- * size that has the work, few tiles included.
+ * size that has the work, few tiles included, and F(2,3) never clearly does.
+ * The work thresholds come from the narrow layers (each 37.7 MFLOP at width 1/8 and batch 32,
+ * 75 MFLOP at width 1/4 and batch 16): forward direct / F(2,3) / F(4,3) at width 1/8, batch 32,
+ * 8 @32 8.5 / 9.3 / 10.8, 16 @16 3.2 / 8.4 / 4.0, 64 @4 2.1 / 3.2 / 6.2 (so no Winograd below
+ * 3 MFLOP a product); width 1/4, batch 16: 16 @32 6.1 / 5.7 / 7.8, 32 @16 5.2 / 2.3 / 2.5;
+ * dW there 22.5 / 22.6 / 10.6 and 11.6 / 15.4 / 8.3, but at width 1/8, batch 32 8 @32
+ * 14.1 / 22.6 / 17.5 (so dW's F(4,3) from 1.5 MFLOP a product). Timings of a few ms are noisy
+ * here (+-30 % between runs); the thresholds sit where the losses were clear.
  */
 export const winogradOptions: {
-  tile: WinogradTile | 0 | 'auto'; minTiles: number; minFlopsPerProduct: number; swapBelow: number; storeTransposedFrom: number;
-} = { tile: 'auto', minTiles: 64, minFlopsPerProduct: 1.5e6, swapBelow: 1, storeTransposedFrom: 1024 };
+  tile: WinogradTile | 0 | 'auto'; minTiles: number; minFlopsPerProduct: { forward: number; filter: number }; swapBelow: number;
+  storeTransposedFrom: number;
+} = { tile: 'auto', minTiles: 64, minFlopsPerProduct: { forward: 3e6, filter: 1.5e6 }, swapBelow: 1, storeTransposedFrom: 1024 };
 
 /** Whether a forward conv's GEMMs run transposed (see winogradConv2d). */
 const swapsOperands = (tiles: number, co: number): boolean => tiles < co * winogradOptions.swapBelow;
@@ -58,8 +66,9 @@ export function winogradTile(
     const tiles = n * Math.ceil(info.outHeight / m) * Math.ceil(info.outWidth / m);
     return pass === 'filter' || tiles >= winogradOptions.minTiles || swapsOperands(tiles, co);
   };
-  const pays = (m: WinogradTile): boolean => enoughTiles(m) && flops / ((m + 2) * (m + 2)) >= winogradOptions.minFlopsPerProduct;
-  return pays(4) ? 4 : pays(2) ? 2 : 0;
+  const pays = (m: WinogradTile): boolean => enoughTiles(m) && flops / ((m + 2) * (m + 2)) >= winogradOptions.minFlopsPerProduct[pass];
+  if (pays(4)) return 4;
+  return pass === 'forward' && pays(2) ? 2 : 0;
 }
 
 /** The backend's WebAssembly.Memory (Emscripten's `Module.asm.memory`), or undefined. */

@@ -115,8 +115,10 @@ describe('Winograd convolution on wasm', () => {
     expect(tile('forward', 32, 32, 64)).toBe(4);
     expect(tile('forward', 32, 4, 512)).toBe(4); // 32 tiles of F(4,3): the GEMMs run transposed
     expect(tile('filter', 32, 4, 512)).toBe(4); // dW packs dy's planes, not the filter's
-    expect(tile('forward', 12, 8, 48)).toBe(2); // 48 tiles of F(4,3), not fewer than Co: F(2,3)'s 192
     expect(tile('forward', 16, 32, 8)).toBe(0);
+    expect(tile('forward', 32, 16, 16)).toBe(0); // width 1/8 at batch 32: 37.7 MFLOP, too little
+    expect(tile('forward', 16, 16, 32)).toBe(2); // width 1/4 at batch 16: 75 MFLOP
+    expect(tile('filter', 16, 16, 32)).toBe(4);
     expect(winogradTile('forward', ['float32', 'float32'], [3, 3, 3, 64], info(32, 32, 3))).toBe(0); // the stem: 3 channels
     const strided = tf.backend_util.computeConv2DInfo([32, 32, 32, 64], [3, 3, 64, 64], 2, 1, 1, undefined, false, 'channelsLast');
     expect(winogradTile('forward', ['float32', 'float32'], [3, 3, 64, 64], strided)).toBe(0);
