@@ -263,7 +263,7 @@ function moduleBytes(f: Matrices): Uint8Array {
 }
 
 const compiled = new Map<WinogradTile, object | null>();
-const instances = new WeakMap<object, Map<WinogradTile, WinogradTransforms>>();
+const instances = new WeakMap<object, Map<WinogradTile, WinogradTransforms | null>>();
 
 /**
  * The transforms for tile size m on `memory` (a WebAssembly.Memory), or null where this runtime
@@ -282,11 +282,15 @@ export function winogradTransforms(memory: object, m: WinogradTile): WinogradTra
     compiled.set(m, module);
   }
   if (module === null) return null;
-  const perMemory = instances.get(memory) ?? new Map<WinogradTile, WinogradTransforms>();
+  const perMemory = instances.get(memory) ?? new Map<WinogradTile, WinogradTransforms | null>();
   instances.set(memory, perMemory);
   let transforms = perMemory.get(m);
   if (transforms === undefined) {
-    transforms = new api.Instance(module, { env: { memory } }).exports as unknown as WinogradTransforms;
+    try {
+      transforms = new api.Instance(module, { env: { memory } }).exports as unknown as WinogradTransforms;
+    } catch {
+      transforms = null; // e.g. the threaded backend's shared memory, which this module's import does not declare
+    }
     perMemory.set(m, transforms);
   }
   return transforms;

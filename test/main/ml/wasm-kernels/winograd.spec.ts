@@ -100,10 +100,15 @@ describe('Winograd convolution on wasm', () => {
 
   it('leaks no tensor or backend buffer', async () => {
     winogradOptions.tile = 4;
-    await convAndGradients('wasm', [2, 8, 8, 8], 8, 8, 1);
+    winogradOptions.storeTransposedFrom = 0;
+    const both = async (): Promise<void> => {
+      await convAndGradients('wasm', [2, 8, 8, 8], 8, 8, 1);
+      await convAndGradients('wasm', [2, 4, 4, 32], 32, 20, 1); // the transposed GEMMs
+    };
+    await both();
     const backend = tf.backend() as unknown as { numDataIds(): number };
     const before = [tf.memory().numTensors, backend.numDataIds()];
-    await convAndGradients('wasm', [2, 8, 8, 8], 8, 8, 1);
+    await both();
     expect([tf.memory().numTensors, backend.numDataIds()]).toEqual(before);
   });
 
