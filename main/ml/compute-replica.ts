@@ -200,9 +200,9 @@ export class ComputeReplica {
  */
 async function writeGradients(gradients: readonly tf.Tensor[], flat: Float32Array): Promise<void> {
   let offset = 0;
-  if (tf.getBackend() === 'wasm') {
-    const backend = tf.backend() as unknown as WasmBackend;
-    const heap = heapF32(backend);
+  const backend = tf.getBackend() === 'wasm' ? tf.backend() as unknown as WasmBackend : null;
+  if (backend !== null && gradients.every((g) => g.dtype === 'float32' && backend.dataIdMap.has(g.dataId))) {
+    const heap = heapF32(backend); // nothing below allocates, so the view stays valid
     for (const g of gradients) {
       const at = offsetF32(backend, g);
       flat.set(heap.subarray(at, at + g.size), offset);

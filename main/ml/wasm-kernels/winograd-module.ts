@@ -1,5 +1,5 @@
 /**
- * The three transforms of a Winograd convolution F(m x m, 3 x 3) as a WebAssembly SIMD module
+ * The transforms of a Winograd convolution F(m x m, 3 x 3) and of its dW as a WebAssembly SIMD module
  * assembled here (issue 9), working in place on the tfjs wasm backend's own memory, which the
  * module imports: no copies in or out.
  *

@@ -54,7 +54,7 @@ export function winogradTile(
   const [kh, kw, ci, co] = filterShape as [number, number, number, number];
   const eligible = winogradOptions.tile !== 0 && dtypes.every((t) => t === 'float32') && info.dataFormat === 'channelsLast'
     && kh === 3 && kw === 3 && info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1
-    && ci % 4 === 0 && co % 4 === 0 && info.outHeight > 0 && info.outWidth > 0;
+    && ci > 0 && co > 0 && ci % 4 === 0 && co % 4 === 0 && info.batchSize > 0 && info.outHeight > 0 && info.outWidth > 0; // the module's loops run at least once
   if (!eligible) return 0;
   if (winogradOptions.tile !== 'auto') return winogradOptions.tile;
   const n = info.batchSize;
@@ -126,7 +126,12 @@ export function winogradConv2d(
       v[p] = u[p] = undefined;
     }
     const y = backend.makeOutput([n, ho, wo, co], 'float32');
-    transforms.output(planeTable(backend, table, products), offsetOf(backend, y), n, ho, wo, co, tilesH, tilesW);
+    try {
+      transforms.output(planeTable(backend, table, products), offsetOf(backend, y), n, ho, wo, co, tilesH, tilesW);
+    } catch (e) {
+      release(backend, y);
+      throw e;
+    }
     return y;
   } finally {
     release(backend, table, filterT, ...u, ...v, ...products);
@@ -142,9 +147,11 @@ function transposedProduct(backend: WasmBackend, ut: tf.TensorInfo, v: tf.Tensor
   } finally {
     release(backend, vt);
   }
-  const product = transpose(backend, mt, [1, 0]);
-  release(backend, mt);
-  return product;
+  try {
+    return transpose(backend, mt, [1, 0]);
+  } finally {
+    release(backend, mt);
+  }
 }
 
 /**
@@ -193,7 +200,12 @@ export function winogradFilterGradient(
       v[p] = d[p] = undefined;
     }
     const dw = backend.makeOutput([3, 3, ci, co], 'float32');
-    transforms.weights(planeTable(backend, table, sums), offsetOf(backend, dw), ci, co);
+    try {
+      transforms.weights(planeTable(backend, table, sums), offsetOf(backend, dw), ci, co);
+    } catch (e) {
+      release(backend, dw);
+      throw e;
+    }
     return dw;
   } finally {
     release(backend, table, ...v, ...d, ...sums);

@@ -112,7 +112,7 @@ describe('Winograd convolution on wasm', () => {
     expect([tf.memory().numTensors, backend.numDataIds()]).toEqual(before);
   });
 
-  it("'auto' takes F(4,3) on wide layers, F(2,3) where F(4,3) has too few tiles, and the direct conv on tiny ones", () => {
+  it("'auto' takes F(4,3) on wide layers, F(2,3) where F(4,3) has too little work per product, and the direct conv on tiny ones", () => {
     const info = (n: number, size: number, c: number): tf.backend_util.Conv2DInfo =>
       tf.backend_util.computeConv2DInfo([n, size, size, c], [3, 3, c, c], 1, 1, 1, undefined, false, 'channelsLast');
     const tile = (pass: 'forward' | 'filter', n: number, size: number, c: number): number =>
@@ -121,6 +121,9 @@ describe('Winograd convolution on wasm', () => {
     expect(tile('forward', 32, 4, 512)).toBe(4); // 32 tiles of F(4,3): the GEMMs run transposed
     expect(tile('filter', 32, 4, 512)).toBe(4); // dW packs dy's planes, not the filter's
     expect(tile('forward', 16, 32, 8)).toBe(0);
+    winogradOptions.tile = 4;
+    expect(tile('forward', 0, 8, 8)).toBe(0); // an empty batch never reaches the module, even forced
+    winogradOptions.tile = 'auto';
     expect(tile('forward', 32, 16, 16)).toBe(0); // width 1/8 at batch 32: 37.7 MFLOP, too little
     expect(tile('forward', 16, 16, 32)).toBe(2); // width 1/4 at batch 16: 75 MFLOP
     expect(tile('filter', 16, 16, 32)).toBe(4);
