@@ -87,20 +87,24 @@ function planeTable(backend: WasmBackend, table: tf.TensorInfo, planes: readonly
   return at;
 }
 
+/** The transforms and tile geometry of one Winograd conv, or null where this runtime cannot run it. */
+function winogradPlan(backend: WasmBackend, x: tf.TensorInfo, info: tf.backend_util.Conv2DInfo, m: WinogradTile) {
+  const memory = backendMemory(backend);
+  const transforms = memory === undefined ? null : winogradTransforms(memory, m);
+  if (transforms === null) return null;
+  const [n, h, w, ci] = x.shape as [number, number, number, number];
+  const { outHeight: ho, outWidth: wo, outChannels: co } = info;
+  const tilesH = Math.ceil(ho / m), tilesW = Math.ceil(wo / m);
+  return { transforms, n, h, w, ci, co, ho, wo, tilesH, tilesW, tiles: n * tilesH * tilesW, points: (m + 2) * (m + 2) };
+}
+
 /** y = conv2d(x, filter) as Winograd F(m, 3), or null where this runtime cannot run it (the caller then runs the direct conv). */
 export function winogradConv2d(
   backend: WasmBackend, x: tf.TensorInfo, filter: tf.TensorInfo, info: tf.backend_util.Conv2DInfo, m: WinogradTile,
 ): tf.TensorInfo | null {
-  const memory = backendMemory(backend);
-  if (memory === undefined) return null;
-  const transforms = winogradTransforms(memory, m);
-  if (transforms === null) return null;
-  const [n, h, w, ci] = x.shape as [number, number, number, number];
-  const co = filter.shape[3]!;
-  const { outHeight: ho, outWidth: wo } = info;
-  const tilesH = Math.ceil(ho / m), tilesW = Math.ceil(wo / m);
-  const tiles = n * tilesH * tilesW;
-  const points = (m + 2) * (m + 2);
+  const plan = winogradPlan(backend, x, info, m);
+  if (plan === null) return null;
+  const { transforms, n, h, w, ci, co, ho, wo, tilesH, tilesW, tiles, points } = plan;
   const table = backend.makeOutput([points], 'int32');
   // Few tiles (the 4x4 and 8x8 layers): each GEMM packs its second operand, so the planes are
   // multiplied transposed, M^T = U^T V^T, and XNNPACK packs V^T [ci, tiles] rather than a whole
@@ -165,16 +169,9 @@ function transposedProduct(backend: WasmBackend, ut: tf.TensorInfo, v: tf.Tensor
 export function winogradFilterGradient(
   backend: WasmBackend, x: tf.TensorInfo, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo, m: WinogradTile,
 ): tf.TensorInfo | null {
-  const memory = backendMemory(backend);
-  if (memory === undefined) return null;
-  const transforms = winogradTransforms(memory, m);
-  if (transforms === null) return null;
-  const [n, h, w, ci] = x.shape as [number, number, number, number];
-  const co = dy.shape[3]!;
-  const { outHeight: ho, outWidth: wo } = info;
-  const tilesH = Math.ceil(ho / m), tilesW = Math.ceil(wo / m);
-  const tiles = n * tilesH * tilesW;
-  const points = (m + 2) * (m + 2);
+  const plan = winogradPlan(backend, x, info, m);
+  if (plan === null) return null;
+  const { transforms, n, h, w, ci, co, ho, wo, tilesH, tilesW, tiles, points } = plan;
   const table = backend.makeOutput([points], 'int32');
   const v: (tf.TensorInfo | undefined)[] = [], d: (tf.TensorInfo | undefined)[] = [], sums: tf.TensorInfo[] = [];
   try {
