@@ -17,21 +17,11 @@ import {
 } from '../../../../main/ml/wasm-kernels/index.js';
 import { dWOptions } from '../../../../main/ml/wasm-kernels/conv2d-backprop-filter.js';
 import { conv2dOptions } from '../../../../main/ml/wasm-kernels/conv2d.js';
+import { values } from './lcg-values.js';
 
 const DX_TOL = 1e-4;
 const DW_TOL = 5e-4;
 const MM_TOL = 1e-4;
-
-/** Deterministic U(-0.5, 0.5) values (LCG), so a failure reproduces. */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
