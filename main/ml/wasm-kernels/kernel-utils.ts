@@ -153,11 +153,16 @@ export function heapF32(backend: WasmBackend): Float32Array {
   return new Float32Array(u8.buffer, u8.byteOffset, u8.byteLength >>> 2);
 }
 
-/** Element offset (in float32 units) of a tensor inside `heapF32`. */
-export function offsetF32(backend: WasmBackend, x: tf.TensorInfo): number {
+/** Byte offset of a tensor in the backend's memory (what wasm code is handed as a pointer). */
+export function offsetBytes(backend: WasmBackend, x: tf.TensorInfo): number {
   const data = backend.dataIdMap.get(x.dataId);
   if (data === undefined) throw new Error('wasm-kernels: unknown dataId');
-  return data.memoryOffset >>> 2;
+  return data.memoryOffset;
+}
+
+/** Element offset (in float32 units) of a tensor inside `heapF32`. */
+export function offsetF32(backend: WasmBackend, x: tf.TensorInfo): number {
+  return offsetBytes(backend, x) >>> 2;
 }
 
 /** A new float32 tensor filled with zeros. */

@@ -11,7 +11,7 @@
  * constants 1/6, 1/12, 1/24 are inexact in float32). winograd.spec bounds the difference.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { matMul, release, transpose, type WasmBackend } from './kernel-utils.js';
+import { matMul, offsetBytes, release, transpose, type WasmBackend } from './kernel-utils.js';
 import { winogradTransforms, type WinogradTile } from './winograd-module.js';
 
 /**
@@ -77,13 +77,11 @@ function backendMemory(backend: WasmBackend): object | undefined {
   return typeof memory === 'object' && memory !== null && 'buffer' in memory ? memory : undefined;
 }
 
-const offsetOf = (backend: WasmBackend, t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
-
 /** A table of the planes' byte offsets, in the backend's memory. */
 function planeTable(backend: WasmBackend, table: tf.TensorInfo, planes: readonly (tf.TensorInfo | undefined)[]): number {
-  const at = offsetOf(backend, table);
+  const at = offsetBytes(backend, table);
   const heap = new Int32Array(backend.wasm.HEAPU8.buffer, at, planes.length); // after every allocation: the heap may have grown
-  planes.forEach((p, i) => { heap[i] = offsetOf(backend, p!); });
+  planes.forEach((p, i) => { heap[i] = offsetBytes(backend, p!); });
   return at;
 }
 
@@ -116,14 +114,14 @@ export function winogradConv2d(
     for (let p = 0; p < points; p++) u.push(backend.makeOutput(swapped ? [co, ci] : [ci, co], 'float32'));
     if (swapped) {
       filterT = transpose(backend, filter, [0, 1, 3, 2]);
-      transforms.filter(offsetOf(backend, filterT), co, ci, planeTable(backend, table, u));
+      transforms.filter(offsetBytes(backend, filterT), co, ci, planeTable(backend, table, u));
       release(backend, filterT);
       filterT = undefined;
     } else {
-      transforms.filter(offsetOf(backend, filter), ci, co, planeTable(backend, table, u));
+      transforms.filter(offsetBytes(backend, filter), ci, co, planeTable(backend, table, u));
     }
     for (let p = 0; p < points; p++) v.push(backend.makeOutput([tiles, ci], 'float32'));
-    transforms.input(offsetOf(backend, x), n, h, w, ci, tilesH, tilesW, info.padInfo.top, info.padInfo.left, planeTable(backend, table, v));
+    transforms.input(offsetBytes(backend, x), n, h, w, ci, tilesH, tilesW, info.padInfo.top, info.padInfo.left, planeTable(backend, table, v));
     for (let p = 0; p < points; p++) {
       products.push(swapped ? transposedProduct(backend, u[p]!, v[p]!, co, ci, tiles) : matMul(backend, v[p]!, u[p]!, tiles, ci, co));
       release(backend, v[p], u[p]); // each plane pair goes as soon as its product exists
@@ -131,7 +129,7 @@ export function winogradConv2d(
     }
     const y = backend.makeOutput([n, ho, wo, co], 'float32');
     try {
-      transforms.output(planeTable(backend, table, products), offsetOf(backend, y), n, ho, wo, co, tilesH, tilesW);
+      transforms.output(planeTable(backend, table, products), offsetBytes(backend, y), n, ho, wo, co, tilesH, tilesW);
     } catch (e) {
       release(backend, y);
       throw e;
@@ -182,10 +180,10 @@ export function winogradFilterGradient(
     const stored = tiles >= winogradOptions.storeTransposedFrom;
     for (let p = 0; p < points; p++) v.push(backend.makeOutput(stored ? [ci, tiles] : [tiles, ci], 'float32'));
     (stored ? transforms.inputTransposed : transforms.input)(
-      offsetOf(backend, x), n, h, w, ci, tilesH, tilesW, info.padInfo.top, info.padInfo.left, planeTable(backend, table, v),
+      offsetBytes(backend, x), n, h, w, ci, tilesH, tilesW, info.padInfo.top, info.padInfo.left, planeTable(backend, table, v),
     );
     for (let p = 0; p < points; p++) d.push(backend.makeOutput([tiles, co], 'float32'));
-    transforms.gradient(offsetOf(backend, dy), n, ho, wo, co, tilesH, tilesW, 0, 0, planeTable(backend, table, d));
+    transforms.gradient(offsetBytes(backend, dy), n, ho, wo, co, tilesH, tilesW, 0, 0, planeTable(backend, table, d));
     for (let p = 0; p < points; p++) {
       if (!stored) {
         const vt = transpose(backend, v[p]!, [1, 0]);
@@ -198,7 +196,7 @@ export function winogradFilterGradient(
     }
     const dw = backend.makeOutput([3, 3, ci, co], 'float32');
     try {
-      transforms.weights(planeTable(backend, table, sums), offsetOf(backend, dw), ci, co);
+      transforms.weights(planeTable(backend, table, sums), offsetBytes(backend, dw), ci, co);
     } catch (e) {
       release(backend, dw);
       throw e;
