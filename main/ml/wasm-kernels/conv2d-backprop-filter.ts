@@ -22,6 +22,7 @@
  * slower than their forward.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { directDwApplies, directFilterGradient } from './direct-dw.js';
 import { winogradFilterGradient, winogradTile } from './winograd.js';
 import {
   asWasm,
@@ -264,6 +265,10 @@ export function conv2dBackpropFilterWasm(args: {
   const tile = winogradTile('filter', [x.dtype, dy.dtype], attrs.filterShape, info);
   if (tile !== 0) {
     const dW = winogradFilterGradient(backend, x, dy, info, tile);
+    if (dW !== null) return dW;
+  }
+  if (directDwApplies([x.dtype, dy.dtype], info)) {
+    const dW = directFilterGradient(backend, x, dy, info);
     if (dW !== null) return dW;
   }
   const geometry = { kh, kw, sh, sw, top, left };

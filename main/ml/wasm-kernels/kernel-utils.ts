@@ -160,6 +160,16 @@ export function offsetBytes(backend: WasmBackend, x: tf.TensorInfo): number {
   return data.memoryOffset;
 }
 
+/**
+ * The backend's WebAssembly.Memory (Emscripten's `Module.asm.memory` in tfjs-backend-wasm 4.x), or
+ * undefined: the assembled modules (Winograd transforms, outer products) import it to work on
+ * tensors in place. A build without it makes those kernels fall back to XNNPACK's routes.
+ */
+export function backendMemory(backend: WasmBackend): object | undefined {
+  const memory = (backend.wasm as { asm?: { memory?: unknown } }).asm?.memory;
+  return typeof memory === 'object' && memory !== null && 'buffer' in memory ? memory : undefined;
+}
+
 /** Element offset (in float32 units) of a tensor inside `heapF32`. */
 export function offsetF32(backend: WasmBackend, x: tf.TensorInfo): number {
   return offsetBytes(backend, x) >>> 2;

@@ -11,7 +11,8 @@
  * constants 1/6, 1/12, 1/24 are inexact in float32). winograd.spec bounds the difference.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { matMul, offsetBytes, release, transpose, type WasmBackend } from './kernel-utils.js';
+import { backendMemory, matMul, offsetBytes, release, transpose, zeros, type WasmBackend } from './kernel-utils.js';
+import { outerProductKernel, outerProductRuns } from './outer-product-module.js';
 import { winogradTransforms, type WinogradTile } from './winograd-module.js';
 
 /**
@@ -41,8 +42,8 @@ import { winogradTransforms, type WinogradTile } from './winograd-module.js';
  */
 export const winogradOptions: {
   tile: WinogradTile | 0 | 'auto'; minTiles: number; minFlopsPerProduct: { forward: number; filter: number }; swapBelow: number;
-  storeTransposedFrom: number;
-} = { tile: 'auto', minTiles: 64, minFlopsPerProduct: { forward: 3e6, filter: 1.5e6 }, swapBelow: 1, storeTransposedFrom: 1024 };
+  storeTransposedFrom: number; outerProducts: boolean; outerProductRows: number;
+} = { tile: 'auto', minTiles: 64, minFlopsPerProduct: { forward: 3e6, filter: 1.5e6 }, swapBelow: 1, storeTransposedFrom: 1024, outerProducts: true, outerProductRows: 256 };
 
 /** Whether a forward conv's GEMMs run transposed (see winogradConv2d). */
 const swapsOperands = (tiles: number, co: number): boolean => tiles < co * winogradOptions.swapBelow;
@@ -57,6 +58,13 @@ export function winogradTile(
     && ci > 0 && co > 0 && ci % 4 === 0 && co % 4 === 0 && info.batchSize > 0 && info.outHeight > 0 && info.outWidth > 0; // the module's loops run at least once
   if (!eligible) return 0;
   if (winogradOptions.tile !== 'auto') return winogradOptions.tile;
+  // dW on outer products (winogradFilterGradient) has no per-plane packing, so F(4,3) pays down to
+  // thin layers; below 16 input channels a tile's two vectors leave its transforms' overheads
+  // uncovered. Interleaved, CPU ms at batch 32, XNNPACK route / F(4,3) outer / direct outer:
+  // 8 @32 5.5 / 3.6 / 1.6; 16 @16 6.7 / 1.4 / 1.5; 32 @8 4.8 / 1.0 / 2.0; 64 @4 8.8 / 1.0 / 1.4;
+  // 16 @32 12.1 / 4.9 / 4.6; 32 @16 11.9 / 3.8 / 5.9; 128 @4 7.2 / 3.3 / 6.3; 64 @32 110 / 55 / 144;
+  // 128 @16 59 / 34 / 86; 256 @8 40 / 31 / 77; 512 @4 70 / 67 / 156 (batch 16 alike).
+  if (pass === 'filter' && winogradOptions.outerProducts && co % 8 === 0) return ci >= 16 ? 4 : 0;
   const n = info.batchSize;
   const flops = 2 * n * info.outHeight * info.outWidth * ci * co * 9;
   // dW's GEMMs pack a [tiles, Co] plane of dy, not a filter plane, and a forward conv with fewer
@@ -69,12 +77,6 @@ export function winogradTile(
   const pays = (m: WinogradTile): boolean => enoughTiles(m) && flops / ((m + 2) * (m + 2)) >= winogradOptions.minFlopsPerProduct[pass];
   if (pays(4)) return 4;
   return pass === 'forward' && pays(2) ? 2 : 0;
-}
-
-/** The backend's WebAssembly.Memory (Emscripten's `Module.asm.memory`), or undefined. */
-function backendMemory(backend: WasmBackend): object | undefined {
-  const memory = (backend.wasm as { asm?: { memory?: unknown } }).asm?.memory;
-  return typeof memory === 'object' && memory !== null && 'buffer' in memory ? memory : undefined;
 }
 
 /** A table of the planes' byte offsets, in the backend's memory. */
@@ -173,11 +175,15 @@ export function winogradFilterGradient(
   const table = backend.makeOutput([points], 'int32');
   const v: (tf.TensorInfo | undefined)[] = [], d: (tf.TensorInfo | undefined)[] = [], sums: tf.TensorInfo[] = [];
   try {
-    // The GEMM takes V^T [ci, tiles] (the stock GEMM has no transposed operand). Stored transposed
-    // by the input transform (four scalar stores a vector) or transposed afterwards by the C++
-    // Transpose: interleaved, CPU ms, transpose / stored: 64@32 115 / 100, batch 16 63 / 52;
-    // 128@16 65 / 67; 256@8 54 / 57; 512@4 52 / 59; so stored only from `storeTransposedFrom` tiles.
-    const stored = tiles >= winogradOptions.storeTransposedFrom;
+    const memory = backendMemory(backend);
+    const outer = winogradOptions.outerProducts && co % 8 === 0 && memory !== undefined ? outerProductKernel(memory) : null;
+    // Outer products read V [tiles, ci] as it is. The XNNPACK GEMM takes V^T [ci, tiles] (it has
+    // no transposed operand), stored transposed by the input transform (four scalar stores a
+    // vector) or transposed afterwards by the C++ Transpose: interleaved, CPU ms, transpose /
+    // stored: 64@32 115 / 100, batch 16 63 / 52; 128@16 65 / 67; 256@8 54 / 57; 512@4 52 / 59;
+    // so stored only from `storeTransposedFrom` tiles.
+    if (outer !== null) outerProductRuns.winogradDw++;
+    const stored = outer === null && tiles >= winogradOptions.storeTransposedFrom;
     for (let p = 0; p < points; p++) v.push(backend.makeOutput(stored ? [ci, tiles] : [tiles, ci], 'float32'));
     (stored ? transforms.inputTransposed : transforms.input)(
       offsetBytes(backend, x), n, h, w, ci, tilesH, tilesW, info.padInfo.top, info.padInfo.left, planeTable(backend, table, v),
@@ -185,12 +191,22 @@ export function winogradFilterGradient(
     for (let p = 0; p < points; p++) d.push(backend.makeOutput([tiles, co], 'float32'));
     transforms.gradient(offsetBytes(backend, dy), n, ho, wo, co, tilesH, tilesW, 0, 0, planeTable(backend, table, d));
     for (let p = 0; p < points; p++) {
-      if (!stored) {
-        const vt = transpose(backend, v[p]!, [1, 0]);
-        release(backend, v[p]);
-        v[p] = vt;
+      if (outer !== null) {
+        const sum = zeros(backend, [ci, co]);
+        sums.push(sum);
+        const [v0, d0, s0] = [offsetBytes(backend, v[p]!), offsetBytes(backend, d[p]!), offsetBytes(backend, sum)];
+        for (let t0 = 0; t0 < tiles; t0 += winogradOptions.outerProductRows) {
+          const rows = Math.min(winogradOptions.outerProductRows, tiles - t0);
+          outer.accumulate(v0 + t0 * ci * 4, d0 + t0 * co * 4, s0, ci, co, 1, 1, rows, 0, 0, ci * 4, 0, 0, co * 4, co * 4);
+        }
+      } else {
+        if (!stored) {
+          const vt = transpose(backend, v[p]!, [1, 0]);
+          release(backend, v[p]);
+          v[p] = vt;
+        }
+        sums.push(matMul(backend, v[p]!, d[p]!, ci, tiles, co)); // V^T D
       }
-      sums.push(matMul(backend, v[p]!, d[p]!, ci, tiles, co)); // V^T D
       release(backend, v[p], d[p]);
       v[p] = d[p] = undefined;
     }
