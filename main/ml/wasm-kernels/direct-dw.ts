@@ -1,6 +1,6 @@
 /**
  * dW of a convolution as sums of outer products of NHWC pixels, on the assembled outer-product
- * kernel (outer-product-module.ts), in place on the wasm heap (issue 9):
+ * kernel (gemm-module.ts), in place on the wasm heap (issue 9):
  *
  *   dW[a, b, :, :] = sum over images n and outputs (oh, ow) whose tap (a, b) falls inside x of
  *                    x[n, oh*sh + a - top, ow*sw + b - left, :] (outer) dy[n, oh, ow, :]
@@ -16,7 +16,7 @@
  * GFLOP/s against 24-26 blocked, `.prof` microbenchmark, [64, 64] x 8192 rows).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { outerProductKernel, outerProductRuns } from './outer-product-module.js';
+import { gemmKernels, gemmRuns } from './gemm-module.js';
 import { backendMemory, offsetBytes, zeros, release, type WasmBackend } from './kernel-utils.js';
 
 export const directDwOptions = { enabled: true, blockPositions: 256, blockBytes: 256 * 1024 };
@@ -39,13 +39,13 @@ export function directFilterGradient(
   backend: WasmBackend, x: tf.TensorInfo, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo,
 ): tf.TensorInfo | null {
   const memory = backendMemory(backend);
-  const kernel = memory === undefined ? null : outerProductKernel(memory);
+  const kernel = memory === undefined ? null : gemmKernels(memory);
   if (kernel === null) return null;
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: ho, outWidth: wo, outChannels: co } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const { top, left } = info.padInfo;
   const dw = zeros(backend, [kh, kw, ci, co]);
-  outerProductRuns.directDw++;
+  gemmRuns.directDw++;
   try {
     const x0 = offsetBytes(backend, x), dy0 = offsetBytes(backend, dy), dw0 = offsetBytes(backend, dw);
     const xImage = h * w * ci * 4, dyImage = ho * wo * co * 4;

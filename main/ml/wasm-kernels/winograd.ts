@@ -12,13 +12,15 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { backendMemory, matMul, offsetBytes, release, transpose, zeros, type WasmBackend } from './kernel-utils.js';
-import { outerProductKernel, outerProductRuns } from './outer-product-module.js';
+import { gemmKernels, gemmRuns } from './gemm-module.js';
 import { winogradTransforms, type WinogradTile } from './winograd-module.js';
 
 /**
  * Where Winograd runs: 3x3, stride 1, dilation 1, channel counts multiples of 4 (the stem's 3
  * input channels stay direct). `tile` forces a tile size or turns Winograd off (0) for
- * benchmarks and tests; 'auto' picks per layer, from forward convs at batch 32 and 16, CPU ms,
+ * benchmarks and tests. With `ownGemm` (the default) and Co a multiple of 8, the planes are
+ * multiplied by the assembled GEMMs of gemm-module.ts and 'auto' is the short rule measured in
+ * winogradTile. Otherwise (XNNPACK's GEMMs) 'auto' picks per layer, from forward convs at batch 32 and 16, CPU ms,
  * direct / F(2,3) / F(4,3), interleaved (.prof measurements, idle 2-core machine):
  *   64ch @32px 209 / 89 / 60;  128 @16 194 / 81 / 52;  256 @8 178 / 74 / 62;  512 @4 201 / 91 / 111;
  *   batch 16: 512 @4 83 / 63 / 92;  128 @4 7.8 / 4.4 / 6.8;  8 @32 1.6 / 2.0 / 2.0;  16 @16 1.1 / 1.0 / 4.9.
@@ -42,8 +44,11 @@ import { winogradTransforms, type WinogradTile } from './winograd-module.js';
  */
 export const winogradOptions: {
   tile: WinogradTile | 0 | 'auto'; minTiles: number; minFlopsPerProduct: { forward: number; filter: number }; swapBelow: number;
-  storeTransposedFrom: number; outerProducts: boolean; outerProductRows: number;
-} = { tile: 'auto', minTiles: 64, minFlopsPerProduct: { forward: 3e6, filter: 1.5e6 }, swapBelow: 1, storeTransposedFrom: 1024, outerProducts: true, outerProductRows: 256 };
+  storeTransposedFrom: number; ownGemm: boolean; outerProductRows: number;
+} = {
+  tile: 'auto', minTiles: 64, minFlopsPerProduct: { forward: 3e6, filter: 1.5e6 }, swapBelow: 1, storeTransposedFrom: 1024,
+  ownGemm: true, outerProductRows: 256,
+};
 
 /** Whether a forward conv's GEMMs run transposed (see winogradConv2d). */
 const swapsOperands = (tiles: number, co: number): boolean => tiles < co * winogradOptions.swapBelow;
@@ -58,13 +63,17 @@ export function winogradTile(
     && ci > 0 && co > 0 && ci % 4 === 0 && co % 4 === 0 && info.batchSize > 0 && info.outHeight > 0 && info.outWidth > 0; // the module's loops run at least once
   if (!eligible) return 0;
   if (winogradOptions.tile !== 'auto') return winogradOptions.tile;
-  // dW on outer products (winogradFilterGradient) has no per-plane packing, so F(4,3) pays down to
-  // thin layers; below 16 input channels a tile's two vectors leave its transforms' overheads
-  // uncovered. Interleaved, CPU ms at batch 32, XNNPACK route / F(4,3) outer / direct outer:
-  // 8 @32 5.5 / 3.6 / 1.6; 16 @16 6.7 / 1.4 / 1.5; 32 @8 4.8 / 1.0 / 2.0; 64 @4 8.8 / 1.0 / 1.4;
-  // 16 @32 12.1 / 4.9 / 4.6; 32 @16 11.9 / 3.8 / 5.9; 128 @4 7.2 / 3.3 / 6.3; 64 @32 110 / 55 / 144;
-  // 128 @16 59 / 34 / 86; 256 @8 40 / 31 / 77; 512 @4 70 / 67 / 156 (batch 16 alike).
-  if (pass === 'filter' && winogradOptions.outerProducts && co % 8 === 0) return ci >= 16 ? 4 : 0;
+  // On the assembled GEMMs (ownGemm: winogradConv2d's multiply, winogradFilterGradient's outer
+  // products) nothing is packed per plane, so F(4,3) pays down to thin layers; below 16 input
+  // channels a tile's two vectors leave the transforms' overheads uncovered. Interleaved, CPU ms
+  // at batch 32 (batch 16 alike), direct / F(4,3) on XNNPACK ('auto' before) / F(4,3) own:
+  //   forward 8 @32 2.4 / 2.5 / 3.8;  16 @16 1.8 / 1.8 / 1.1;  32 @8 1.3 / 2.1 / 0.7;  64 @4 1.5 / 1.4 / 0.8;
+  //   16 @32 7.8 / 5.5 / 4.6;  32 @16 6.1 / 3.5 / 2.6;  64 @8 5.4 / 2.8 / 1.7;  128 @4 6.9 / 5.1 / 2.1;
+  //   64 @32 110 / 63 / 38;  128 @16 96 / 50 / 30;  256 @8 111 / 51 / 29;  512 @4 143 / 66 / 41;
+  //   dW 8 @32 1.6 / 5.5 / 3.6;  16 @16 1.5 / 6.7 / 1.4;  32 @8 2.0 / 4.8 / 1.0;  64 @4 1.4 / 8.8 / 1.0;
+  //   16 @32 4.6 / 12.1 / 4.9;  32 @16 5.9 / 11.9 / 3.8;  128 @4 6.3 / 7.2 / 3.3;  64 @32 144 / 110 / 55;
+  //   128 @16 86 / 59 / 34;  256 @8 77 / 40 / 31;  512 @4 156 / 70 / 67 (direct dW on outer products too).
+  if (winogradOptions.ownGemm && co % 8 === 0) return ci >= 16 ? 4 : 0;
   const n = info.batchSize;
   const flops = 2 * n * info.outHeight * info.outWidth * ci * co * 9;
   // dW's GEMMs pack a [tiles, Co] plane of dy, not a filter plane, and a forward conv with fewer
@@ -106,10 +115,15 @@ export function winogradConv2d(
   if (plan === null) return null;
   const { transforms, n, h, w, ci, co, ho, wo, tilesH, tilesW, tiles, points } = plan;
   const table = backend.makeOutput([points], 'int32');
-  // Few tiles (the 4x4 and 8x8 layers): each GEMM packs its second operand, so the planes are
-  // multiplied transposed, M^T = U^T V^T, and XNNPACK packs V^T [ci, tiles] rather than a whole
-  // [ci, co] filter plane. U^T comes from the filter transform of the transposed filter.
-  const swapped = swapsOperands(tiles, co);
+  const memory = backendMemory(backend);
+  const gemm = winogradOptions.ownGemm && co % 8 === 0 && memory !== undefined ? gemmKernels(memory) : null;
+  // XNNPACK's GEMM packs its second operand every call. With few tiles (the 4x4 and 8x8 layers)
+  // the planes are then multiplied transposed, M^T = U^T V^T, so that it packs V^T [ci, tiles]
+  // rather than a whole [ci, co] filter plane; U^T comes from the filter transform of the
+  // transposed filter. The assembled `multiply` packs nothing, so it multiplies V U as they are,
+  // on rows rounded up to a multiple of four (the padding rows are zero and never read back).
+  const swapped = gemm === null && swapsOperands(tiles, co);
+  const rows = gemm === null ? tiles : Math.ceil(tiles / 4) * 4;
   const u: (tf.TensorInfo | undefined)[] = [], v: (tf.TensorInfo | undefined)[] = [], products: tf.TensorInfo[] = [];
   let filterT: tf.TensorInfo | undefined;
   try {
@@ -122,10 +136,17 @@ export function winogradConv2d(
     } else {
       transforms.filter(offsetBytes(backend, filter), ci, co, planeTable(backend, table, u));
     }
-    for (let p = 0; p < points; p++) v.push(backend.makeOutput([tiles, ci], 'float32'));
+    for (let p = 0; p < points; p++) v.push(rows === tiles ? backend.makeOutput([rows, ci], 'float32') : zeros(backend, [rows, ci]));
     transforms.input(offsetBytes(backend, x), n, h, w, ci, tilesH, tilesW, info.padInfo.top, info.padInfo.left, planeTable(backend, table, v));
+    if (gemm !== null) gemmRuns.winogradForward++;
     for (let p = 0; p < points; p++) {
-      products.push(swapped ? transposedProduct(backend, u[p]!, v[p]!, co, ci, tiles) : matMul(backend, v[p]!, u[p]!, tiles, ci, co));
+      if (gemm !== null) {
+        const product = backend.makeOutput([rows, co], 'float32');
+        products.push(product);
+        gemm.multiply(offsetBytes(backend, v[p]!), offsetBytes(backend, u[p]!), offsetBytes(backend, product), rows, co, ci, ci * 4, co * 4, co * 4);
+      } else {
+        products.push(swapped ? transposedProduct(backend, u[p]!, v[p]!, co, ci, tiles) : matMul(backend, v[p]!, u[p]!, tiles, ci, co));
+      }
       release(backend, v[p], u[p]); // each plane pair goes as soon as its product exists
       v[p] = u[p] = undefined;
     }
@@ -176,13 +197,13 @@ export function winogradFilterGradient(
   const v: (tf.TensorInfo | undefined)[] = [], d: (tf.TensorInfo | undefined)[] = [], sums: tf.TensorInfo[] = [];
   try {
     const memory = backendMemory(backend);
-    const outer = winogradOptions.outerProducts && co % 8 === 0 && memory !== undefined ? outerProductKernel(memory) : null;
+    const outer = winogradOptions.ownGemm && co % 8 === 0 && memory !== undefined ? gemmKernels(memory) : null;
     // Outer products read V [tiles, ci] as it is. The XNNPACK GEMM takes V^T [ci, tiles] (it has
     // no transposed operand), stored transposed by the input transform (four scalar stores a
     // vector) or transposed afterwards by the C++ Transpose: interleaved, CPU ms, transpose /
     // stored: 64@32 115 / 100, batch 16 63 / 52; 128@16 65 / 67; 256@8 54 / 57; 512@4 52 / 59;
     // so stored only from `storeTransposedFrom` tiles.
-    if (outer !== null) outerProductRuns.winogradDw++;
+    if (outer !== null) gemmRuns.winogradDw++;
     const stored = outer === null && tiles >= winogradOptions.storeTransposedFrom;
     for (let p = 0; p < points; p++) v.push(backend.makeOutput(stored ? [ci, tiles] : [tiles, ci], 'float32'));
     (stored ? transforms.inputTransposed : transforms.input)(

@@ -1,5 +1,5 @@
 /**
- * dW by outer products of pixels (direct-dw.ts, on outer-product-module.ts) against the cpu
+ * dW by outer products of pixels (direct-dw.ts, on gemm-module.ts) against the cpu
  * backend: strides 1 to 3, padding 'same', 'valid', numbers and explicit asymmetric pads, 1x1,
  * 3x3, 7x7 and even 4x4 filters, 'valid' windows that leave rows of x unread, and blocks of
  * images that do not divide the batch. Also: the route is really taken (counted: a GEMM over the
@@ -13,7 +13,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { registerWasmTrainingKernels } from '../../../../main/ml/wasm-kernels/index.js';
 import { directDwApplies, directDwOptions } from '../../../../main/ml/wasm-kernels/direct-dw.js';
-import { outerProductRuns } from '../../../../main/ml/wasm-kernels/outer-product-module.js';
+import { gemmRuns } from '../../../../main/ml/wasm-kernels/gemm-module.js';
 import { winogradOptions } from '../../../../main/ml/wasm-kernels/winograd.js';
 import { values } from './lcg-values.js';
 
@@ -68,7 +68,7 @@ describe('dW by outer products on wasm', () => {
   });
   afterEach(() => {
     Object.assign(directDwOptions, { enabled: true, blockPositions: 256, blockBytes: 256 * 1024 });
-    Object.assign(winogradOptions, { tile: 'auto', outerProducts: true, outerProductRows: 256 });
+    Object.assign(winogradOptions, { tile: 'auto', ownGemm: true, outerProductRows: 256 });
   });
 
   for (const c of CASES) {
@@ -76,16 +76,16 @@ describe('dW by outer products on wasm', () => {
       winogradOptions.tile = 0; // the 3x3 stride-1 cases would otherwise go to Winograd
       const reference = await filterGradient('cpu', c);
       expect(Math.max(...reference.map(Math.abs))).toBeGreaterThan(1e-3);
-      const runs = outerProductRuns.directDw;
+      const runs = gemmRuns.directDw;
       const whole = await filterGradient('wasm', c);
       expect(relativeError(whole, reference)).toBeLessThan(2e-6);
       directDwOptions.blockPositions = 1;
       const blocked = await filterGradient('wasm', c);
       expect(relativeError(blocked, reference)).toBeLessThan(2e-6);
-      expect(outerProductRuns.directDw).toBe(runs + 2);
+      expect(gemmRuns.directDw).toBe(runs + 2);
       directDwOptions.enabled = false;
       await filterGradient('wasm', c);
-      expect(outerProductRuns.directDw).toBe(runs + 2);
+      expect(gemmRuns.directDw).toBe(runs + 2);
     });
   }
 
@@ -103,13 +103,13 @@ describe('dW by outer products on wasm', () => {
     const reference = await filterGradient('cpu', c);
     winogradOptions.tile = 4;
     winogradOptions.outerProductRows = 5; // 3 x 3 x 3 = 27 tiles: blocks that do not divide them
-    const runs = outerProductRuns.winogradDw;
+    const runs = gemmRuns.winogradDw;
     const outer = await filterGradient('wasm', c);
-    expect(outerProductRuns.winogradDw).toBe(runs + 1);
+    expect(gemmRuns.winogradDw).toBe(runs + 1);
     expect(relativeError(outer, reference)).toBeLessThan(1e-4);
-    winogradOptions.outerProducts = false;
+    winogradOptions.ownGemm = false;
     const gemm = await filterGradient('wasm', c);
-    expect(outerProductRuns.winogradDw).toBe(runs + 1);
+    expect(gemmRuns.winogradDw).toBe(runs + 1);
     expect(relativeError(gemm, reference)).toBeLessThan(1e-4);
   });
 
