@@ -28,6 +28,25 @@ export interface BatchNormOptions {
   readonly epsilon: number;
 }
 
+/**
+ * Kernels that run a whole split BatchNorm pass (wasm-kernels/batch-norm.ts registers them on
+ * 'wasm'). Where the current backend has them, the training BatchNorm is one kernel forward and
+ * one backward instead of about 10 and 15 tfjs ops: at width 1/4 on wasm those ops were a fifth of
+ * a step. `fusedKernels: false` keeps the op route everywhere (benchmarks, tests).
+ */
+export const SPLIT_BATCH_NORM = 'MocoSplitBatchNorm';
+export const SPLIT_BATCH_NORM_GRAD = 'MocoSplitBatchNormGrad';
+export const batchNormOptions = { fusedKernels: true };
+
+// tf.getKernel's declared type hides that it returns undefined for a name not registered.
+const registered = (name: string, backend: string): boolean => (tf.getKernel(name, backend) as tf.KernelConfig | undefined) !== undefined;
+
+function fusedKernelsApply(channels: number): boolean {
+  const backend = tf.getBackend();
+  return batchNormOptions.fusedKernels && channels % 4 === 0
+    && registered(SPLIT_BATCH_NORM, backend) && registered(SPLIT_BATCH_NORM_GRAD, backend);
+}
+
 export const DEFAULT_BN_MOMENTUM = 0.1;
 export const DEFAULT_BN_EPSILON = 1e-5;
 
@@ -117,7 +136,22 @@ export function splitBatchNormTrain(x: tf.Tensor, bn: BatchNormVariables, option
 
   let groupMean: tf.Tensor | undefined;
   let groupVar: tf.Tensor | undefined;
-  const op = tf.customGrad((input, gamma, beta, save) => {
+  const fused = tf.customGrad((input, gamma, beta, save) => {
+    const attrs = { groups, epsilon: eps };
+    const [y, mean, variance] = tf.engine().runKernel<tf.Tensor[]>(SPLIT_BATCH_NORM, { x: input as tf.Tensor, gamma: gamma as tf.Tensor, beta: beta as tf.Tensor }, attrs);
+    groupMean = tf.keep(tf.clone(mean!));
+    groupVar = tf.keep(tf.clone(variance!));
+    (save as tf.GradSaveFunc)([input as tf.Tensor, mean!, variance!]);
+    return {
+      value: y!,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [savedX, savedMean, savedVar] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+        const inputs = { dy: dy as tf.Tensor, x: savedX, gamma: gamma as tf.Tensor, mean: savedMean, variance: savedVar };
+        return tf.engine().runKernel<tf.Tensor[]>(SPLIT_BATCH_NORM_GRAD, inputs, attrs);
+      },
+    };
+  });
+  const ops = tf.customGrad((input, gamma, beta, save) => {
     const xs = input as tf.Tensor;
     const g = tf.reshape(gamma as tf.Tensor1D, [1, 1, channels]);
     const b = tf.reshape(beta as tf.Tensor1D, [1, 1, channels]);
@@ -151,7 +185,17 @@ export function splitBatchNormTrain(x: tf.Tensor, bn: BatchNormVariables, option
       },
     };
   });
-  const y = op(x, bn.gamma, bn.beta);
+  let y: tf.Tensor | undefined;
+  if (fusedKernelsApply(channels)) {
+    try {
+      y = fused(x, bn.gamma, bn.beta);
+    } catch (e) {
+      // A wasm build whose memory the kernels cannot import (a threaded build): the op route from now on.
+      if (!(e instanceof Error && e.message.includes('cannot be imported'))) throw e;
+      batchNormOptions.fusedKernels = false;
+    }
+  }
+  y ??= ops(x, bn.gamma, bn.beta);
 
   // Running statistics: average over groups of the per-group update (identical to updating
   // each split's copy and averaging, as the reference SplitBatchNorm does).

@@ -14,6 +14,8 @@ import { conv2dWasm } from './conv2d.js';
 import { conv2dBackpropFilterWasm } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputWasm } from './conv2d-backprop-input.js';
 import { identityWasm } from './identity.js';
+import { splitBatchNormGradWasm, splitBatchNormWasm } from './batch-norm.js';
+import { SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD } from '../batch-norm.js';
 import { batchMatMulWasm } from './matmul.js';
 import { sliceWasm, splitVWasm } from './slice.js';
 import { rememberStock, stockKernel, wasmKernel } from './kernel-utils.js';
@@ -26,6 +28,8 @@ const KERNELS: readonly { name: string; kernelFunc: tf.KernelFunc }[] = [
   { name: 'Identity', kernelFunc: identityWasm },
   { name: 'Slice', kernelFunc: sliceWasm },
   { name: 'SplitV', kernelFunc: splitVWasm },
+  { name: SPLIT_BATCH_NORM, kernelFunc: splitBatchNormWasm },
+  { name: SPLIT_BATCH_NORM_GRAD, kernelFunc: splitBatchNormGradWasm },
 ];
 
 const OURS = new Set<tf.KernelFunc>(KERNELS.map((k) => k.kernelFunc));

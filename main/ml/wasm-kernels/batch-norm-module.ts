@@ -1,0 +1,150 @@
+/**
+ * The per-element passes of a training-mode BatchNorm as a WebAssembly SIMD module, assembled
+ * here (issue 9), working in place on the tfjs wasm backend's memory, which it imports.
+ *
+ * Through tfjs ops, one split BatchNorm took about 10 kernel calls forward and 15 backward
+ * (average-pool cascades for the means, broadcasts, element-wise kernels); at width 1/4 those
+ * were a fifth of a training step although each pass is a few hundred thousand additions.
+ * Here the forward is two reduction passes and one affine pass, the backward one reduction and
+ * one affine pass; batch-norm.ts does the per-channel arithmetic between them.
+ *
+ * Every function takes one group of `rows` rows of `c` channels (NHWC: a row is a pixel),
+ * c a multiple of 4 and rows >= 1, pointers in bytes. Per-channel vectors are float32 [c];
+ * sums are float64 [c] and accumulated onto (the caller zeroes them): float64 keeps a sum over
+ * thousands of rows as exact as the pairwise average pools it replaces.
+ */
+import {
+  countedLoop, F32X4_ADD, F32X4_MUL, F32X4_SUB, F64X2_ADD, f32x4, functionCode, get, i32, I32, I32_ADD, I32_MUL, i32Procedure, MAGIC_AND_VERSION,
+  mem, name, section, set, simd, V128, V128_LOAD, V128_STORE, vector, webAssemblyApi,
+} from '../wasm/assembly.js';
+
+const I8X16_SHUFFLE = 0x0d, F64X2_PROMOTE_LOW_F32X4 = 0x5f;
+
+export interface BatchNormPasses {
+  /** s[c] += sum over rows of x[r, c]. */
+  readonly sums: (x: number, rows: number, c: number, s: number) => void;
+  /** s[c] += sum over rows of (x[r, c] - mean[c])^2. */
+  readonly centeredSquares: (x: number, rows: number, c: number, mean: number, s: number) => void;
+  /** s1[c] += sum of dy[r, c];  s2[c] += sum of dy[r, c] * (x[r, c] - mean[c]). */
+  readonly gradientSums: (dy: number, x: number, rows: number, c: number, mean: number, s1: number, s2: number) => void;
+  /** y[r, c] = (x[r, c] - mean[c]) * scale[c] + shift[c]. */
+  readonly affine: (x: number, y: number, rows: number, c: number, mean: number, scale: number, shift: number) => void;
+  /** dx[r, c] = dy[r, c] * a[c] + (x[r, c] - mean[c]) * b[c] + shift[c]. */
+  readonly affine2: (dy: number, x: number, dx: number, rows: number, c: number, a: number, mean: number, b: number, shift: number) => void;
+}
+
+const load = (address: number[], offset = 0): number[] => [...address, ...simd(V128_LOAD), ...mem(2, offset)];
+/** f64x2 of lanes 2 and 3 of the f32x4 on the stack (lanes 0 and 1: promote it directly). */
+const promoteHigh = [...simd(I8X16_SHUFFLE), 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15, ...simd(F64X2_PROMOTE_LOW_F32X4)];
+
+/**
+ * A reduction over the rows of one group, per block of four channels: float64 accumulators in
+ * registers over all rows, then added onto the sums.
+ * Params: `pointers` row pointers (advanced by c*4 bytes a row), rows, c, `vectors` per-channel
+ * float32 vectors, then one float64 sum per term. `terms(row, vec)` gives, per sum, code that
+ * leaves an f32x4 on the stack: row(k) loads the current row's block of pointer k, vec(k) is
+ * per-channel vector k's block.
+ */
+function reduction(pointers: number, vectors: number, terms: (row: (k: number) => number[], vec: (k: number) => number[]) => number[][]): number[] {
+  const rows = pointers, c = pointers + 1;
+  const probe = terms(() => [], () => []).length;
+  const params = pointers + 2 + vectors + probe;
+  const [r, cb, cBytes] = [params, params + 1, params + 2];
+  const cur = Array.from({ length: pointers }, (_, k) => params + 3 + k);
+  const v0 = params + 3 + pointers; // v128 locals: the vectors' blocks, then two accumulators a sum, then a temporary
+  const vec = Array.from({ length: vectors }, (_, k) => v0 + k);
+  const acc = Array.from({ length: 2 * probe }, (_, k) => v0 + vectors + k);
+  const temp = v0 + vectors + 2 * probe;
+  const sumAddress = (k: number): number[] => [...get(pointers + 2 + vectors + k), ...get(cb), ...i32(2), I32_MUL, I32_ADD];
+  const code = terms((k) => load(get(cur[k]!)), (k) => get(vec[k]!));
+  const step = [
+    ...code.flatMap((term, k) => [
+      ...term, ...set(temp),
+      ...get(acc[2 * k]!), ...get(temp), ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...set(acc[2 * k]!),
+      ...get(acc[2 * k + 1]!), ...get(temp), ...get(temp), ...promoteHigh, ...simd(F64X2_ADD), ...set(acc[2 * k + 1]!),
+    ]),
+    ...cur.flatMap((p) => [...get(p), ...get(cBytes), I32_ADD, ...set(p)]),
+  ];
+  const block = [
+    ...cur.flatMap((p, k) => [...get(k), ...get(cb), I32_ADD, ...set(p)]),
+    ...vec.flatMap((v, k) => [...load([...get(pointers + 2 + k), ...get(cb), I32_ADD]), ...set(v)]),
+    ...acc.flatMap((a) => [...f32x4(0), ...set(a)]), // +0.0 in both float64 lanes too
+    ...countedLoop(r, rows, step),
+    ...code.flatMap((_, k) => [0, 1].flatMap((h) => [
+      ...sumAddress(k), ...sumAddress(k), ...simd(V128_LOAD), ...mem(3, 16 * h), ...get(acc[2 * k + h]!), ...simd(F64X2_ADD),
+      ...simd(V128_STORE), ...mem(3, 16 * h),
+    ])),
+  ];
+  const body = [...get(c), ...i32(4), I32_MUL, ...set(cBytes), ...countedLoop(cb, cBytes, block, 16)];
+  return functionCode([[3 + pointers, I32], [vectors + 2 * probe + 1, V128]], body);
+}
+
+/**
+ * An element-wise pass over rows x c. Params: `inputs` pointers, the output pointer, rows, c,
+ * `vectors` per-channel vectors. `value(input, vec)` leaves the output's f32x4 on the stack.
+ */
+function elementwise(inputs: number, vectors: number, value: (input: (k: number) => number[], vec: (k: number) => number[]) => number[]): number[] {
+  const out = inputs, rows = inputs + 1, c = inputs + 2;
+  const params = inputs + 3 + vectors;
+  const [r, cb, cBytes, rowStart] = [params, params + 1, params + 2, params + 3];
+  const at = (pointer: number): number[] => [...get(pointer), ...get(rowStart), I32_ADD, ...get(cb), I32_ADD];
+  const inner = [
+    ...at(out),
+    ...value((k) => load(at(k)), (k) => load([...get(inputs + 3 + k), ...get(cb), I32_ADD])),
+    ...simd(V128_STORE), ...mem(2),
+  ];
+  const body = [
+    ...get(c), ...i32(4), I32_MUL, ...set(cBytes),
+    ...countedLoop(r, rows, [...get(r), ...get(cBytes), I32_MUL, ...set(rowStart), ...countedLoop(cb, cBytes, inner, 16)]),
+  ];
+  return functionCode([[4, I32]], body);
+}
+
+const mul = simd(F32X4_MUL), add = simd(F32X4_ADD), sub = simd(F32X4_SUB);
+
+function moduleBytes(): Uint8Array {
+  const functions: [string, number, number[]][] = [
+    ['sums', 4, reduction(1, 0, (row) => [row(0)])],
+    ['centeredSquares', 5, reduction(1, 1, (row, vec) => [[...row(0), ...vec(0), ...sub, ...row(0), ...vec(0), ...sub, ...mul]])],
+    ['gradientSums', 7, reduction(2, 1, (row, vec) => [row(0), [...row(0), ...row(1), ...vec(0), ...sub, ...mul]])],
+    ['affine', 7, elementwise(1, 3, (input, vec) => [...input(0), ...vec(0), ...sub, ...vec(1), ...mul, ...vec(2), ...add])],
+    ['affine2', 9, elementwise(2, 4, (input, vec) => [...input(0), ...vec(0), ...mul, ...input(1), ...vec(1), ...sub, ...vec(2), ...mul, ...add, ...vec(3), ...add])],
+  ];
+  const types = [...new Set(functions.map(([, params]) => params))];
+  return new Uint8Array([
+    ...MAGIC_AND_VERSION,
+    ...section(1, vector(types.map((params) => i32Procedure(params)))),
+    // The backend's memory, imported: limits flag 0 and minimum 0 accept it at any size or maximum.
+    ...section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]])),
+    ...section(3, vector(functions.map(([, params]) => [types.indexOf(params)]))),
+    ...section(7, vector(functions.map(([label], k) => [...name(label), 0x00, k]))),
+    ...section(10, vector(functions.map(([, , code]) => code))),
+  ]);
+}
+
+let compiled: object | null | undefined;
+const instances = new WeakMap<object, BatchNormPasses | null>();
+
+/** The passes on `memory` (a WebAssembly.Memory), or null where this runtime has no WebAssembly SIMD. */
+export function batchNormPasses(memory: object): BatchNormPasses | null {
+  const api = webAssemblyApi();
+  if (api === undefined) return null;
+  if (compiled === undefined) {
+    try {
+      compiled = new api.Module(moduleBytes());
+    } catch {
+      compiled = null;
+    }
+  }
+  if (compiled === null) return null;
+  let passes = instances.get(memory);
+  if (passes === undefined) {
+    try {
+      passes = new api.Instance(compiled, { env: { memory } }).exports as unknown as BatchNormPasses;
+    } catch {
+      passes = null;
+    }
+    instances.set(memory, passes);
+  }
+  return passes;
+}

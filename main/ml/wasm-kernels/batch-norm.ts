@@ -1,0 +1,145 @@
+/**
+ * Training-mode split BatchNorm as two wasm kernels (issue 9), `MocoSplitBatchNorm` (forward) and
+ * `MocoSplitBatchNormGrad` (backward), on the passes of batch-norm-module.ts. ml/batch-norm.ts
+ * calls them inside its tf.customGrad where they are registered, and keeps its tfjs-op route for
+ * every other backend; both compute the same closed forms.
+ *
+ * x is [..., C] with its rows (pixels) in G equal groups of M rows, each normalised with its own
+ * statistics (the biased variance, as for normalising):
+ *   forward   mean, var per (group, channel) in two passes; y = (x - mean) * scale + beta with
+ *             scale = gamma * invstd, invstd = 1 / sqrt(var + eps).
+ *   backward  with S1 = sum dy and S2 = sum dy * (x - mean) per (group, channel):
+ *             dbeta = sum over groups of S1, dgamma = sum over groups of S2 * invstd,
+ *             dx = dy * scale + (x - mean) * b - scale * S1 / M,  b = -scale * invstd^2 * S2 / M
+ *             (x - mean) rather than x * b - mean * b: no cancellation when |mean| >> std.
+ * The per-channel arithmetic (G x C values) runs here in float64 on the heap.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { batchNormPasses, type BatchNormPasses } from './batch-norm-module.js';
+import { asWasm, backendMemory, heapF32, offsetBytes, release, type WasmBackend } from './kernel-utils.js';
+
+import { SPLIT_BATCH_NORM } from '../batch-norm.js';
+
+interface Attrs { groups: number; epsilon: number }
+
+/** The passes for this backend, or null where its memory cannot be imported (the caller then uses tfjs ops). */
+export function splitBatchNormPasses(backend: WasmBackend): BatchNormPasses | null {
+  const memory = backendMemory(backend);
+  return memory === undefined ? null : batchNormPasses(memory);
+}
+
+function geometry(x: tf.TensorInfo, groups: number): { c: number; rows: number } {
+  const c = x.shape[x.shape.length - 1]!;
+  const rows = tf.util.sizeFromShape(x.shape) / c / groups;
+  if (c % 4 !== 0 || !Number.isInteger(rows) || rows < 1) {
+    throw new Error(`${SPLIT_BATCH_NORM}: needs channels a multiple of 4 and rows divisible into ${groups} groups; got shape [${x.shape.join(', ')}]`);
+  }
+  return { c, rows };
+}
+
+function passesOf(backend: WasmBackend): BatchNormPasses {
+  const passes = splitBatchNormPasses(backend);
+  if (passes === null) throw new Error(`${SPLIT_BATCH_NORM}: this wasm backend's memory cannot be imported`);
+  return passes;
+}
+
+/** float64 sums [count], zeroed (allocated as 2 * count float32). */
+function sums(backend: WasmBackend, count: number): { info: tf.TensorInfo; at: number } {
+  const info = backend.makeOutput([2 * count], 'float32');
+  const at = offsetBytes(backend, info);
+  new Float64Array(backend.wasm.HEAPU8.buffer, at, count).fill(0);
+  return { info, at };
+}
+
+export function splitBatchNormWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+  const backend = asWasm(args.backend);
+  const { x, gamma, beta } = args.inputs as { x: tf.TensorInfo; gamma: tf.TensorInfo; beta: tf.TensorInfo };
+  const { groups, epsilon } = args.attrs as unknown as Attrs;
+  const passes = passesOf(backend);
+  const { c, rows } = geometry(x, groups);
+  const stride = rows * c * 4;
+  const mean = backend.makeOutput([groups, c], 'float32');
+  const variance = backend.makeOutput([groups, c], 'float32');
+  const vectors = backend.makeOutput([2, groups, c], 'float32'); // scale, beta per group
+  const s = sums(backend, groups * c);
+  const y = backend.makeOutput(x.shape, 'float32');
+  try {
+    const [x0, y0, m0, v0, sc0] = [x, y, mean, variance, vectors].map((t) => offsetBytes(backend, t)) as [number, number, number, number, number];
+    const f64 = new Float64Array(backend.wasm.HEAPU8.buffer, s.at, groups * c);
+    const heap = heapF32(backend);
+    for (let g = 0; g < groups; g++) passes.sums(x0 + g * stride, rows, c, s.at + g * c * 8);
+    for (let i = 0; i < groups * c; i++) heap[(m0 >> 2) + i] = f64[i]! / rows;
+    f64.fill(0);
+    for (let g = 0; g < groups; g++) passes.centeredSquares(x0 + g * stride, rows, c, m0 + g * c * 4, s.at + g * c * 8);
+    const [g0, b0] = [offsetBytes(backend, gamma) >> 2, offsetBytes(backend, beta) >> 2];
+    const shift0 = (sc0 >> 2) + groups * c;
+    for (let i = 0; i < groups * c; i++) {
+      const v = f64[i]! / rows;
+      heap[(v0 >> 2) + i] = v;
+      const scale = heap[g0 + (i % c)]! / Math.sqrt(v + epsilon);
+      heap[(sc0 >> 2) + i] = scale;
+      heap[shift0 + i] = heap[b0 + (i % c)]!;
+    }
+    for (let g = 0; g < groups; g++) {
+      passes.affine(x0 + g * stride, y0 + g * stride, rows, c, m0 + g * c * 4, sc0 + g * c * 4, (shift0 + g * c) * 4);
+    }
+  } catch (e) {
+    release(backend, y, mean, variance);
+    throw e;
+  } finally {
+    release(backend, vectors, s.info);
+  }
+  return [y, mean, variance];
+}
+
+export function splitBatchNormGradWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+  const backend = asWasm(args.backend);
+  const { dy, x, gamma, mean, variance } = args.inputs as Record<'dy' | 'x' | 'gamma' | 'mean' | 'variance', tf.TensorInfo>;
+  const { groups, epsilon } = args.attrs as unknown as Attrs;
+  const passes = passesOf(backend);
+  const { c, rows } = geometry(x, groups);
+  const stride = rows * c * 4;
+  const dgamma = backend.makeOutput([c], 'float32');
+  const dbeta = backend.makeOutput([c], 'float32');
+  const vectors = backend.makeOutput([3, groups, c], 'float32'); // a, b, shift
+  const s = sums(backend, 2 * groups * c); // S1 for every group, then S2
+  const dx = backend.makeOutput(x.shape, 'float32');
+  try {
+    const at = (t: tf.TensorInfo): number => offsetBytes(backend, t) >> 2; // float32 index
+    const [dy0, x0, dx0, m0, var0, g0, dg0, db0, vec0] = [at(dy), at(x), at(dx), at(mean), at(variance), at(gamma), at(dgamma), at(dbeta), at(vectors)];
+    const s2At = s.at + groups * c * 8;
+    for (let g = 0; g < groups; g++) {
+      passes.gradientSums((dy0 << 2) + g * stride, (x0 << 2) + g * stride, rows, c, (m0 + g * c) << 2, s.at + g * c * 8, s2At + g * c * 8);
+    }
+    const f64 = new Float64Array(backend.wasm.HEAPU8.buffer, s.at, 2 * groups * c);
+    const heap = heapF32(backend);
+    const [a0, b0, shift0] = [vec0, vec0 + groups * c, vec0 + 2 * groups * c];
+    const dgammaSum = new Float64Array(c), dbetaSum = new Float64Array(c);
+    for (let i = 0; i < groups * c; i++) {
+      const ch = i % c;
+      const s1 = f64[i]!, s2 = f64[groups * c + i]!;
+      const invstd = 1 / Math.sqrt(heap[var0 + i]! + epsilon);
+      const scale = heap[g0 + ch]! * invstd;
+      dbetaSum[ch]! += s1;
+      dgammaSum[ch]! += s2 * invstd;
+      const b = -scale * invstd * invstd * s2 / rows;
+      heap[a0 + i] = scale;
+      heap[b0 + i] = b;
+      heap[shift0 + i] = -scale * s1 / rows;
+    }
+    for (let ch = 0; ch < c; ch++) {
+      heap[dg0 + ch] = dgammaSum[ch]!;
+      heap[db0 + ch] = dbetaSum[ch]!;
+    }
+    for (let g = 0; g < groups; g++) {
+      const at = (base: number): number => (base + g * c) << 2;
+      passes.affine2((dy0 << 2) + g * stride, (x0 << 2) + g * stride, (dx0 << 2) + g * stride, rows, c, at(a0), at(m0), at(b0), at(shift0));
+    }
+  } catch (e) {
+    release(backend, dx, dgamma, dbeta);
+    throw e;
+  } finally {
+    release(backend, vectors, s.info);
+  }
+  return [dx, dgamma, dbeta];
+}

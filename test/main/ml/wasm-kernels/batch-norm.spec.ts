@@ -1,0 +1,109 @@
+/**
+ * The fused split BatchNorm kernels on wasm (wasm-kernels/batch-norm.ts) against the tfjs-op
+ * route of ml/batch-norm.ts on the cpu backend: outputs, running statistics, and dx, dgamma,
+ * dbeta, for NHWC activations in several groups and for an [N, C] head input, including a mean
+ * far from zero (the centred forms must not cancel). Also: the fused route is really taken (it is
+ * one kernel each way), and nothing leaks.
+ */
+import '@tensorflow/tfjs'; // registers the gradients
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { batchNormOptions, splitBatchNormTrain, SPLIT_BATCH_NORM, type BatchNormVariables } from '../../../../main/ml/batch-norm.js';
+import { registerWasmTrainingKernels } from '../../../../main/ml/wasm-kernels/index.js';
+import { values } from './lcg-values.js';
+
+interface Case { shape: number[]; splits: number; offset: number }
+
+const CASES: Case[] = [
+  { shape: [8, 5, 3, 12], splits: 4, offset: 0 },
+  { shape: [6, 4, 4, 8], splits: 3, offset: 40 }, // mean 40, spread about 1
+  { shape: [16, 32], splits: 8, offset: 0 }, // the MLP head's [N, C]
+  { shape: [4, 7, 7, 4], splits: 1, offset: -3 },
+];
+
+/** y, running mean and variance after one update, and dx, dgamma, dbeta of sum(y * r). */
+async function batchNormAndGradients(backend: 'cpu' | 'wasm', c: Case): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const channels = c.shape[c.shape.length - 1]!;
+  const size = c.shape.reduce((a, b) => a * b, 1);
+  // In a tidy: the initial values are disposed, the variables are not.
+  const vars: BatchNormVariables = tf.tidy(() => ({
+    gamma: tf.variable(tf.tensor1d(values(channels, 5).map((v) => 1 + v))),
+    beta: tf.variable(tf.tensor1d(values(channels, 6))),
+    runningMean: tf.variable(tf.zeros([channels]), false),
+    runningVar: tf.variable(tf.ones([channels]), false),
+  }));
+  const options = { splits: c.splits, momentum: 0.1, epsilon: 1e-5 };
+  const out = tf.tidy(() => {
+    const x = tf.tensor(values(size, 7).map((v) => v + c.offset), c.shape);
+    const r = tf.tensor(values(size, 8), c.shape);
+    const y = splitBatchNormTrain(x, vars, options);
+    const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(splitBatchNormTrain(a, { ...vars, gamma: g as tf.Tensor1D, beta: b as tf.Tensor1D }, options), r)))([x, vars.gamma, vars.beta]);
+    return [y, tf.clone(vars.runningMean), tf.clone(vars.runningVar), ...grads];
+  });
+  const arrays = out.map((t) => Float32Array.from(t.dataSync() as Float32Array));
+  tf.dispose([...out, vars.gamma, vars.beta, vars.runningMean, vars.runningVar]);
+  return arrays;
+}
+
+function relativeError(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let diff = 0, scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return diff / scale;
+}
+
+describe('fused split BatchNorm on wasm', () => {
+  beforeAll(async () => {
+    registerWasmTrainingKernels();
+    await tf.setBackend('wasm');
+    await tf.ready();
+  });
+  afterEach(() => {
+    batchNormOptions.fusedKernels = true;
+  });
+
+  for (const c of CASES) {
+    it(`matches the op route on cpu: x [${c.shape.join(',')}], ${c.splits} groups, mean ${c.offset}`, async () => {
+      const reference = await batchNormAndGradients('cpu', c);
+      let calls = 0;
+      const kernel = tf.getKernel(SPLIT_BATCH_NORM, 'wasm')!;
+      tf.unregisterKernel(SPLIT_BATCH_NORM, 'wasm');
+      tf.registerKernel({ ...kernel, kernelFunc: (args) => { calls++; return kernel.kernelFunc(args); } });
+      let ours: Float32Array[];
+      try {
+        ours = await batchNormAndGradients('wasm', c);
+      } finally {
+        tf.unregisterKernel(SPLIT_BATCH_NORM, 'wasm');
+        tf.registerKernel(kernel);
+      }
+      expect(calls).toBe(2); // y, and y again inside tf.grads: one kernel each
+      const names = ['y', 'running mean', 'running var', 'dx', 'dgamma', 'dbeta'];
+      // 1e-5 relative to the largest value; the op route on cpu sums in float32, ours in float64.
+      names.forEach((label, k) => { expect(relativeError(ours[k]!, reference[k]!), label).toBeLessThan(1e-5); });
+    });
+  }
+
+  it('falls back to the op route when switched off, with the same results', async () => {
+    const c = CASES[0]!;
+    const fused = await batchNormAndGradients('wasm', c);
+    batchNormOptions.fusedKernels = false;
+    const ops = await batchNormAndGradients('wasm', c);
+    fused.forEach((f, k) => { expect(relativeError(f, ops[k]!)).toBeLessThan(1e-5); });
+  });
+
+  it('leaks no tensor and no backend buffer', async () => {
+    await batchNormAndGradients('wasm', CASES[1]!);
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const before = [tf.memory().numTensors, backend.numDataIds()];
+    for (const c of CASES) await batchNormAndGradients('wasm', c);
+    expect([tf.memory().numTensors, backend.numDataIds()]).toEqual(before);
+  });
+});
