@@ -14,7 +14,7 @@
  * thousands of rows as exact as the pairwise average pools it replaces.
  */
 import {
-  countedLoop, F32X4_ADD, F32X4_MUL, F32X4_SUB, F64X2_ADD, f32x4, functionCode, get, i32, I32, I32_ADD, I32_MUL, i32Procedure, MAGIC_AND_VERSION,
+  countedLoop, F32X4_ADD, F32X4_MUL, F32X4_SUB, F64X2_ADD, functionCode, get, i32, I32, I32_ADD, I32_MUL, i32Procedure, MAGIC_AND_VERSION,
   mem, name, section, set, simd, V128, V128_LOAD, V128_STORE, vector, webAssemblyApi,
 } from '../wasm/assembly.js';
 
@@ -38,45 +38,38 @@ const load = (address: number[], offset = 0): number[] => [...address, ...simd(V
 const promoteHigh = [...simd(I8X16_SHUFFLE), 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15, ...simd(F64X2_PROMOTE_LOW_F32X4)];
 
 /**
- * A reduction over the rows of one group, per block of four channels: float64 accumulators in
- * registers over all rows, then added onto the sums.
- * Params: `pointers` row pointers (advanced by c*4 bytes a row), rows, c, `vectors` per-channel
- * float32 vectors, then one float64 sum per term. `terms(row, vec)` gives, per sum, code that
- * leaves an f32x4 on the stack: row(k) loads the current row's block of pointer k, vec(k) is
- * per-channel vector k's block.
+ * A reduction over the rows of one group: rows outer, blocks of four channels inner, each
+ * block's float64 sums read, added to and written back in memory (an L1-resident [c] array).
+ * Rows outer reads x once, in order: with channel blocks outer and register accumulators, every
+ * block streamed all rows again (16 passes over an 8 MB activation at 64 channels, slower than
+ * the tfjs ops at full width).
+ * Params: `pointers` row pointers, rows, c, `vectors` per-channel float32 vectors, then one
+ * float64 sum per term. `terms(row, vec)` gives, per sum, code that leaves an f32x4 on the stack:
+ * row(k) loads the current block of pointer k, vec(k) per-channel vector k's block.
  */
 function reduction(pointers: number, vectors: number, terms: (row: (k: number) => number[], vec: (k: number) => number[]) => number[][]): number[] {
   const rows = pointers, c = pointers + 1;
-  const probe = terms(() => [], () => []).length;
-  const params = pointers + 2 + vectors + probe;
-  const [r, cb, cBytes] = [params, params + 1, params + 2];
-  const cur = Array.from({ length: pointers }, (_, k) => params + 3 + k);
-  const v0 = params + 3 + pointers; // v128 locals: the vectors' blocks, then two accumulators a sum, then a temporary
-  const vec = Array.from({ length: vectors }, (_, k) => v0 + k);
-  const acc = Array.from({ length: 2 * probe }, (_, k) => v0 + vectors + k);
-  const temp = v0 + vectors + 2 * probe;
+  const count = terms(() => [], () => []).length;
+  const params = pointers + 2 + vectors + count;
+  const [r, cb, cBytes, rowStart] = [params, params + 1, params + 2, params + 3];
+  const temp = params + 4; // v128
   const sumAddress = (k: number): number[] => [...get(pointers + 2 + vectors + k), ...get(cb), ...i32(2), I32_MUL, I32_ADD];
-  const code = terms((k) => load(get(cur[k]!)), (k) => get(vec[k]!));
-  const step = [
-    ...code.flatMap((term, k) => [
-      ...term, ...set(temp),
-      ...get(acc[2 * k]!), ...get(temp), ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...set(acc[2 * k]!),
-      ...get(acc[2 * k + 1]!), ...get(temp), ...get(temp), ...promoteHigh, ...simd(F64X2_ADD), ...set(acc[2 * k + 1]!),
-    ]),
-    ...cur.flatMap((p) => [...get(p), ...get(cBytes), I32_ADD, ...set(p)]),
+  const code = terms(
+    (k) => load([...get(k), ...get(rowStart), I32_ADD, ...get(cb), I32_ADD]),
+    (k) => load([...get(pointers + 2 + k), ...get(cb), I32_ADD]),
+  );
+  const inner = code.flatMap((term, k) => [
+    ...term, ...set(temp),
+    ...sumAddress(k), ...sumAddress(k), ...simd(V128_LOAD), ...mem(3), ...get(temp), ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD),
+    ...simd(V128_STORE), ...mem(3),
+    ...sumAddress(k), ...sumAddress(k), ...simd(V128_LOAD), ...mem(3, 16), ...get(temp), ...get(temp), ...promoteHigh, ...simd(F64X2_ADD),
+    ...simd(V128_STORE), ...mem(3, 16),
+  ]);
+  const body = [
+    ...get(c), ...i32(4), I32_MUL, ...set(cBytes),
+    ...countedLoop(r, rows, [...get(r), ...get(cBytes), I32_MUL, ...set(rowStart), ...countedLoop(cb, cBytes, inner, 16)]),
   ];
-  const block = [
-    ...cur.flatMap((p, k) => [...get(k), ...get(cb), I32_ADD, ...set(p)]),
-    ...vec.flatMap((v, k) => [...load([...get(pointers + 2 + k), ...get(cb), I32_ADD]), ...set(v)]),
-    ...acc.flatMap((a) => [...f32x4(0), ...set(a)]), // +0.0 in both float64 lanes too
-    ...countedLoop(r, rows, step),
-    ...code.flatMap((_, k) => [0, 1].flatMap((h) => [
-      ...sumAddress(k), ...sumAddress(k), ...simd(V128_LOAD), ...mem(3, 16 * h), ...get(acc[2 * k + h]!), ...simd(F64X2_ADD),
-      ...simd(V128_STORE), ...mem(3, 16 * h),
-    ])),
-  ];
-  const body = [...get(c), ...i32(4), I32_MUL, ...set(cBytes), ...countedLoop(cb, cBytes, block, 16)];
-  return functionCode([[3 + pointers, I32], [vectors + 2 * probe + 1, V128]], body);
+  return functionCode([[4, I32], [1, V128]], body);
 }
 
 /**
