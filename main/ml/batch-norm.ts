@@ -12,6 +12,7 @@
  * 18 % of a step in the first wasm probe).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedKernels, SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD, tryFused } from './fused-kernels.js';
 
 export interface BatchNormVariables {
   readonly gamma: tf.Tensor1D; // [C], trainable
@@ -26,25 +27,6 @@ export interface BatchNormOptions {
   /** PyTorch-style momentum for running statistics: running = (1 - momentum) * running + momentum * batch. */
   readonly momentum: number;
   readonly epsilon: number;
-}
-
-/**
- * Kernels that run a whole split BatchNorm pass (wasm-kernels/batch-norm.ts registers them on
- * 'wasm'). Where the current backend has them, the training BatchNorm is one kernel forward and
- * one backward instead of about 10 and 15 tfjs ops: at width 1/4 on wasm those ops were a fifth of
- * a step. `fusedKernels: false` keeps the op route everywhere (benchmarks, tests).
- */
-export const SPLIT_BATCH_NORM = 'MocoSplitBatchNorm';
-export const SPLIT_BATCH_NORM_GRAD = 'MocoSplitBatchNormGrad';
-export const batchNormOptions = { fusedKernels: true };
-
-// tf.getKernel's declared type hides that it returns undefined for a name not registered.
-const registered = (name: string, backend: string): boolean => (tf.getKernel(name, backend) as tf.KernelConfig | undefined) !== undefined;
-
-function fusedKernelsApply(channels: number): boolean {
-  const backend = tf.getBackend();
-  return batchNormOptions.fusedKernels && channels % 4 === 0
-    && registered(SPLIT_BATCH_NORM, backend) && registered(SPLIT_BATCH_NORM_GRAD, backend);
 }
 
 export const DEFAULT_BN_MOMENTUM = 0.1;
@@ -185,17 +167,9 @@ export function splitBatchNormTrain(x: tf.Tensor, bn: BatchNormVariables, option
       },
     };
   });
-  let y: tf.Tensor | undefined;
-  if (fusedKernelsApply(channels)) {
-    try {
-      y = fused(x, bn.gamma, bn.beta);
-    } catch (e) {
-      // A wasm build whose memory the kernels cannot import (a threaded build): the op route from now on.
-      if (!(e instanceof Error && e.message.includes('cannot be imported'))) throw e;
-      batchNormOptions.fusedKernels = false;
-    }
-  }
-  y ??= ops(x, bn.gamma, bn.beta);
+  // One kernel each way where the backend has them (fused-kernels.ts): about 10 and 15 ops otherwise.
+  const fusedY = channels % 4 === 0 && fusedKernels(SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD) ? tryFused(() => fused(x, bn.gamma, bn.beta)) : undefined;
+  const y = fusedY ?? ops(x, bn.gamma, bn.beta);
 
   // Running statistics: average over groups of the per-group update (identical to updating
   // each split's copy and averaging, as the reference SplitBatchNorm does).

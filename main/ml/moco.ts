@@ -20,6 +20,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { effectiveSplits } from './batch-norm.js';
+import { fusedKernels, MOMENTUM_AVERAGE, tryFused } from './fused-kernels.js';
 import { Encoder, type EncoderConfig } from './resnet.js';
 import { Rng, type RngState } from './rng.js';
 import type { SgdMomentum } from './optimizer.js';
@@ -204,7 +205,11 @@ export class Moco {
     tf.tidy(() => {
       for (const [name, thetaK] of this.keyEncoder.variables.parameters) {
         const thetaQ = this.queryEncoder.variables.parameter(name);
-        thetaK.assign(tf.add(tf.mul(thetaK, m), tf.mul(thetaQ, 1 - m)));
+        // One fused kernel where the backend has it (fused-kernels.ts): the same float32 values as the ops.
+        const fused = thetaK.size % 4 === 0 && fusedKernels(MOMENTUM_AVERAGE)
+          ? tryFused(() => tf.engine().runKernel<tf.Tensor>(MOMENTUM_AVERAGE, { a: thetaK, b: thetaQ }, { momentum: m }))
+          : undefined;
+        thetaK.assign(fused ?? tf.add(tf.mul(thetaK, m), tf.mul(thetaQ, 1 - m)));
       }
     });
   }

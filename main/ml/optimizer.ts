@@ -7,6 +7,7 @@
  * milestones); the optional linear warm-up (not in the reference) ramps per step.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedKernels, SGD_MOMENTUM, tryFused } from './fused-kernels.js';
 
 export type LearningRateSchedule =
   | { readonly kind: 'cosine' }
@@ -74,8 +75,17 @@ export class SgdMomentum {
       for (const [name, theta] of parameters) {
         const grad = gradients[name];
         if (!grad) throw new Error(`No gradient for parameter "${name}"`);
-        const g = weightDecay > 0 ? tf.add(grad, tf.mul(theta, weightDecay)) : grad;
         const previous = this.velocity.get(name);
+        // One fused kernel where the backend has it (fused-kernels.ts): the same float32 values as the ops below.
+        if (previous && theta.size % 4 === 0 && fusedKernels(SGD_MOMENTUM)) {
+          const updated = tryFused(() => tf.engine().runKernel<tf.Tensor[]>(SGD_MOMENTUM, { theta, grad, velocity: previous }, { learningRate, momentum, weightDecay }));
+          if (updated) {
+            previous.assign(updated[1]!);
+            theta.assign(updated[0]!);
+            continue;
+          }
+        }
+        const g = weightDecay > 0 ? tf.add(grad, tf.mul(theta, weightDecay)) : grad;
         if (previous) {
           previous.assign(tf.add(tf.mul(previous, momentum), g));
         } else {

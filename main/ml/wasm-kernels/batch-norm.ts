@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { batchNormPasses, type BatchNormPasses } from './batch-norm-module.js';
 import { asWasm, backendMemory, heapF32, offsetBytes, release, type WasmBackend } from './kernel-utils.js';
 
-import { SPLIT_BATCH_NORM } from '../batch-norm.js';
+import { SPLIT_BATCH_NORM } from '../fused-kernels.js';
 
 interface Attrs { groups: number; epsilon: number }
 

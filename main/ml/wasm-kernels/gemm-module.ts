@@ -32,7 +32,7 @@ import {
 const I8X16_SHUFFLE = 0x0d, V128_LOAD32_SPLAT = 0x09;
 
 /** How many convs each route ran on this kernel: which route a conv took is not visible in its result (tests, benches). */
-export const gemmRuns = { directDw: 0, winogradDw: 0, winogradForward: 0 };
+export const gemmRuns = { directDw: 0, winogradDw: 0, winogradForward: 0, matmul: 0 };
 
 export interface GemmKernels {
   /** See the file comment; every pointer and stride in bytes. */

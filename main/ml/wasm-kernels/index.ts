@@ -15,7 +15,8 @@ import { conv2dBackpropFilterWasm } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputWasm } from './conv2d-backprop-input.js';
 import { identityWasm } from './identity.js';
 import { splitBatchNormGradWasm, splitBatchNormWasm } from './batch-norm.js';
-import { SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD } from '../batch-norm.js';
+import { MOMENTUM_AVERAGE, SGD_MOMENTUM, SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD } from '../fused-kernels.js';
+import { momentumAverageWasm, sgdMomentumWasm } from './parameter-updates.js';
 import { batchMatMulWasm } from './matmul.js';
 import { sliceWasm, splitVWasm } from './slice.js';
 import { rememberStock, stockKernel, wasmKernel } from './kernel-utils.js';
@@ -30,6 +31,8 @@ const KERNELS: readonly { name: string; kernelFunc: tf.KernelFunc }[] = [
   { name: 'SplitV', kernelFunc: splitVWasm },
   { name: SPLIT_BATCH_NORM, kernelFunc: splitBatchNormWasm },
   { name: SPLIT_BATCH_NORM_GRAD, kernelFunc: splitBatchNormGradWasm },
+  { name: SGD_MOMENTUM, kernelFunc: sgdMomentumWasm },
+  { name: MOMENTUM_AVERAGE, kernelFunc: momentumAverageWasm },
 ];
 
 const OURS = new Set<tf.KernelFunc>(KERNELS.map((k) => k.kernelFunc));

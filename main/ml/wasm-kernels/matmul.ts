@@ -11,7 +11,8 @@
  * conv-net training step does this), the stock kernel's non-transposed path is used.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { asWasm, callStock, matMul, release, reshape, transpose, type WasmBackend } from './kernel-utils.js';
+import { gemmKernels, gemmRuns } from './gemm-module.js';
+import { asWasm, backendMemory, callStock, matMul, offsetBytes, release, reshape, transpose, type WasmBackend } from './kernel-utils.js';
 
 /** Swaps the last two axes: [..., r, c] -> [..., c, r]. */
 function swapLast(backend: WasmBackend, t: tf.TensorInfo): tf.TensorInfo {
@@ -20,6 +21,53 @@ function swapLast(backend: WasmBackend, t: tf.TensorInfo): tf.TensorInfo {
   perm[rank - 2] = rank - 1;
   perm[rank - 1] = rank - 2;
   return transpose(backend, t, perm);
+}
+
+/**
+ * `ownGemm`: C = op(A) op(B) on the assembled GEMM of gemm-module.ts, which needs B row-major
+ * [K, N] and packs nothing. With transposeB (the backward of MoCo's l_neg = q queue, where B is
+ * the [128, 4096] queue), it computes C^T = B op(A)^T instead and transposes the small C, so the
+ * big operand is read as it is: XNNPACK packed that 2 MB queue in every call, and transposed it
+ * first for transposeB. Sizes where neither form fits the kernel (rows a multiple of 4, columns
+ * of 8) keep the XNNPACK route.
+ */
+export const matmulOptions = { ownGemm: true };
+
+/** The product [M, N] on the assembled GEMM, or null where it does not apply. A batched A is [M, K] with M = batch * rows. */
+function ownGemmProduct(
+  backend: WasmBackend, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean, m: number, k: number, n: number,
+): tf.TensorInfo | null {
+  if (transposeA && a.shape.length > 2) return null; // a batch of A^T is not one [M, K] matrix
+  const memory = backendMemory(backend);
+  const gemm = memory === undefined ? null : gemmKernels(memory);
+  if (gemm === null) return null;
+  // Direct: C = A' B with A' = op(A) [M, K] and B [K, N]. Swapped: C^T = B A'^T with B stored [N, K].
+  const swapped = transposeB;
+  const [rows, cols] = swapped ? [n, m] : [m, n];
+  if (rows % 4 !== 0 || cols % 8 !== 0) return null;
+  // The second operand of the product must be row-major [K, cols]: op(A)^T when swapped, B otherwise.
+  const needsTranspose = swapped ? !transposeA : transposeA;
+  let aOperand = a;
+  if (needsTranspose) {
+    const view = reshape(backend, a, transposeA ? [k, m] : [m, k]);
+    aOperand = transpose(backend, view, [1, 0]);
+    release(backend, view);
+  }
+  gemmRuns.matmul++;
+  const out = backend.makeOutput([rows, cols], 'float32');
+  try {
+    const [first, second] = swapped ? [b, aOperand] : [aOperand, b];
+    gemm.multiply(offsetBytes(backend, first), offsetBytes(backend, second), offsetBytes(backend, out), rows, cols, k, k * 4, cols * 4, cols * 4);
+  } catch (e) {
+    release(backend, out);
+    throw e;
+  } finally {
+    if (aOperand !== a) release(backend, aOperand);
+  }
+  if (!swapped) return out;
+  const c = transpose(backend, out, [1, 0]);
+  release(backend, out);
+  return c;
 }
 
 export function batchMatMulWasm(args: {
@@ -47,6 +95,14 @@ export function batchMatMulWasm(args: {
   const outer = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
   const outShape = [...outer, m, nOut];
 
+  if (batchB === 1 && matmulOptions.ownGemm) {
+    const out = ownGemmProduct(backend, a, b, transposeA, transposeB, batchA * m, k, nOut);
+    if (out !== null) {
+      const shaped = reshape(backend, out, outShape);
+      release(backend, out);
+      return shaped;
+    }
+  }
   const aN = transposeA ? swapLast(backend, a) : a; // [..., M, K]
   const bN = transposeB ? swapLast(backend, b) : b; // [..., K, N]
   try {

@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { batchNormOptions, splitBatchNormTrain, SPLIT_BATCH_NORM, type BatchNormVariables } from '../../../../main/ml/batch-norm.js';
+import { splitBatchNormTrain, type BatchNormVariables } from '../../../../main/ml/batch-norm.js';
+import { fusedKernelOptions, SPLIT_BATCH_NORM } from '../../../../main/ml/fused-kernels.js';
 import { registerWasmTrainingKernels } from '../../../../main/ml/wasm-kernels/index.js';
 import { values } from './lcg-values.js';
 
@@ -66,7 +67,7 @@ describe('fused split BatchNorm on wasm', () => {
     await tf.ready();
   });
   afterEach(() => {
-    batchNormOptions.fusedKernels = true;
+    fusedKernelOptions.enabled = true;
   });
 
   for (const c of CASES) {
@@ -93,7 +94,7 @@ describe('fused split BatchNorm on wasm', () => {
   it('falls back to the op route when switched off, with the same results', async () => {
     const c = CASES[0]!;
     const fused = await batchNormAndGradients('wasm', c);
-    batchNormOptions.fusedKernels = false;
+    fusedKernelOptions.enabled = false;
     const ops = await batchNormAndGradients('wasm', c);
     fused.forEach((f, k) => { expect(relativeError(f, ops[k]!)).toBeLessThan(1e-5); });
   });

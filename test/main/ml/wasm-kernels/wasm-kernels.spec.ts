@@ -17,6 +17,7 @@ import {
 } from '../../../../main/ml/wasm-kernels/index.js';
 import { dWOptions } from '../../../../main/ml/wasm-kernels/conv2d-backprop-filter.js';
 import { conv2dOptions } from '../../../../main/ml/wasm-kernels/conv2d.js';
+import { gemmRuns } from '../../../../main/ml/wasm-kernels/gemm-module.js';
 import { values } from './lcg-values.js';
 
 const DX_TOL = 1e-4;
@@ -152,7 +153,22 @@ describe('wasm training kernels vs cpu', () => {
     { a: [2, 6, 4], b: [1, 3, 6], tA: true, tB: true },
     { a: [3, 4, 6], b: [3, 6, 5], tA: false, tB: false }, // batched B: stock fallback
     { a: [4, 6], b: [2, 5, 6], tA: false, tB: true }, // broadcast A over batched B
+    // On the assembled GEMM (rows of the product a multiple of 4, columns of 8):
+    { a: [8, 12], b: [12, 16], tA: false, tB: false },
+    { a: [12, 8], b: [12, 16], tA: true, tB: false },
+    { a: [16, 12], b: [8, 12], tA: false, tB: true }, // C^T = B A^T: B read as it is
+    { a: [12, 16], b: [8, 12], tA: true, tB: true },
+    { a: [2, 8, 12], b: [12, 16], tA: false, tB: false }, // batched A folded into M
+    { a: [2, 8, 12], b: [16, 12], tA: false, tB: true },
+    { a: [8, 64], b: [64, 256], tA: false, tB: false }, // l_neg = q queue, scaled down
+    { a: [8, 256], b: [64, 256], tA: false, tB: true }, // and its dq
   ];
+  const ownGemm = (m: { a: number[]; b: number[]; tA: boolean; tB: boolean }): boolean => {
+    const rows = m.tA ? m.a[m.a.length - 1]! : m.a.slice(0, -1).reduce((p, q) => p * q, 1);
+    const cols = m.tB ? m.b[m.b.length - 2]! : m.b[m.b.length - 1]!;
+    const [r, c] = m.tB ? [cols, rows] : [rows, cols];
+    return m.b.length === 2 && !(m.tA && m.a.length > 2) && r % 4 === 0 && c % 8 === 0;
+  };
   for (const m of MM_CASES) {
     it(`BatchMatMul matches cpu: ${JSON.stringify(m.a)} x ${JSON.stringify(m.b)} tA=${m.tA} tB=${m.tB}`, async () => {
       const as = values(SIZE(m.a), 11);
@@ -161,7 +177,9 @@ describe('wasm training kernels vs cpu', () => {
       const [cpu] = await on('cpu', f);
       await tf.setBackend('wasm');
       const shape = tf.tidy(() => tf.matMul(tf.tensor(as, m.a), tf.tensor(bs, m.b), m.tA, m.tB).shape);
+      const runs = gemmRuns.matmul;
       const [wasm] = await on('wasm', f);
+      expect(gemmRuns.matmul - runs).toBe(ownGemm(m) ? 1 : 0);
       await tf.setBackend('cpu');
       const cpuShape = tf.tidy(() => tf.matMul(tf.tensor(as, m.a), tf.tensor(bs, m.b), m.tA, m.tB).shape);
       expect(shape).toEqual(cpuShape);
@@ -240,6 +258,7 @@ describe('wasm training kernels vs cpu', () => {
     const x = tf.tensor4d(values(2 * 9 * 9 * 3, 31), [2, 9, 9, 3]);
     const w = tf.tensor4d(values(3 * 3 * 3 * 4, 32), [3, 3, 3, 4]);
     const a = tf.tensor2d(values(6 * 5, 33), [6, 5]);
+    const q = tf.tensor2d(values(8 * 8, 34), [8, 8]);
     const step = (): void => {
       tf.tidy(() => {
         for (const [s, pad] of [[1, 'same'], [2, 'same'], [2, 'valid']] as const) {
@@ -250,6 +269,8 @@ describe('wasm training kernels vs cpu', () => {
         }
         tf.matMul(a, a, true, false);
         tf.matMul(a, a, false, true);
+        tf.matMul(q, q, false, true); // the assembled GEMM, C^T = B A^T
+        tf.matMul(q, q, true, false); // the assembled GEMM, A transposed
         tf.split(x, [1, 1], 0);
         tf.slice(x, [0, 1, 1, 0], [2, 3, 3, 3]);
         tf.clone(x);
@@ -261,7 +282,7 @@ describe('wasm training kernels vs cpu', () => {
     for (let i = 0; i < 5; i++) step();
     expect(tf.memory().numTensors).toBe(tensors);
     expect(backend.numDataIds()).toBe(ids);
-    tf.dispose([x, w, a]);
+    tf.dispose([x, w, a, q]);
   });
 
   it('unregister puts the stock kernels back, register installs ours again', () => {

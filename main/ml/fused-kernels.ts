@@ -1,0 +1,39 @@
+/**
+ * Kernels that fuse a whole training-step pass into one call, registered on 'wasm' by
+ * wasm-kernels/index.ts (issue 9): split BatchNorm forward and backward, the SGD momentum
+ * update and MoCo's key-encoder average. Where the current backend has them, batch-norm.ts,
+ * optimizer.ts and moco.ts call them; elsewhere (cpu, webgpu, tfjs-node) they keep their tfjs
+ * ops, which compute the same values. `fusedKernelOptions.enabled = false` keeps the ops
+ * everywhere (benchmarks, tests).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export const SPLIT_BATCH_NORM = 'MocoSplitBatchNorm';
+export const SPLIT_BATCH_NORM_GRAD = 'MocoSplitBatchNormGrad';
+export const SGD_MOMENTUM = 'MocoSgdMomentum';
+export const MOMENTUM_AVERAGE = 'MocoMomentumAverage';
+
+export const fusedKernelOptions = { enabled: true };
+
+/** Whether the current backend has these kernels (and they are not switched off). */
+export function fusedKernels(...names: string[]): boolean {
+  if (!fusedKernelOptions.enabled) return false;
+  const backend = tf.getBackend();
+  // tf.getKernel's declared type hides that it returns undefined for a name not registered.
+  return names.every((name) => (tf.getKernel(name, backend) as tf.KernelConfig | undefined) !== undefined);
+}
+
+/**
+ * Runs `fused`; where it throws because the backend's memory cannot be imported (a threaded wasm
+ * build), switches the fused kernels off for good and returns undefined, so that the caller
+ * runs its ops instead.
+ */
+export function tryFused<T>(fused: () => T): T | undefined {
+  try {
+    return fused();
+  } catch (e) {
+    if (!(e instanceof Error && e.message.includes('cannot be imported'))) throw e;
+    fusedKernelOptions.enabled = false;
+    return undefined;
+  }
+}
