@@ -23,16 +23,23 @@ export function fusedKernels(...names: string[]): boolean {
   return names.every((name) => (tf.getKernel(name, backend) as tf.KernelConfig | undefined) !== undefined);
 }
 
+/** What a fused kernel throws where the backend's memory cannot be imported (a threaded wasm build). */
+export class FusedKernelUnavailable extends Error {
+  constructor(kernel: string) {
+    super(`${kernel}: this wasm backend's memory cannot be imported by the fused kernels; the tfjs ops run instead`);
+    this.name = 'FusedKernelUnavailable';
+  }
+}
+
 /**
- * Runs `fused`; where it throws because the backend's memory cannot be imported (a threaded wasm
- * build), switches the fused kernels off for good and returns undefined, so that the caller
- * runs its ops instead.
+ * Runs `fused`; where it throws FusedKernelUnavailable, switches the fused kernels off for good
+ * and returns undefined, so that the caller runs its ops instead.
  */
 export function tryFused<T>(fused: () => T): T | undefined {
   try {
     return fused();
   } catch (e) {
-    if (!(e instanceof Error && e.message.includes('cannot be imported'))) throw e;
+    if (!(e instanceof FusedKernelUnavailable)) throw e;
     fusedKernelOptions.enabled = false;
     return undefined;
   }

@@ -206,7 +206,7 @@ export class Moco {
       for (const [name, thetaK] of this.keyEncoder.variables.parameters) {
         const thetaQ = this.queryEncoder.variables.parameter(name);
         // One fused kernel where the backend has it (fused-kernels.ts): the same float32 values as the ops.
-        const fused = thetaK.size % 4 === 0 && fusedKernels(MOMENTUM_AVERAGE)
+        const fused = thetaK.size > 0 && thetaK.size % 4 === 0 && fusedKernels(MOMENTUM_AVERAGE)
           ? tryFused(() => tf.engine().runKernel<tf.Tensor>(MOMENTUM_AVERAGE, { a: thetaK, b: thetaQ }, { momentum: m }))
           : undefined;
         thetaK.assign(fused ?? tf.add(tf.mul(thetaK, m), tf.mul(thetaQ, 1 - m)));

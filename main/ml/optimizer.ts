@@ -77,7 +77,7 @@ export class SgdMomentum {
         if (!grad) throw new Error(`No gradient for parameter "${name}"`);
         const previous = this.velocity.get(name);
         // One fused kernel where the backend has it (fused-kernels.ts): the same float32 values as the ops below.
-        if (previous && theta.size % 4 === 0 && fusedKernels(SGD_MOMENTUM)) {
+        if (previous && theta.size > 0 && theta.size % 4 === 0 && fusedKernels(SGD_MOMENTUM)) {
           const updated = tryFused(() => tf.engine().runKernel<tf.Tensor[]>(SGD_MOMENTUM, { theta, grad, velocity: previous }, { learningRate, momentum, weightDecay }));
           if (updated) {
             previous.assign(updated[1]!);

@@ -14,11 +14,11 @@
  * thousands of rows as exact as the pairwise average pools it replaces.
  */
 import {
-  countedLoop, F32X4_ADD, F32X4_MUL, F32X4_SUB, F64X2_ADD, functionCode, get, i32, I32, I32_ADD, I32_MUL, i32Procedure, MAGIC_AND_VERSION,
-  mem, name, section, set, simd, V128, V128_LOAD, V128_STORE, vector, webAssemblyApi,
+  countedLoop, F32X4_ADD, F32X4_MUL, F32X4_SUB, F64X2_ADD, functionCode, I8X16_SHUFFLE, instanceOnMemory, memoryImport, get, i32, I32, I32_ADD, I32_MUL, i32Procedure, MAGIC_AND_VERSION,
+  mem, name, section, set, simd, V128, V128_LOAD, V128_STORE, vector,
 } from '../wasm/assembly.js';
 
-const I8X16_SHUFFLE = 0x0d, F64X2_PROMOTE_LOW_F32X4 = 0x5f;
+const F64X2_PROMOTE_LOW_F32X4 = 0x5f;
 
 export interface BatchNormPasses {
   /** s[c] += sum over rows of x[r, c]. */
@@ -107,37 +107,14 @@ function moduleBytes(): Uint8Array {
   return new Uint8Array([
     ...MAGIC_AND_VERSION,
     ...section(1, vector(types.map((params) => i32Procedure(params)))),
-    // The backend's memory, imported: limits flag 0 and minimum 0 accept it at any size or maximum.
-    ...section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]])),
+    ...memoryImport(),
     ...section(3, vector(functions.map(([, params]) => [types.indexOf(params)]))),
     ...section(7, vector(functions.map(([label], k) => [...name(label), 0x00, k]))),
     ...section(10, vector(functions.map(([, , code]) => code))),
   ]);
 }
 
-let compiled: object | null | undefined;
-const instances = new WeakMap<object, BatchNormPasses | null>();
-
-/** The passes on `memory` (a WebAssembly.Memory), or null where this runtime has no WebAssembly SIMD. */
+/** The passes on `memory` (a WebAssembly.Memory), or null where this runtime or memory cannot run them. */
 export function batchNormPasses(memory: object): BatchNormPasses | null {
-  const api = webAssemblyApi();
-  if (api === undefined) return null;
-  if (compiled === undefined) {
-    try {
-      compiled = new api.Module(moduleBytes());
-    } catch {
-      compiled = null;
-    }
-  }
-  if (compiled === null) return null;
-  let passes = instances.get(memory);
-  if (passes === undefined) {
-    try {
-      passes = new api.Instance(compiled, { env: { memory } }).exports as unknown as BatchNormPasses;
-    } catch {
-      passes = null;
-    }
-    instances.set(memory, passes);
-  }
-  return passes;
+  return instanceOnMemory('batch-norm', moduleBytes, memory) as BatchNormPasses | null;
 }

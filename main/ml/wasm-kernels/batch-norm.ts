@@ -12,34 +12,40 @@
  *             dbeta = sum over groups of S1, dgamma = sum over groups of S2 * invstd,
  *             dx = dy * scale + (x - mean) * b - scale * S1 / M,  b = -scale * invstd^2 * S2 / M
  *             (x - mean) rather than x * b - mean * b: no cancellation when |mean| >> std.
- * The per-channel arithmetic (G x C values) runs here in float64 on the heap.
+ * The per-channel arithmetic (G x C values) runs here in JavaScript doubles; its results go to
+ * the passes as float32 vectors.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { batchNormPasses, type BatchNormPasses } from './batch-norm-module.js';
 import { asWasm, backendMemory, heapF32, offsetBytes, release, type WasmBackend } from './kernel-utils.js';
 
-import { SPLIT_BATCH_NORM } from '../fused-kernels.js';
+import { FusedKernelUnavailable, SPLIT_BATCH_NORM } from '../fused-kernels.js';
 
 interface Attrs { groups: number; epsilon: number }
 
-/** The passes for this backend, or null where its memory cannot be imported (the caller then uses tfjs ops). */
+/** The passes for this backend, or null where its memory cannot be imported (the kernels then throw FusedKernelUnavailable). */
 export function splitBatchNormPasses(backend: WasmBackend): BatchNormPasses | null {
   const memory = backendMemory(backend);
   return memory === undefined ? null : batchNormPasses(memory);
 }
 
-function geometry(x: tf.TensorInfo, groups: number): { c: number; rows: number } {
-  const c = x.shape[x.shape.length - 1]!;
+/** Channels and rows per group; throws unless every tensor is float32, x [..., C] with C a multiple of 4 in `groups` equal groups, and each vector [C]. */
+function geometry(x: tf.TensorInfo, groups: number, vectors: tf.TensorInfo[], others: tf.TensorInfo[] = []): { c: number; rows: number } {
+  const c = x.shape[x.shape.length - 1] ?? 0;
   const rows = tf.util.sizeFromShape(x.shape) / c / groups;
-  if (c % 4 !== 0 || !Number.isInteger(rows) || rows < 1) {
-    throw new Error(`${SPLIT_BATCH_NORM}: needs channels a multiple of 4 and rows divisible into ${groups} groups; got shape [${x.shape.join(', ')}]`);
+  const ok = c > 0 && c % 4 === 0 && Number.isInteger(groups) && groups >= 1 && Number.isInteger(rows) && rows >= 1
+    && [x, ...vectors, ...others].every((t) => t.dtype === 'float32') && vectors.every((v) => tf.util.sizeFromShape(v.shape) === c)
+    && others.every((t) => tf.util.arraysEqual(t.shape, x.shape));
+  if (!ok) {
+    const shapes = [x, ...vectors, ...others].map((t) => `[${t.shape.join(', ')}] ${t.dtype}`).join(', ');
+    throw new Error(`${SPLIT_BATCH_NORM}: needs float32 x [..., C], C a multiple of 4, rows in ${groups} equal groups, and [C] vectors; got ${shapes}`);
   }
   return { c, rows };
 }
 
 function passesOf(backend: WasmBackend): BatchNormPasses {
   const passes = splitBatchNormPasses(backend);
-  if (passes === null) throw new Error(`${SPLIT_BATCH_NORM}: this wasm backend's memory cannot be imported`);
+  if (passes === null) throw new FusedKernelUnavailable(SPLIT_BATCH_NORM);
   return passes;
 }
 
@@ -56,14 +62,16 @@ export function splitBatchNormWasm(args: { inputs: tf.NamedTensorInfoMap; backen
   const { x, gamma, beta } = args.inputs as { x: tf.TensorInfo; gamma: tf.TensorInfo; beta: tf.TensorInfo };
   const { groups, epsilon } = args.attrs as unknown as Attrs;
   const passes = passesOf(backend);
-  const { c, rows } = geometry(x, groups);
+  const { c, rows } = geometry(x, groups, [gamma, beta]);
   const stride = rows * c * 4;
-  const mean = backend.makeOutput([groups, c], 'float32');
-  const variance = backend.makeOutput([groups, c], 'float32');
-  const vectors = backend.makeOutput([2, groups, c], 'float32'); // scale, beta per group
-  const s = sums(backend, groups * c);
-  const y = backend.makeOutput(x.shape, 'float32');
+  let mean: tf.TensorInfo | undefined, variance: tf.TensorInfo | undefined, vectors: tf.TensorInfo | undefined, y: tf.TensorInfo | undefined;
+  let s: { info: tf.TensorInfo; at: number } | undefined;
   try {
+    mean = backend.makeOutput([groups, c], 'float32');
+    variance = backend.makeOutput([groups, c], 'float32');
+    vectors = backend.makeOutput([2, groups, c], 'float32'); // scale, beta per group
+    s = sums(backend, groups * c);
+    y = backend.makeOutput(x.shape, 'float32');
     const [x0, y0, m0, v0, sc0] = [x, y, mean, variance, vectors].map((t) => offsetBytes(backend, t)) as [number, number, number, number, number];
     const f64 = new Float64Array(backend.wasm.HEAPU8.buffer, s.at, groups * c);
     const heap = heapF32(backend);
@@ -87,7 +95,7 @@ export function splitBatchNormWasm(args: { inputs: tf.NamedTensorInfoMap; backen
     release(backend, y, mean, variance);
     throw e;
   } finally {
-    release(backend, vectors, s.info);
+    release(backend, vectors, s?.info);
   }
   return [y, mean, variance];
 }
@@ -97,14 +105,19 @@ export function splitBatchNormGradWasm(args: { inputs: tf.NamedTensorInfoMap; ba
   const { dy, x, gamma, mean, variance } = args.inputs as Record<'dy' | 'x' | 'gamma' | 'mean' | 'variance', tf.TensorInfo>;
   const { groups, epsilon } = args.attrs as unknown as Attrs;
   const passes = passesOf(backend);
-  const { c, rows } = geometry(x, groups);
+  const { c, rows } = geometry(x, groups, [gamma], [dy]);
+  if (tf.util.sizeFromShape(mean.shape) !== groups * c || tf.util.sizeFromShape(variance.shape) !== groups * c) {
+    throw new Error(`${SPLIT_BATCH_NORM}: the saved mean and variance must be [${groups}, ${c}]; got [${mean.shape.join(', ')}] and [${variance.shape.join(', ')}]`);
+  }
   const stride = rows * c * 4;
-  const dgamma = backend.makeOutput([c], 'float32');
-  const dbeta = backend.makeOutput([c], 'float32');
-  const vectors = backend.makeOutput([3, groups, c], 'float32'); // a, b, shift
-  const s = sums(backend, 2 * groups * c); // S1 for every group, then S2
-  const dx = backend.makeOutput(x.shape, 'float32');
+  let dgamma: tf.TensorInfo | undefined, dbeta: tf.TensorInfo | undefined, vectors: tf.TensorInfo | undefined, dx: tf.TensorInfo | undefined;
+  let s: { info: tf.TensorInfo; at: number } | undefined;
   try {
+    dgamma = backend.makeOutput([c], 'float32');
+    dbeta = backend.makeOutput([c], 'float32');
+    vectors = backend.makeOutput([3, groups, c], 'float32'); // a, b, shift
+    s = sums(backend, 2 * groups * c); // S1 for every group, then S2
+    dx = backend.makeOutput(x.shape, 'float32');
     const at = (t: tf.TensorInfo): number => offsetBytes(backend, t) >> 2; // float32 index
     const [dy0, x0, dx0, m0, var0, g0, dg0, db0, vec0] = [at(dy), at(x), at(dx), at(mean), at(variance), at(gamma), at(dgamma), at(dbeta), at(vectors)];
     const s2At = s.at + groups * c * 8;
@@ -139,7 +152,7 @@ export function splitBatchNormGradWasm(args: { inputs: tf.NamedTensorInfoMap; ba
     release(backend, dx, dgamma, dbeta);
     throw e;
   } finally {
-    release(backend, vectors, s.info);
+    release(backend, vectors, s?.info);
   }
   return [dx, dgamma, dbeta];
 }

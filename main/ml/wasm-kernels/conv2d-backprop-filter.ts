@@ -17,9 +17,10 @@
  * and dW = sum over chunks of P dy_chunk, one GEMM each (issue 9: no transpose of dy, and the
  * reduction blocked so that dy's rows stay in cache; see dWOptions). P costs KH*KW/s^2 copies of
  * the chunk's x, so it is bounded (dWOptions).
- * Either way the GEMM's "weights" (dy) are new each call, so XNNPACK repacks them every call:
- * that fixed cost is why dW of thin layers (3-channel stem, 1x1 shortcuts) stays several times
- * slower than their forward.
+ * Either way the GEMM's "weights" (dy) are new each call, so XNNPACK repacks them every call.
+ * Those two routes now serve only what the faster ones leave: with Ci a multiple of 4 and Co of 8,
+ * dW is Winograd's (3x3 stride 1, winograd.ts) or sums of outer products read in place
+ * (direct-dw.ts), both on the assembled GEMMs; the 3-channel stem keeps the routes here.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { directDwApplies, directFilterGradient } from './direct-dw.js';

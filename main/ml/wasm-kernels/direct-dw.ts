@@ -10,10 +10,11 @@
  * one kernel call. No im2col, no transposes, nothing packed: the XNNPACK route built a transposed
  * im2col matrix and XNNPACK packed dy afresh every call.
  *
- * `directDwOptions.blockPositions`: output pixels per call (whole images, at least one). Each
- * call's C block (one tap of dW) is loaded and stored once per call; blocks of about 1024 rows
- * keep the rows that a 4 x 8 block of C streams in L1/L2 (out-of-cache strides measured 18-21
- * GFLOP/s against 24-26 blocked, `.prof` microbenchmark, [64, 64] x 8192 rows).
+ * Blocks of whole images per call: at most `directDwOptions.blockPositions` output pixels and
+ * `blockBytes` of x and dy together (at least one image). Each call loads and stores its tap of
+ * dW once; the block keeps the rows that a 4 x 8 block of C streams in L1/L2 (unblocked, [64, 64]
+ * x 8192 rows measured 18-21 GFLOP/s against 24-26; per layer, 256 positions and 256 KB were
+ * within noise of the best of 32-4096 positions and 64 KB-1 GB, `.prof` microbenchmarks).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gemmKernels, gemmRuns } from './gemm-module.js';
@@ -23,8 +24,9 @@ export const directDwOptions = { enabled: true, blockPositions: 256, blockBytes:
 
 /** Whether the kernel's shape rules allow this conv: float32, Ci a multiple of 4, Co of 8, no dilation. */
 export function directDwApplies(dtypes: readonly string[], info: tf.backend_util.Conv2DInfo): boolean {
-  return directDwOptions.enabled && dtypes.every((d) => d === 'float32') && info.inChannels % 4 === 0 && info.outChannels % 8 === 0
-    && info.dilationHeight === 1 && info.dilationWidth === 1;
+  // Positive counts too: the kernel's loops run at least once.
+  return directDwOptions.enabled && dtypes.every((d) => d === 'float32') && info.inChannels > 0 && info.outChannels > 0
+    && info.inChannels % 4 === 0 && info.outChannels % 8 === 0 && info.dilationHeight === 1 && info.dilationWidth === 1;
 }
 
 /** [first, end) of the outputs o in [0, outSize) whose input o*s + k - pad lies in [0, inSize). */

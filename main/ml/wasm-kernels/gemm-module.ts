@@ -21,15 +21,15 @@
  * values (v128.load32_splat, one per row) and loads eight B values. m a multiple of 4, n of 8,
  * k >= 1.
  *
- * Measured on this 2-core machine (`.prof` microbenchmark, contiguous rows): accumulate 22-26
- * GFLOP/s from [16, 16] to [512, 512] blocks of C, against 13-21 for XNNPACK's GEMM.
+ * Measured on this 2-core machine (`.prof` microbenchmark, contiguous rows): 20-26 GFLOP/s from
+ * [16, 16] to [512, 512] blocks of C, against 13-21 for XNNPACK's GEMM.
  */
 import {
-  countedLoop, F32X4_ADD, F32X4_MUL, f32x4, functionCode, get, i32, I32, I32_ADD, I32_MUL, I32_SHR_U, i32Procedure, MAGIC_AND_VERSION, mem,
-  name, section, set, simd, V128, V128_LOAD, V128_STORE, vector, webAssemblyApi,
+  countedLoop, F32X4_ADD, F32X4_MUL, f32x4, functionCode, I8X16_SHUFFLE, instanceOnMemory, memoryImport, get, i32, I32, I32_ADD, I32_MUL, I32_SHR_U, i32Procedure, MAGIC_AND_VERSION, mem,
+  name, section, set, simd, V128, V128_LOAD, V128_STORE, vector,
 } from '../wasm/assembly.js';
 
-const I8X16_SHUFFLE = 0x0d, V128_LOAD32_SPLAT = 0x09;
+const V128_LOAD32_SPLAT = 0x09;
 
 /** How many convs each route ran on this kernel: which route a conv took is not visible in its result (tests, benches). */
 export const gemmRuns = { directDw: 0, winogradDw: 0, winogradForward: 0, matmul: 0 };
@@ -137,37 +137,14 @@ function moduleBytes(): Uint8Array {
   return new Uint8Array([
     ...MAGIC_AND_VERSION,
     ...section(1, vector([i32Procedure(15), i32Procedure(9)])),
-    // The backend's memory, imported: limits flag 0 and minimum 0 accept it at any size or maximum.
-    ...section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]])),
+    ...memoryImport(),
     ...section(3, vector([[0], [1]])),
     ...section(7, vector([[...name('accumulate'), 0x00, 0], [...name('multiply'), 0x00, 1]])),
     ...section(10, vector([accumulateFunction(), multiplyFunction()])),
   ]);
 }
 
-let compiled: object | null | undefined;
-const instances = new WeakMap<object, GemmKernels | null>();
-
-/** The kernels on `memory` (a WebAssembly.Memory), or null where this runtime has no WebAssembly SIMD. */
+/** The kernels on `memory` (a WebAssembly.Memory), or null where this runtime or memory cannot run them. */
 export function gemmKernels(memory: object): GemmKernels | null {
-  const api = webAssemblyApi();
-  if (api === undefined) return null;
-  if (compiled === undefined) {
-    try {
-      compiled = new api.Module(moduleBytes());
-    } catch {
-      compiled = null;
-    }
-  }
-  if (compiled === null) return null;
-  let kernel = instances.get(memory);
-  if (kernel === undefined) {
-    try {
-      kernel = new api.Instance(compiled, { env: { memory } }).exports as unknown as GemmKernels;
-    } catch {
-      kernel = null; // e.g. the threaded backend's shared memory, which this module's import does not declare
-    }
-    instances.set(memory, kernel);
-  }
-  return kernel;
+  return instanceOnMemory('gemm', moduleBytes, memory) as GemmKernels | null;
 }

@@ -28,8 +28,8 @@ function swapLast(backend: WasmBackend, t: tf.TensorInfo): tf.TensorInfo {
  * [K, N] and packs nothing. With transposeB (the backward of MoCo's l_neg = q queue, where B is
  * the [128, 4096] queue), it computes C^T = B op(A)^T instead and transposes the small C, so the
  * big operand is read as it is: XNNPACK packed that 2 MB queue in every call, and transposed it
- * first for transposeB. Sizes where neither form fits the kernel (rows a multiple of 4, columns
- * of 8) keep the XNNPACK route.
+ * first for transposeB. Where the form chosen by transposeB does not fit the kernel (the
+ * product's rows a multiple of 4, its columns of 8), the XNNPACK route runs.
  */
 export const matmulOptions = { ownGemm: true };
 
@@ -50,8 +50,11 @@ function ownGemmProduct(
   let aOperand = a;
   if (needsTranspose) {
     const view = reshape(backend, a, transposeA ? [k, m] : [m, k]);
-    aOperand = transpose(backend, view, [1, 0]);
-    release(backend, view);
+    try {
+      aOperand = transpose(backend, view, [1, 0]);
+    } finally {
+      release(backend, view);
+    }
   }
   gemmRuns.matmul++;
   const out = backend.makeOutput([rows, cols], 'float32');
@@ -65,9 +68,11 @@ function ownGemmProduct(
     if (aOperand !== a) release(backend, aOperand);
   }
   if (!swapped) return out;
-  const c = transpose(backend, out, [1, 0]);
-  release(backend, out);
-  return c;
+  try {
+    return transpose(backend, out, [1, 0]);
+  } finally {
+    release(backend, out);
+  }
 }
 
 export function batchMatMulWasm(args: {

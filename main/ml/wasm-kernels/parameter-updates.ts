@@ -11,10 +11,10 @@
  * ml/moco.ts keep the op route otherwise).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { MOMENTUM_AVERAGE, SGD_MOMENTUM } from '../fused-kernels.js';
+import { FusedKernelUnavailable, MOMENTUM_AVERAGE, SGD_MOMENTUM } from '../fused-kernels.js';
 import {
   countedLoop, F32X4_ADD, F32X4_MUL, F32X4_SUB, functionCode, get, i32, I32, I32_ADD, I32_MUL, MAGIC_AND_VERSION, mem, name, section, set, simd,
-  V128, V128_LOAD, V128_STORE, vector, webAssemblyApi,
+  V128, V128_LOAD, V128_STORE, vector, instanceOnMemory, memoryImport,
 } from '../wasm/assembly.js';
 import { asWasm, backendMemory, offsetBytes, release, type WasmBackend } from './kernel-utils.js';
 
@@ -23,6 +23,8 @@ const F32 = 0x7d, F32X4_SPLAT = 0x13;
 interface UpdateModule {
   /** theta, grad, v, thetaOut, vOut (bytes), count (a multiple of 4), lr, momentum, weightDecay. */
   readonly sgd: (theta: number, grad: number, v: number, thetaOut: number, vOut: number, count: number, lr: number, m: number, wd: number) => void;
+  /** sgd without weight decay: grad, v, theta, thetaOut, vOut, count, lr, momentum. */
+  readonly sgdPlain: (grad: number, v: number, theta: number, thetaOut: number, vOut: number, count: number, lr: number, m: number) => void;
   /** a, b, out (bytes), count (a multiple of 4), m, 1 - m. */
   readonly average: (a: number, b: number, out: number, count: number, m: number, rest: number) => void;
 }
@@ -32,14 +34,16 @@ const store = (pointer: number, offset: number, value: number[]): number[] => [.
 const splat = (local: number): number[] => [...get(local), ...simd(F32X4_SPLAT)];
 const [mul, add, sub] = [simd(F32X4_MUL), simd(F32X4_ADD), simd(F32X4_SUB)];
 
-function sgdFunction(): number[] {
-  const [theta, grad, v, thetaOut, vOut, count, lr, m, wd] = [0, 1, 2, 3, 4, 5, 6, 7, 8] as const;
-  const [i, end, vNew] = [9, 10, 11] as const;
+/** With weight decay: params theta, grad, v, thetaOut, vOut, count, lr, m, wd; without: grad, v, theta, thetaOut, vOut, count, lr, m. */
+function sgdFunction(decay: boolean): number[] {
+  const [theta, grad, v, thetaOut, vOut, count, lr, m, wd] = decay ? [0, 1, 2, 3, 4, 5, 6, 7, 8] : [2, 0, 1, 3, 4, 5, 6, 7, -1];
+  const [i, end, vNew] = decay ? [9, 10, 11] : [8, 9, 10];
+  const g = decay ? [...load(grad, i), ...load(theta, i), ...splat(wd), ...mul, ...add] : load(grad, i);
   const body = [
     ...get(count), ...i32(4), I32_MUL, ...set(end),
     ...countedLoop(i, end, [
-      // v' = v * m + (g + theta * wd)
-      ...load(v, i), ...splat(m), ...mul, ...load(grad, i), ...load(theta, i), ...splat(wd), ...mul, ...add, ...add, ...set(vNew),
+      // v' = v * m + g, g = grad + theta * wd (as the ops: grad alone without weight decay)
+      ...load(v, i), ...splat(m), ...mul, ...g, ...add, ...set(vNew),
       ...store(vOut, i, get(vNew)),
       ...store(thetaOut, i, [...load(theta, i), ...get(vNew), ...splat(lr), ...mul, ...sub]),
     ], 16),
@@ -61,48 +65,27 @@ function moduleBytes(): Uint8Array {
   const type = (ints: number, floats: number): number[] => [0x60, ints + floats, ...new Array<number>(ints).fill(I32), ...new Array<number>(floats).fill(F32), 0];
   return new Uint8Array([
     ...MAGIC_AND_VERSION,
-    ...section(1, vector([type(6, 3), type(4, 2)])),
-    ...section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]])),
-    ...section(3, vector([[0], [1]])),
-    ...section(7, vector([[...name('sgd'), 0x00, 0], [...name('average'), 0x00, 1]])),
-    ...section(10, vector([sgdFunction(), averageFunction()])),
+    ...section(1, vector([type(6, 3), type(4, 2), type(6, 2)])),
+    ...memoryImport(),
+    ...section(3, vector([[0], [1], [2]])),
+    ...section(7, vector([[...name('sgd'), 0x00, 0], [...name('average'), 0x00, 1], [...name('sgdPlain'), 0x00, 2]])),
+    ...section(10, vector([sgdFunction(true), averageFunction(), sgdFunction(false)])),
   ]);
 }
 
-let compiled: object | null | undefined;
-const instances = new WeakMap<object, UpdateModule | null>();
-
 function updateModule(backend: WasmBackend, kernel: string): UpdateModule {
-  const api = webAssemblyApi();
   const memory = backendMemory(backend);
-  if (api !== undefined && memory !== undefined) {
-    if (compiled === undefined) {
-      try {
-        compiled = new api.Module(moduleBytes());
-      } catch {
-        compiled = null;
-      }
-    }
-    if (compiled !== null) {
-      let instance = instances.get(memory);
-      if (instance === undefined) {
-        try {
-          instance = new api.Instance(compiled, { env: { memory } }).exports as unknown as UpdateModule;
-        } catch {
-          instance = null;
-        }
-        instances.set(memory, instance);
-      }
-      if (instance !== null) return instance;
-    }
-  }
-  throw new Error(`${kernel}: this wasm backend's memory cannot be imported`);
+  const module = memory === undefined ? null : instanceOnMemory('parameter-updates', moduleBytes, memory) as UpdateModule | null;
+  if (module === null) throw new FusedKernelUnavailable(kernel);
+  return module;
 }
 
+/** The common size of float32 tensors of one shape, a positive multiple of 4 (the module's loops run at least once). */
 function sizeOf(kernel: string, ...infos: tf.TensorInfo[]): number {
-  const size = tf.util.sizeFromShape(infos[0]!.shape);
-  if (size % 4 !== 0 || infos.some((t) => tf.util.sizeFromShape(t.shape) !== size || t.dtype !== 'float32')) {
-    throw new Error(`${kernel}: needs float32 tensors of one size, a multiple of 4; got ${infos.map((t) => `[${t.shape.join(', ')}] ${t.dtype}`).join(', ')}`);
+  const first = infos[0]!;
+  const size = tf.util.sizeFromShape(first.shape);
+  if (size === 0 || size % 4 !== 0 || infos.some((t) => !tf.util.arraysEqual(t.shape, first.shape) || t.dtype !== 'float32')) {
+    throw new Error(`${kernel}: needs float32 tensors of one shape whose size is a positive multiple of 4; got ${infos.map((t) => `[${t.shape.join(', ')}] ${t.dtype}`).join(', ')}`);
   }
   return size;
 }
@@ -113,11 +96,14 @@ export function sgdMomentumWasm(args: { inputs: tf.NamedTensorInfoMap; backend: 
   const { learningRate, momentum, weightDecay } = args.attrs as unknown as { learningRate: number; momentum: number; weightDecay: number };
   const count = sizeOf(SGD_MOMENTUM, theta, grad, velocity);
   const module = updateModule(backend, SGD_MOMENTUM);
-  const thetaOut = backend.makeOutput(theta.shape, 'float32');
-  const velocityOut = backend.makeOutput(theta.shape, 'float32');
+  let thetaOut: tf.TensorInfo | undefined, velocityOut: tf.TensorInfo | undefined;
   try {
+    thetaOut = backend.makeOutput(theta.shape, 'float32');
+    velocityOut = backend.makeOutput(theta.shape, 'float32');
     const at = (t: tf.TensorInfo): number => offsetBytes(backend, t);
-    module.sgd(at(theta), at(grad), at(velocity), at(thetaOut), at(velocityOut), count, learningRate, momentum, weightDecay);
+    // Without weight decay the ops add no theta * 0 term (which could turn -0 into +0, or Inf into NaN).
+    if (weightDecay === 0) module.sgdPlain(at(grad), at(velocity), at(theta), at(thetaOut), at(velocityOut), count, learningRate, momentum);
+    else module.sgd(at(theta), at(grad), at(velocity), at(thetaOut), at(velocityOut), count, learningRate, momentum, weightDecay);
   } catch (e) {
     release(backend, thetaOut, velocityOut);
     throw e;
@@ -131,8 +117,9 @@ export function momentumAverageWasm(args: { inputs: tf.NamedTensorInfoMap; backe
   const { momentum } = args.attrs as unknown as { momentum: number };
   const count = sizeOf(MOMENTUM_AVERAGE, a, b);
   const module = updateModule(backend, MOMENTUM_AVERAGE);
-  const out = backend.makeOutput(a.shape, 'float32');
+  let out: tf.TensorInfo | undefined;
   try {
+    out = backend.makeOutput(a.shape, 'float32');
     module.average(offsetBytes(backend, a), offsetBytes(backend, b), offsetBytes(backend, out), count, momentum, 1 - momentum);
   } catch (e) {
     release(backend, out);

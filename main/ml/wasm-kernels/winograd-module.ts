@@ -17,7 +17,7 @@
 import {
   countedLoop, F32_STORE, F32X4_ADD, F32X4_EXTRACT_LANE, I32_SHR_U, F32X4_MUL, F32X4_NEG, F32X4_SUB, f32x4, functionCode, get, i32, I32, I32_ADD, I32_AND,
   I32_LOAD, I32_LT_U, I32_MUL, I32_SUB, i32Procedure, IF, END, MAGIC_AND_VERSION, mem, name, section, SELECT, set, simd,
-  V128, V128_LOAD, V128_STORE, vector, webAssemblyApi,
+  V128, V128_LOAD, V128_STORE, vector, instanceOnMemory, memoryImport,
 } from '../wasm/assembly.js';
 
 /** Output tile sizes with generated transforms. */
@@ -247,8 +247,7 @@ function moduleBytes(f: Matrices): Uint8Array {
   return new Uint8Array([
     ...MAGIC_AND_VERSION,
     ...section(1, vector([i32Procedure(4), i32Procedure(10), i32Procedure(8)])),
-    // The backend's memory, imported: limits flag 0 and minimum 0 accept it at any size or maximum.
-    ...section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]])),
+    ...memoryImport(),
     ...section(3, vector([[0], [1], [2], [1], [0], [1]])),
     ...section(7, vector([
       [...name('filter'), 0x00, 0], [...name('input'), 0x00, 1], [...name('output'), 0x00, 2], [...name('gradient'), 0x00, 3], [...name('weights'), 0x00, 4],
@@ -262,36 +261,10 @@ function moduleBytes(f: Matrices): Uint8Array {
   ]);
 }
 
-const compiled = new Map<WinogradTile, object | null>();
-const instances = new WeakMap<object, Map<WinogradTile, WinogradTransforms | null>>();
-
 /**
  * The transforms for tile size m on `memory` (a WebAssembly.Memory), or null where this runtime
- * has no WebAssembly SIMD (the caller then runs the direct convolution).
+ * has no WebAssembly SIMD or cannot import the memory (the caller then runs the direct convolution).
  */
 export function winogradTransforms(memory: object, m: WinogradTile): WinogradTransforms | null {
-  const api = webAssemblyApi();
-  if (api === undefined) return null;
-  let module = compiled.get(m);
-  if (module === undefined) {
-    try {
-      module = new api.Module(moduleBytes(m === 2 ? F2 : F4));
-    } catch {
-      module = null;
-    }
-    compiled.set(m, module);
-  }
-  if (module === null) return null;
-  const perMemory = instances.get(memory) ?? new Map<WinogradTile, WinogradTransforms | null>();
-  instances.set(memory, perMemory);
-  let transforms = perMemory.get(m);
-  if (transforms === undefined) {
-    try {
-      transforms = new api.Instance(module, { env: { memory } }).exports as unknown as WinogradTransforms;
-    } catch {
-      transforms = null; // e.g. the threaded backend's shared memory, which this module's import does not declare
-    }
-    perMemory.set(m, transforms);
-  }
-  return transforms;
+  return instanceOnMemory(`winograd-${m}`, () => moduleBytes(m === 2 ? F2 : F4), memory) as WinogradTransforms | null;
 }

@@ -11,8 +11,8 @@
  * constants 1/6, 1/12, 1/24 are inexact in float32). winograd.spec bounds the difference.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { backendMemory, matMul, offsetBytes, release, transpose, zeros, type WasmBackend } from './kernel-utils.js';
-import { gemmKernels, gemmRuns } from './gemm-module.js';
+import { backendMemory, heapF32, matMul, offsetBytes, offsetF32, release, transpose, zeros, type WasmBackend } from './kernel-utils.js';
+import { gemmKernels, gemmRuns, type GemmKernels } from './gemm-module.js';
 import { winogradTransforms, type WinogradTile } from './winograd-module.js';
 
 /**
@@ -44,11 +44,26 @@ import { winogradTransforms, type WinogradTile } from './winograd-module.js';
  */
 export const winogradOptions: {
   tile: WinogradTile | 0 | 'auto'; minTiles: number; minFlopsPerProduct: { forward: number; filter: number }; swapBelow: number;
-  storeTransposedFrom: number; ownGemm: boolean; outerProductRows: number;
+  storeTransposedFrom: number; ownGemm: boolean; outerProductRows: number; minOwnTiles: number;
 } = {
   tile: 'auto', minTiles: 64, minFlopsPerProduct: { forward: 3e6, filter: 1.5e6 }, swapBelow: 1, storeTransposedFrom: 1024,
-  ownGemm: true, outerProductRows: 256,
+  ownGemm: true, outerProductRows: 256, minOwnTiles: 16,
 };
+
+/** The assembled GEMMs where they apply to this conv (ownGemm on, Co a multiple of 8, the memory importable), or null. */
+function ownGemm(backend: WasmBackend, co: number): GemmKernels | null {
+  const memory = backendMemory(backend);
+  return winogradOptions.ownGemm && co % 8 === 0 && memory !== undefined ? gemmKernels(memory) : null;
+}
+
+/** Zeroes rows [from, to) of each [to, width] plane. */
+function zeroRows(backend: WasmBackend, planes: readonly (tf.TensorInfo | undefined)[], from: number, to: number, width: number): void {
+  const heap = heapF32(backend);
+  for (const plane of planes) {
+    const at = offsetF32(backend, plane!);
+    heap.fill(0, at + from * width, at + to * width);
+  }
+}
 
 /** Whether a forward conv's GEMMs run transposed (see winogradConv2d). */
 const swapsOperands = (tiles: number, co: number): boolean => tiles < co * winogradOptions.swapBelow;
@@ -73,7 +88,13 @@ export function winogradTile(
   //   dW 8 @32 1.6 / 5.5 / 3.6;  16 @16 1.5 / 6.7 / 1.4;  32 @8 2.0 / 4.8 / 1.0;  64 @4 1.4 / 8.8 / 1.0;
   //   16 @32 4.6 / 12.1 / 4.9;  32 @16 5.9 / 11.9 / 3.8;  128 @4 6.3 / 7.2 / 3.3;  64 @32 144 / 110 / 55;
   //   128 @16 86 / 59 / 34;  256 @8 77 / 40 / 31;  512 @4 156 / 70 / 67 (direct dW on outer products too).
-  if (winogradOptions.ownGemm && co % 8 === 0) return ci >= 16 ? 4 : 0;
+  // Few tiles (a single image at 4x4: one tile) leave the GEMMs' rows, padded to 4, mostly
+  // padding; `minOwnTiles` keeps those on the direct conv (a guard, not measured: the training
+  // batches here have 16 tiles or more at every layer).
+  if (winogradOptions.ownGemm && co % 8 === 0) {
+    const tiles = info.batchSize * Math.ceil(info.outHeight / 4) * Math.ceil(info.outWidth / 4);
+    return ci >= 16 && tiles >= winogradOptions.minOwnTiles ? 4 : 0;
+  }
   const n = info.batchSize;
   const flops = 2 * n * info.outHeight * info.outWidth * ci * co * 9;
   // dW's GEMMs pack a [tiles, Co] plane of dy, not a filter plane, and a forward conv with fewer
@@ -115,8 +136,7 @@ export function winogradConv2d(
   if (plan === null) return null;
   const { transforms, n, h, w, ci, co, ho, wo, tilesH, tilesW, tiles, points } = plan;
   const table = backend.makeOutput([points], 'int32');
-  const memory = backendMemory(backend);
-  const gemm = winogradOptions.ownGemm && co % 8 === 0 && memory !== undefined ? gemmKernels(memory) : null;
+  const gemm = ownGemm(backend, co);
   // XNNPACK's GEMM packs its second operand every call. With few tiles (the 4x4 and 8x8 layers)
   // the planes are then multiplied transposed, M^T = U^T V^T, so that it packs V^T [ci, tiles]
   // rather than a whole [ci, co] filter plane; U^T comes from the filter transform of the
@@ -136,7 +156,8 @@ export function winogradConv2d(
     } else {
       transforms.filter(offsetBytes(backend, filter), ci, co, planeTable(backend, table, u));
     }
-    for (let p = 0; p < points; p++) v.push(rows === tiles ? backend.makeOutput([rows, ci], 'float32') : zeros(backend, [rows, ci]));
+    for (let p = 0; p < points; p++) v.push(backend.makeOutput([rows, ci], 'float32'));
+    if (rows > tiles) zeroRows(backend, v, tiles, rows, ci); // the padding rows: zeros, not stale heap values
     transforms.input(offsetBytes(backend, x), n, h, w, ci, tilesH, tilesW, info.padInfo.top, info.padInfo.left, planeTable(backend, table, v));
     if (gemm !== null) gemmRuns.winogradForward++;
     for (let p = 0; p < points; p++) {
@@ -196,8 +217,7 @@ export function winogradFilterGradient(
   const table = backend.makeOutput([points], 'int32');
   const v: (tf.TensorInfo | undefined)[] = [], d: (tf.TensorInfo | undefined)[] = [], sums: tf.TensorInfo[] = [];
   try {
-    const memory = backendMemory(backend);
-    const outer = winogradOptions.ownGemm && co % 8 === 0 && memory !== undefined ? gemmKernels(memory) : null;
+    const outer = ownGemm(backend, co);
     // Outer products read V [tiles, ci] as it is. The XNNPACK GEMM takes V^T [ci, tiles] (it has
     // no transposed operand), stored transposed by the input transform (four scalar stores a
     // vector) or transposed afterwards by the C++ Transpose: interleaved, CPU ms, transpose /
@@ -216,8 +236,9 @@ export function winogradFilterGradient(
         const sum = zeros(backend, [ci, co]);
         sums.push(sum);
         const [v0, d0, s0] = [offsetBytes(backend, v[p]!), offsetBytes(backend, d[p]!), offsetBytes(backend, sum)];
-        for (let t0 = 0; t0 < tiles; t0 += winogradOptions.outerProductRows) {
-          const rows = Math.min(winogradOptions.outerProductRows, tiles - t0);
+        const block = Math.max(1, Math.floor(winogradOptions.outerProductRows));
+        for (let t0 = 0; t0 < tiles; t0 += block) {
+          const rows = Math.min(block, tiles - t0);
           outer.accumulate(v0 + t0 * ci * 4, d0 + t0 * co * 4, s0, ci, co, 1, 1, rows, 0, 0, ci * 4, 0, 0, co * 4, co * 4);
         }
       } else {

@@ -1,8 +1,9 @@
 /**
  * A few helpers for assembling small WebAssembly modules from their instructions, with no
  * toolchain and nothing downloaded (issues 9 and 14): LEB128 numbers, the opcodes used, counted
- * loops, and the module's sections. The modules built with it are resize-wasm.ts's Lanczos
- * passes and winograd-module.ts's convolution transforms.
+ * loops, the module's sections, and instances on an imported memory. The modules built with it
+ * are resize-wasm.ts's Lanczos passes and, in main/ml/wasm-kernels/, the Winograd transforms,
+ * the GEMMs, the BatchNorm passes and the parameter updates.
  */
 
 // Value types, control and integer opcodes (WebAssembly core 2.0).
@@ -14,6 +15,7 @@ export const F64_NEAREST = 0x9e, F64_ADD = 0xa0, F64_MUL = 0xa2, F64_MIN = 0xa4,
 /** The SIMD prefix; the op after it is LEB128-coded (`simd(op)`). */
 export const SIMD = 0xfd;
 export const V128_LOAD = 0x00, V128_STORE = 0x0b, V128_CONST = 0x0c, F64X2_SPLAT = 0x14, F32X4_EXTRACT_LANE = 0x1f, F64X2_EXTRACT = 0x21;
+export const I8X16_SHUFFLE = 0x0d;
 export const F32X4_NEG = 0xe1, F32X4_ADD = 0xe4, F32X4_SUB = 0xe5, F32X4_MUL = 0xe6, F64X2_ADD = 0xf0, F64X2_MUL = 0xf2;
 
 export function uleb(value: number): number[] {
@@ -75,4 +77,43 @@ export interface WebAssemblyApi {
 /** The global WebAssembly object, or undefined where there is none. */
 export function webAssemblyApi(): WebAssemblyApi | undefined {
   return (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
+}
+
+/** The import section of a module that works on one memory: env.memory, limits flag 0 and minimum 0 (any size or maximum). */
+export const memoryImport = (): number[] => section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]]));
+
+const compiledModules = new Map<string, object | null>();
+const instancesByMemory = new WeakMap<object, Map<string, object | null>>();
+
+/**
+ * The exports of the module `key` (built once by `bytes`) instantiated on `memory` (a
+ * WebAssembly.Memory, e.g. the tfjs wasm backend's), one instance per memory; null where this
+ * runtime has no WebAssembly (or no SIMD: the module does not compile) or the memory cannot be
+ * imported (a threaded build's shared memory, which the import does not declare).
+ */
+export function instanceOnMemory(key: string, bytes: () => Uint8Array, memory: object): object | null {
+  const api = webAssemblyApi();
+  if (api === undefined) return null;
+  let module = compiledModules.get(key);
+  if (module === undefined) {
+    try {
+      module = new api.Module(bytes());
+    } catch {
+      module = null;
+    }
+    compiledModules.set(key, module);
+  }
+  if (module === null) return null;
+  const perMemory = instancesByMemory.get(memory) ?? new Map<string, object | null>();
+  instancesByMemory.set(memory, perMemory);
+  let exports = perMemory.get(key);
+  if (exports === undefined) {
+    try {
+      exports = new api.Instance(module, { env: { memory } }).exports;
+    } catch {
+      exports = null;
+    }
+    perMemory.set(key, exports);
+  }
+  return exports;
 }

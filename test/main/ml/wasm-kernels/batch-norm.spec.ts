@@ -13,6 +13,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { splitBatchNormTrain, type BatchNormVariables } from '../../../../main/ml/batch-norm.js';
 import { fusedKernelOptions, SPLIT_BATCH_NORM } from '../../../../main/ml/fused-kernels.js';
 import { registerWasmTrainingKernels } from '../../../../main/ml/wasm-kernels/index.js';
+import { countingCalls, relativeError } from './compare.js';
 import { values } from './lcg-values.js';
 
 interface Case { shape: number[]; splits: number; offset: number }
@@ -50,15 +51,6 @@ async function batchNormAndGradients(backend: 'cpu' | 'wasm', c: Case): Promise<
   return arrays;
 }
 
-function relativeError(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0, scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
 
 describe('fused split BatchNorm on wasm', () => {
   beforeAll(async () => {
@@ -73,17 +65,7 @@ describe('fused split BatchNorm on wasm', () => {
   for (const c of CASES) {
     it(`matches the op route on cpu: x [${c.shape.join(',')}], ${c.splits} groups, mean ${c.offset}`, async () => {
       const reference = await batchNormAndGradients('cpu', c);
-      let calls = 0;
-      const kernel = tf.getKernel(SPLIT_BATCH_NORM, 'wasm')!;
-      tf.unregisterKernel(SPLIT_BATCH_NORM, 'wasm');
-      tf.registerKernel({ ...kernel, kernelFunc: (args) => { calls++; return kernel.kernelFunc(args); } });
-      let ours: Float32Array[];
-      try {
-        ours = await batchNormAndGradients('wasm', c);
-      } finally {
-        tf.unregisterKernel(SPLIT_BATCH_NORM, 'wasm');
-        tf.registerKernel(kernel);
-      }
+      const { result: ours, calls } = await countingCalls(SPLIT_BATCH_NORM, () => batchNormAndGradients('wasm', c));
       expect(calls).toBe(2); // y, and y again inside tf.grads: one kernel each
       const names = ['y', 'running mean', 'running var', 'dx', 'dgamma', 'dbeta'];
       // 1e-5 relative to the largest value; the op route on cpu sums in float32, ours in float64.
@@ -95,7 +77,8 @@ describe('fused split BatchNorm on wasm', () => {
     const c = CASES[0]!;
     const fused = await batchNormAndGradients('wasm', c);
     fusedKernelOptions.enabled = false;
-    const ops = await batchNormAndGradients('wasm', c);
+    const { result: ops, calls } = await countingCalls(SPLIT_BATCH_NORM, () => batchNormAndGradients('wasm', c));
+    expect(calls).toBe(0);
     fused.forEach((f, k) => { expect(relativeError(f, ops[k]!)).toBeLessThan(1e-5); });
   });
 

@@ -162,12 +162,15 @@ describe('wasm training kernels vs cpu', () => {
     { a: [2, 8, 12], b: [16, 12], tA: false, tB: true },
     { a: [8, 64], b: [64, 256], tA: false, tB: false }, // l_neg = q queue, scaled down
     { a: [8, 256], b: [64, 256], tA: false, tB: true }, // and its dq
+    { a: [8, 12], b: [1, 12, 16], tA: false, tB: false }, // a batch of one B
+    { a: [12, 16], b: [8, 16], tA: false, tB: true }, // C^T's columns (M = 12) not a multiple of 8: XNNPACK
   ];
   const ownGemm = (m: { a: number[]; b: number[]; tA: boolean; tB: boolean }): boolean => {
     const rows = m.tA ? m.a[m.a.length - 1]! : m.a.slice(0, -1).reduce((p, q) => p * q, 1);
     const cols = m.tB ? m.b[m.b.length - 2]! : m.b[m.b.length - 1]!;
     const [r, c] = m.tB ? [cols, rows] : [rows, cols];
-    return m.b.length === 2 && !(m.tA && m.a.length > 2) && r % 4 === 0 && c % 8 === 0;
+    const batchB = m.b.slice(0, -2).reduce((p, q) => p * q, 1);
+    return batchB === 1 && !(m.tA && m.a.length > 2) && r % 4 === 0 && c % 8 === 0;
   };
   for (const m of MM_CASES) {
     it(`BatchMatMul matches cpu: ${JSON.stringify(m.a)} x ${JSON.stringify(m.b)} tA=${m.tA} tB=${m.tB}`, async () => {
