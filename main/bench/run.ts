@@ -10,7 +10,11 @@
  * equal cores, the per-phase milliseconds of every worker, each worker's wasm heap, and the
  * machine's load (`uptime`) before and after, since the machines are shared.
  *
- *   npm run bench [-- --quick] [-- --configs r18-32-w1,r18-32-w025] [-- --reps 3] [-- --workers 1,2] [-- --no-torch]
+ *   npm run bench [-- --quick] [-- --configs r18-32-w1,r18-32-w025] [-- --reps 3] [-- --warmup 1] [-- --workers 1,2] [-- --no-torch]
+ *   --warmup N: untimed steps of ours before the timed ones (default 1, as the PyTorch script's own
+ *     single warm-up step). Ours settles over about 10 steps (V8 tiers up the JavaScript around
+ *     the kernels; 350 -> 210-250 ms a step at width 1/4), PyTorch after one, so a larger N gives
+ *     our steady state; the JSON records N.
  *   --quick: both 32 px configurations, 2 timed steps: the equal-core ratios in about 3 minutes
  *   --backend webgpu: each row also has `wasm` (the same step on wasm, same run) and
  *     `webgpuVsWasm`; on a software adapter --quick runs the tiny r18-16-w0625 row only
@@ -94,6 +98,9 @@ async function openHost(config: BenchConfig, workers: number): Promise<{ host: C
   return { host, dispose: () => host.dispose() };
 }
 
+/** Untimed steps of ours before the timed ones (--warmup). */
+let warmupSteps = 1;
+
 async function benchOurs(config: BenchConfig, reps: number, workers: number): Promise<Record<string, unknown>> {
   const { host, dispose } = await openHost(config, workers);
   const per = config.imageSize * config.imageSize * 3 * config.batchSize;
@@ -101,11 +108,11 @@ async function benchOurs(config: BenchConfig, reps: number, workers: number): Pr
   const totals: number[] = [];
   const phaseRuns: (readonly PhaseTimes[])[] = [];
   try {
-    for (let rep = 0; rep <= reps; rep++) {
+    for (let rep = 1 - warmupSteps; rep <= reps; rep++) {
       const started = performance.now();
       const outcome = await host.step(batch, 0.03, { timePhases: true });
       const ms = performance.now() - started;
-      process.stderr.write(`  ${config.id} W=${workers} step ${rep}${rep === 0 ? ' (warm-up)' : ''}: ${ms.toFixed(0)} ms\n`);
+      process.stderr.write(`  ${config.id} W=${workers} step ${rep}${rep <= 0 ? ' (warm-up)' : ''}: ${ms.toFixed(0)} ms\n`);
       if (rep > 0) {
         totals.push(ms);
         phaseRuns.push(outcome.phasesByReplica ?? []);
@@ -119,6 +126,7 @@ async function benchOurs(config: BenchConfig, reps: number, workers: number): Pr
     const heaps = await host.heapBytes();
     return {
       workers,
+      warmupSteps,
       stepMs: Math.round(stepMs),
       bestStepMs: Math.round(Math.min(...totals)),
       imagesPerSecond: Number(((config.batchSize * 1000) / stepMs).toFixed(2)),
@@ -163,6 +171,9 @@ function parseArgs(argv: readonly string[]): { reps: number; configs: readonly B
       quick = true;
       reps = 2;
       configs = CONFIGS.filter((c) => c.id === 'r18-32-w1' || c.id === 'r18-32-w025');
+    } else if (arg === '--warmup') {
+      warmupSteps = Number(argv[++i]);
+      if (!Number.isInteger(warmupSteps) || warmupSteps < 0) throw new Error(`--warmup: expected a whole number of steps (0 or more), got ${argv[i]}`);
     } else if (arg === '--reps') {
       reps = Number(argv[++i]);
       if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps: expected a positive integer, got ${argv[i]}`);
