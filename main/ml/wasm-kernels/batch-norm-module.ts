@@ -14,8 +14,8 @@
  * thousands of rows as exact as the pairwise average pools it replaces.
  */
 import {
-  countedLoop, F32X4_ADD, F32X4_MUL, F32X4_SUB, F64X2_ADD, functionCode, I8X16_SHUFFLE, instanceOnMemory, memoryImport, get, i32, I32, I32_ADD, I32_MUL, i32Procedure, MAGIC_AND_VERSION,
-  mem, name, section, set, simd, V128, V128_LOAD, V128_STORE, vector,
+  countedLoop, F32X4_ADD, F32X4_MUL, F32X4_SUB, F64X2_ADD, functionCode, I8X16_SHUFFLE, instanceOnMemory, get, i32, I32, I32_ADD, I32_MUL,
+  i32Procedure, mem, set, simd, V128, V128_LOAD, V128_STORE, memoryModule,
 } from '../wasm/assembly.js';
 
 const F64X2_PROMOTE_LOW_F32X4 = 0x5f;
@@ -96,21 +96,15 @@ function elementwise(inputs: number, vectors: number, value: (input: (k: number)
 const mul = simd(F32X4_MUL), add = simd(F32X4_ADD), sub = simd(F32X4_SUB);
 
 function moduleBytes(): Uint8Array {
-  const functions: [string, number, number[]][] = [
-    ['sums', 4, reduction(1, 0, (row) => [row(0)])],
-    ['centeredSquares', 5, reduction(1, 1, (row, vec) => [[...row(0), ...vec(0), ...sub, ...row(0), ...vec(0), ...sub, ...mul]])],
-    ['gradientSums', 7, reduction(2, 1, (row, vec) => [row(0), [...row(0), ...row(1), ...vec(0), ...sub, ...mul]])],
-    ['affine', 7, elementwise(1, 3, (input, vec) => [...input(0), ...vec(0), ...sub, ...vec(1), ...mul, ...vec(2), ...add])],
-    ['affine2', 9, elementwise(2, 4, (input, vec) => [...input(0), ...vec(0), ...mul, ...input(1), ...vec(1), ...sub, ...vec(2), ...mul, ...add, ...vec(3), ...add])],
-  ];
-  const types = [...new Set(functions.map(([, params]) => params))];
-  return new Uint8Array([
-    ...MAGIC_AND_VERSION,
-    ...section(1, vector(types.map((params) => i32Procedure(params)))),
-    ...memoryImport(),
-    ...section(3, vector(functions.map(([, params]) => [types.indexOf(params)]))),
-    ...section(7, vector(functions.map(([label], k) => [...name(label), 0x00, k]))),
-    ...section(10, vector(functions.map(([, , code]) => code))),
+  return memoryModule([
+    { name: 'sums', type: i32Procedure(4), code: reduction(1, 0, (row) => [row(0)]) },
+    { name: 'centeredSquares', type: i32Procedure(5), code: reduction(1, 1, (row, vec) => [[...row(0), ...vec(0), ...sub, ...row(0), ...vec(0), ...sub, ...mul]]) },
+    { name: 'gradientSums', type: i32Procedure(7), code: reduction(2, 1, (row, vec) => [row(0), [...row(0), ...row(1), ...vec(0), ...sub, ...mul]]) },
+    { name: 'affine', type: i32Procedure(7), code: elementwise(1, 3, (input, vec) => [...input(0), ...vec(0), ...sub, ...vec(1), ...mul, ...vec(2), ...add]) },
+    {
+      name: 'affine2', type: i32Procedure(9),
+      code: elementwise(2, 4, (input, vec) => [...input(0), ...vec(0), ...mul, ...input(1), ...vec(1), ...sub, ...vec(2), ...mul, ...add, ...vec(3), ...add]),
+    },
   ]);
 }
 

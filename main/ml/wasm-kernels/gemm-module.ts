@@ -25,8 +25,8 @@
  * [16, 16] to [512, 512] blocks of C, against 13-21 for XNNPACK's GEMM.
  */
 import {
-  countedLoop, F32X4_ADD, F32X4_MUL, f32x4, functionCode, I8X16_SHUFFLE, instanceOnMemory, memoryImport, get, i32, I32, I32_ADD, I32_MUL, I32_SHR_U, i32Procedure, MAGIC_AND_VERSION, mem,
-  name, section, set, simd, V128, V128_LOAD, V128_STORE, vector,
+  countedLoop, F32X4_ADD, F32X4_MUL, f32x4, functionCode, I8X16_SHUFFLE, instanceOnMemory, get, i32, I32, I32_ADD, I32_MUL, I32_SHR_U, i32Procedure,
+  mem, set, simd, V128, V128_LOAD, V128_STORE, memoryModule,
 } from '../wasm/assembly.js';
 
 const V128_LOAD32_SPLAT = 0x09;
@@ -47,6 +47,20 @@ export interface GemmKernels {
 /** i8x16.shuffle of (v, v) that repeats lane `lane` of f32x4 v in all four lanes. */
 const splatLane = (lane: number): number[] => [...simd(I8X16_SHUFFLE), ...Array.from({ length: 16 }, (_, k) => lane * 4 + (k % 4))];
 
+/** The address of row r of a block of C: local cRow plus r times local ldc (bytes). */
+const rowsOfC = (cRow: number, ldc: number) => (r: number): number[] => [...get(cRow), ...(r === 0 ? [] : [...get(ldc), ...i32(r), I32_MUL, I32_ADD])];
+
+/** acc[2r] += s * vb0 and acc[2r + 1] += s * vb1: row r of a 4 x 8 block of C, on v128 locals. */
+const multiplyAddRow = (acc: readonly number[], r: number, s: number, vb0: number, vb1: number): number[] => [
+  ...get(acc[r * 2]!), ...get(s), ...get(vb0), ...simd(F32X4_MUL), ...simd(F32X4_ADD), ...set(acc[r * 2]!),
+  ...get(acc[r * 2 + 1]!), ...get(s), ...get(vb1), ...simd(F32X4_MUL), ...simd(F32X4_ADD), ...set(acc[r * 2 + 1]!),
+];
+
+/** Loads the 4 x 8 block of C into acc, or stores acc to it: row r at rowAddress(r), its two vectors 16 bytes apart. */
+const blockOfC = (acc: readonly number[], rowAddress: (r: number) => number[], op: 'load' | 'store'): number[] => [0, 1, 2, 3].flatMap((r) => [0, 1].flatMap((h) => (op === 'load'
+  ? [...rowAddress(r), ...simd(V128_LOAD), ...mem(2, 16 * h), ...set(acc[r * 2 + h]!)]
+  : [...rowAddress(r), ...get(acc[r * 2 + h]!), ...simd(V128_STORE), ...mem(2, 16 * h)])));
+
 function accumulateFunction(): number[] {
   const [a, b, c, m, n, k1, k2, k3, as1, as2, as3, bs1, bs2, bs3, ldc] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14] as const;
   // i32 locals 15..28, then v128 locals: acc[l * 2 + h] (C row i0 + l, columns j0 + 4h .. +3) and four more.
@@ -54,17 +68,13 @@ function accumulateFunction(): number[] {
   const ints = 14;
   const acc: readonly number[] = [29, 30, 31, 32, 33, 34, 35, 36];
   const [va, vb0, vb1, s] = [37, 38, 39, 40] as const;
-  const rowAddress = (l: number): number[] => [...get(cRow), ...(l === 0 ? [] : [...get(ldc), ...i32(l), I32_MUL, I32_ADD])];
+  const rowAddress = rowsOfC(cRow, ldc);
 
   const step = [
     ...get(pa3), ...simd(V128_LOAD), ...mem(2), ...set(va),
     ...get(pb3), ...simd(V128_LOAD), ...mem(2), ...set(vb0),
     ...get(pb3), ...simd(V128_LOAD), ...mem(2, 16), ...set(vb1),
-    ...[0, 1, 2, 3].flatMap((l) => [
-      ...get(va), ...get(va), ...splatLane(l), ...set(s),
-      ...get(acc[l * 2]!), ...get(s), ...get(vb0), ...simd(F32X4_MUL), ...simd(F32X4_ADD), ...set(acc[l * 2]!),
-      ...get(acc[l * 2 + 1]!), ...get(s), ...get(vb1), ...simd(F32X4_MUL), ...simd(F32X4_ADD), ...set(acc[l * 2 + 1]!),
-    ]),
+    ...[0, 1, 2, 3].flatMap((l) => [...get(va), ...get(va), ...splatLane(l), ...set(s), ...multiplyAddRow(acc, l, s, vb0, vb1)]),
     ...get(pa3), ...get(as3), I32_ADD, ...set(pa3),
     ...get(pb3), ...get(bs3), I32_ADD, ...set(pb3),
   ];
@@ -75,16 +85,10 @@ function accumulateFunction(): number[] {
   const tile = [
     // C rows i0/4 .. +3 (i0 counts bytes of A's row), columns j0 bytes on.
     ...get(c), ...get(i0), ...i32(2), I32_SHR_U, ...get(ldc), I32_MUL, I32_ADD, ...get(j0), I32_ADD, ...set(cRow),
-    ...[0, 1, 2, 3].flatMap((l) => [
-      ...rowAddress(l), ...simd(V128_LOAD), ...mem(2), ...set(acc[l * 2]!),
-      ...rowAddress(l), ...simd(V128_LOAD), ...mem(2, 16), ...set(acc[l * 2 + 1]!),
-    ]),
+    ...blockOfC(acc, rowAddress, 'load'),
     ...get(a), ...get(i0), I32_ADD, ...set(pa1), ...get(b), ...get(j0), I32_ADD, ...set(pb1),
     ...countedLoop(p1, k1, middle),
-    ...[0, 1, 2, 3].flatMap((l) => [
-      ...rowAddress(l), ...get(acc[l * 2]!), ...simd(V128_STORE), ...mem(2),
-      ...rowAddress(l), ...get(acc[l * 2 + 1]!), ...simd(V128_STORE), ...mem(2, 16),
-    ]),
+    ...blockOfC(acc, rowAddress, 'store'),
   ];
   const body = [
     ...get(m), ...i32(4), I32_MUL, ...set(mBytes), ...get(n), ...i32(4), I32_MUL, ...set(nBytes),
@@ -100,15 +104,11 @@ function multiplyFunction(): number[] {
   const acc: readonly number[] = [20, 21, 22, 23, 24, 25, 26, 27];
   const [vb0, vb1, s] = [28, 29, 30] as const;
   const aAddress = (r: number): number[] => [...get(pa), ...(r === 0 ? [] : [...get([lda, lda, lda2, lda3][r]!), I32_ADD])];
-  const cRowAddress = (r: number): number[] => [...get(cRow), ...(r === 0 ? [] : [...get(ldc), ...i32(r), I32_MUL, I32_ADD])];
+  const cRowAddress = rowsOfC(cRow, ldc);
   const step = [
     ...get(pb), ...simd(V128_LOAD), ...mem(2), ...set(vb0),
     ...get(pb), ...simd(V128_LOAD), ...mem(2, 16), ...set(vb1),
-    ...[0, 1, 2, 3].flatMap((r) => [
-      ...aAddress(r), ...simd(V128_LOAD32_SPLAT), ...mem(2), ...set(s),
-      ...get(acc[r * 2]!), ...get(s), ...get(vb0), ...simd(F32X4_MUL), ...simd(F32X4_ADD), ...set(acc[r * 2]!),
-      ...get(acc[r * 2 + 1]!), ...get(s), ...get(vb1), ...simd(F32X4_MUL), ...simd(F32X4_ADD), ...set(acc[r * 2 + 1]!),
-    ]),
+    ...[0, 1, 2, 3].flatMap((r) => [...aAddress(r), ...simd(V128_LOAD32_SPLAT), ...mem(2), ...set(s), ...multiplyAddRow(acc, r, s, vb0, vb1)]),
     ...get(pa), ...i32(4), I32_ADD, ...set(pa),
     ...get(pb), ...get(ldb), I32_ADD, ...set(pb),
   ];
@@ -119,10 +119,7 @@ function multiplyFunction(): number[] {
     ...acc.flatMap((local) => [...f32x4(0), ...set(local)]),
     ...get(a), ...get(aRow), ...get(lda), I32_MUL, I32_ADD, ...set(pa), ...get(b), ...get(j0), I32_ADD, ...set(pb),
     ...countedLoop(p, k, step),
-    ...[0, 1, 2, 3].flatMap((r) => [
-      ...cRowAddress(r), ...get(acc[r * 2]!), ...simd(V128_STORE), ...mem(2),
-      ...cRowAddress(r), ...get(acc[r * 2 + 1]!), ...simd(V128_STORE), ...mem(2, 16),
-    ]),
+    ...blockOfC(acc, cRowAddress, 'store'),
   ];
   const body = [
     ...get(m), ...i32(4), I32_MUL, ...set(mBytes), ...get(n), ...i32(4), I32_MUL, ...set(nBytes),
@@ -134,13 +131,9 @@ function multiplyFunction(): number[] {
 }
 
 function moduleBytes(): Uint8Array {
-  return new Uint8Array([
-    ...MAGIC_AND_VERSION,
-    ...section(1, vector([i32Procedure(15), i32Procedure(9)])),
-    ...memoryImport(),
-    ...section(3, vector([[0], [1]])),
-    ...section(7, vector([[...name('accumulate'), 0x00, 0], [...name('multiply'), 0x00, 1]])),
-    ...section(10, vector([accumulateFunction(), multiplyFunction()])),
+  return memoryModule([
+    { name: 'accumulate', type: i32Procedure(15), code: accumulateFunction() },
+    { name: 'multiply', type: i32Procedure(9), code: multiplyFunction() },
   ]);
 }
 

@@ -13,12 +13,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { FusedKernelUnavailable, MOMENTUM_AVERAGE, SGD_MOMENTUM } from '../fused-kernels.js';
 import {
-  countedLoop, F32X4_ADD, F32X4_MUL, F32X4_SUB, functionCode, get, i32, I32, I32_ADD, I32_MUL, MAGIC_AND_VERSION, mem, name, section, set, simd,
-  V128, V128_LOAD, V128_STORE, vector, instanceOnMemory, memoryImport,
+  countedLoop, F32X4_ADD, F32X4_MUL, F32X4_SUB, functionCode, get, i32, I32, I32_ADD, I32_MUL, mem, set, simd, V128, V128_LOAD, V128_STORE,
+  instanceOnMemory, memoryModule, procedure,
 } from '../wasm/assembly.js';
 import { asWasm, backendMemory, offsetBytes, release, type WasmBackend } from './kernel-utils.js';
 
-const F32 = 0x7d, F32X4_SPLAT = 0x13;
+const F32X4_SPLAT = 0x13;
 
 interface UpdateModule {
   /** theta, grad, v, thetaOut, vOut (bytes), count (a multiple of 4), lr, momentum, weightDecay. */
@@ -62,14 +62,10 @@ function averageFunction(): number[] {
 }
 
 function moduleBytes(): Uint8Array {
-  const type = (ints: number, floats: number): number[] => [0x60, ints + floats, ...new Array<number>(ints).fill(I32), ...new Array<number>(floats).fill(F32), 0];
-  return new Uint8Array([
-    ...MAGIC_AND_VERSION,
-    ...section(1, vector([type(6, 3), type(4, 2), type(6, 2)])),
-    ...memoryImport(),
-    ...section(3, vector([[0], [1], [2]])),
-    ...section(7, vector([[...name('sgd'), 0x00, 0], [...name('average'), 0x00, 1], [...name('sgdPlain'), 0x00, 2]])),
-    ...section(10, vector([sgdFunction(true), averageFunction(), sgdFunction(false)])),
+  return memoryModule([
+    { name: 'sgd', type: procedure(6, 3), code: sgdFunction(true) },
+    { name: 'average', type: procedure(4, 2), code: averageFunction() },
+    { name: 'sgdPlain', type: procedure(6, 2), code: sgdFunction(false) },
   ]);
 }
 

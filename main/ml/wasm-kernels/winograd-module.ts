@@ -15,9 +15,9 @@
  * offsets in memory tells each function where plane xi lives.
  */
 import {
-  countedLoop, F32_STORE, F32X4_ADD, F32X4_EXTRACT_LANE, I32_SHR_U, F32X4_MUL, F32X4_NEG, F32X4_SUB, f32x4, functionCode, get, i32, I32, I32_ADD, I32_AND,
-  I32_LOAD, I32_LT_U, I32_MUL, I32_SUB, i32Procedure, IF, END, MAGIC_AND_VERSION, mem, name, section, SELECT, set, simd,
-  V128, V128_LOAD, V128_STORE, vector, instanceOnMemory, memoryImport,
+  countedLoop, F32_STORE, F32X4_ADD, F32X4_EXTRACT_LANE, I32_SHR_U, F32X4_MUL, F32X4_NEG, F32X4_SUB, f32x4, functionCode, get, i32, I32, I32_ADD,
+  I32_AND, I32_LOAD, I32_LT_U, I32_MUL, I32_SUB, i32Procedure, IF, END, mem, SELECT, set, simd, V128, V128_LOAD, V128_STORE, instanceOnMemory,
+  memoryModule,
 } from '../wasm/assembly.js';
 
 /** Output tile sizes with generated transforms. */
@@ -244,20 +244,13 @@ function outputFunction(f: Matrices): number[] {
 }
 
 function moduleBytes(f: Matrices): Uint8Array {
-  return new Uint8Array([
-    ...MAGIC_AND_VERSION,
-    ...section(1, vector([i32Procedure(4), i32Procedure(10), i32Procedure(8)])),
-    ...memoryImport(),
-    ...section(3, vector([[0], [1], [2], [1], [0], [1]])),
-    ...section(7, vector([
-      [...name('filter'), 0x00, 0], [...name('input'), 0x00, 1], [...name('output'), 0x00, 2], [...name('gradient'), 0x00, 3], [...name('weights'), 0x00, 4],
-      [...name('inputTransposed'), 0x00, 5],
-    ])),
-    ...section(10, vector([
-      filterFunction(f), tileFunction(f.bt, f.at.length), outputFunction(f),
-      tileFunction(f.at[0]!.map((_, k) => f.at.map((row) => row[k]!)), f.at.length), weightsFunction(f),
-      tileFunction(f.bt, f.at.length, true),
-    ])),
+  return memoryModule([
+    { name: 'filter', type: i32Procedure(4), code: filterFunction(f) },
+    { name: 'input', type: i32Procedure(10), code: tileFunction(f.bt, f.at.length) },
+    { name: 'output', type: i32Procedure(8), code: outputFunction(f) },
+    { name: 'gradient', type: i32Procedure(10), code: tileFunction(f.at[0]!.map((_, k) => f.at.map((row) => row[k]!)), f.at.length) },
+    { name: 'weights', type: i32Procedure(4), code: weightsFunction(f) },
+    { name: 'inputTransposed', type: i32Procedure(10), code: tileFunction(f.bt, f.at.length, true) },
   ]);
 }
 

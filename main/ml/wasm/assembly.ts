@@ -7,7 +7,7 @@
  */
 
 // Value types, control and integer opcodes (WebAssembly core 2.0).
-export const I32 = 0x7f, F64 = 0x7c, V128 = 0x7b;
+export const I32 = 0x7f, F32 = 0x7d, F64 = 0x7c, V128 = 0x7b;
 export const IF = 0x04, ELSE = 0x05, LOOP = 0x03, END = 0x0b, BR_IF = 0x0d, GET = 0x20, SET = 0x21, TEE = 0x22, SELECT = 0x1b;
 export const I32_LOAD = 0x28, F64_LOAD = 0x2b, I32_STORE8 = 0x3a, I32_CONST = 0x41, F64_CONST = 0x44;
 export const I32_LT_U = 0x49, I32_ADD = 0x6a, I32_SUB = 0x6b, I32_MUL = 0x6c, I32_AND = 0x71, I32_SHL = 0x74, I32_SHR_U = 0x76, F32_STORE = 0x38;
@@ -65,7 +65,7 @@ export const section = (id: number, content: number[]): number[] => [id, ...uleb
 export const vector = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
 export const name = (text: string): number[] => [...uleb(text.length), ...Buffer.from(text, 'utf8')];
 /** A function type of `params` i32 parameters and no result. */
-export const i32Procedure = (params: number): number[] => [0x60, ...uleb(params), ...new Array<number>(params).fill(I32), 0];
+export const i32Procedure = (params: number): number[] => procedure(params);
 export const MAGIC_AND_VERSION = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
 /** The part of the WebAssembly JavaScript API used here (Node has it; @types/node does not declare it). */
@@ -80,7 +80,26 @@ export function webAssemblyApi(): WebAssemblyApi | undefined {
 }
 
 /** The import section of a module that works on one memory: env.memory, limits flag 0 and minimum 0 (any size or maximum). */
-export const memoryImport = (): number[] => section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]]));
+const memoryImport = (): number[] => section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]]));
+
+/** A function type of `ints` i32 then `floats` f32 parameters and no result. */
+export const procedure = (ints: number, floats = 0): number[] => [0x60, ...uleb(ints + floats), ...new Array<number>(ints).fill(I32), ...new Array<number>(floats).fill(F32), 0];
+
+/**
+ * The bytes of a module that imports env.memory and exports `functions` in order, each with its
+ * type (equal types are declared once) and its code (functionCode).
+ */
+export function memoryModule(functions: readonly { readonly name: string; readonly type: number[]; readonly code: number[] }[]): Uint8Array {
+  const types = [...new Set(functions.map((f) => f.type.join(',')))];
+  return new Uint8Array([
+    ...MAGIC_AND_VERSION,
+    ...section(1, vector(types.map((t) => t.split(',').map(Number)))),
+    ...memoryImport(),
+    ...section(3, vector(functions.map((f) => uleb(types.indexOf(f.type.join(',')))))),
+    ...section(7, vector(functions.map((f, k) => [...name(f.name), 0x00, ...uleb(k)]))),
+    ...section(10, vector(functions.map((f) => f.code))),
+  ]);
+}
 
 const compiledModules = new Map<string, object | null>();
 const instancesByMemory = new WeakMap<object, Map<string, object | null>>();
