@@ -10,10 +10,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../../../helpers/backend.js';
 import { splitBatchNormTrain, type BatchNormVariables } from '../../../../main/ml/batch-norm.js';
 import { fusedKernelOptions, SPLIT_BATCH_NORM } from '../../../../main/ml/fused-kernels.js';
-import { registerWasmTrainingKernels } from '../../../../main/ml/wasm-kernels/index.js';
-import { countingCalls, relativeError } from './compare.js';
+import { copies, countingCalls, relativeError } from './compare.js';
 import { values } from './lcg-values.js';
 
 interface Case { shape: number[]; splits: number; offset: number }
@@ -46,7 +46,7 @@ async function batchNormAndGradients(backend: 'cpu' | 'wasm', c: Case): Promise<
       tf.sum(tf.mul(splitBatchNormTrain(a, { ...vars, gamma: g as tf.Tensor1D, beta: b as tf.Tensor1D }, options), r)))([x, vars.gamma, vars.beta]);
     return [y, tf.clone(vars.runningMean), tf.clone(vars.runningVar), ...grads];
   });
-  const arrays = out.map((t) => Float32Array.from(t.dataSync() as Float32Array));
+  const arrays = copies(out);
   tf.dispose([...out, vars.gamma, vars.beta, vars.runningMean, vars.runningVar]);
   return arrays;
 }
@@ -54,9 +54,7 @@ async function batchNormAndGradients(backend: 'cpu' | 'wasm', c: Case): Promise<
 
 describe('fused split BatchNorm on wasm', () => {
   beforeAll(async () => {
-    registerWasmTrainingKernels();
-    await tf.setBackend('wasm');
-    await tf.ready();
+    await useBackend('wasm'); // through the product's chooser, which registers our kernels
   });
   afterEach(() => {
     fusedKernelOptions.enabled = true;

@@ -1,6 +1,11 @@
-/** Helpers the wasm-kernel specs share: a relative error, and a count of a kernel's calls. */
+/** Helpers the wasm-kernel specs share: copies of tensors' values, a relative error, and a count of a kernel's calls. */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'vitest';
+
+/** The float32 values of each tensor, copied out (the tensors may be disposed after). */
+export function copies(tensors: Iterable<tf.Tensor>): Float32Array[] {
+  return [...tensors].map((t) => Float32Array.from(t.dataSync() as Float32Array));
+}
 
 /** max |a - b| over max |b|: the error relative to the largest reference value. */
 export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {

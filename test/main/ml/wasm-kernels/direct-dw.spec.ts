@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { registerWasmTrainingKernels } from '../../../../main/ml/wasm-kernels/index.js';
+import { useBackend } from '../../../helpers/backend.js';
 import { directDwApplies, directDwOptions } from '../../../../main/ml/wasm-kernels/direct-dw.js';
 import { gemmRuns } from '../../../../main/ml/wasm-kernels/gemm-module.js';
 import { winogradOptions } from '../../../../main/ml/wasm-kernels/winograd.js';
@@ -55,9 +55,7 @@ async function filterGradient(backend: 'cpu' | 'wasm', c: Case): Promise<Float32
 
 describe('dW by outer products on wasm', () => {
   beforeAll(async () => {
-    registerWasmTrainingKernels();
-    await tf.setBackend('wasm');
-    await tf.ready();
+    await useBackend('wasm'); // through the product's chooser, which registers our kernels
   });
   afterEach(() => {
     Object.assign(directDwOptions, { enabled: true, blockPositions: 256, blockBytes: 256 * 1024 });

@@ -7,11 +7,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../../../helpers/backend.js';
 import { fusedKernelOptions, MOMENTUM_AVERAGE, SGD_MOMENTUM } from '../../../../main/ml/fused-kernels.js';
 import { Moco } from '../../../../main/ml/moco.js';
 import { SgdMomentum } from '../../../../main/ml/optimizer.js';
-import { registerWasmTrainingKernels } from '../../../../main/ml/wasm-kernels/index.js';
-import { countingCalls } from './compare.js';
+import { copies, countingCalls } from './compare.js';
 import { values } from './lcg-values.js';
 
 const SHAPES = [[3, 3, 4, 8], [16], [3, 3, 3, 3], [5, 7]]; // 81 and 35 values: not multiples of 4
@@ -30,7 +30,7 @@ function sgdSteps(steps: number, weightDecay = 5e-4): Float32Array[] {
     sgd.apply(params, grads, 0.1 / (s + 1));
     tf.dispose(Object.values(grads));
   }
-  const out = [...params.values(), ...sgd.velocity.values()].map((t) => Float32Array.from(t.dataSync() as Float32Array));
+  const out = copies([...params.values(), ...sgd.velocity.values()]);
   for (const p of params.values()) p.dispose();
   sgd.dispose();
   return out;
@@ -38,9 +38,7 @@ function sgdSteps(steps: number, weightDecay = 5e-4): Float32Array[] {
 
 describe('fused parameter updates on wasm', () => {
   beforeAll(async () => {
-    registerWasmTrainingKernels();
-    await tf.setBackend('wasm');
-    await tf.ready();
+    await useBackend('wasm'); // through the product's chooser, which registers our kernels
   });
   afterEach(() => {
     fusedKernelOptions.enabled = true;
@@ -68,7 +66,7 @@ describe('fused parameter updates on wasm', () => {
       }
       const out = await countingCalls(MOMENTUM_AVERAGE, () => {
         moco.momentumUpdateKeyEncoder();
-        return Promise.resolve([...moco.keyEncoder.variables.parameters.values()].map((t) => Float32Array.from(t.dataSync() as Float32Array)));
+        return Promise.resolve(copies(moco.keyEncoder.variables.parameters.values()));
       });
       moco.dispose();
       return out;

@@ -9,13 +9,13 @@ import '@tensorflow/tfjs'; // registers the gradients
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../../../helpers/backend.js';
 import { fusedKernelOptions } from '../../../../main/ml/fused-kernels.js';
 import { Moco } from '../../../../main/ml/moco.js';
 import { SgdMomentum } from '../../../../main/ml/optimizer.js';
 import { gemmRuns } from '../../../../main/ml/wasm-kernels/gemm-module.js';
-import { registerWasmTrainingKernels } from '../../../../main/ml/wasm-kernels/index.js';
 import { backendMemory, type WasmBackend } from '../../../../main/ml/wasm-kernels/kernel-utils.js';
-import { relativeError } from './compare.js';
+import { copies, relativeError } from './compare.js';
 
 /** Query-encoder weights and momentum buffers after two MoCo steps (width 1/8: Winograd, direct dW, fused kernels all used). */
 async function twoSteps(): Promise<Float32Array[]> {
@@ -25,7 +25,7 @@ async function twoSteps(): Promise<Float32Array[]> {
   const xq = tf.randomUniform<tf.Rank.R4>([16, 16, 16, 3], 0, 1, 'float32', 1);
   const xk = tf.randomUniform<tf.Rank.R4>([16, 16, 16, 3], 0, 1, 'float32', 2);
   for (let s = 0; s < 2; s++) await moco.trainStep(xq, xk, sgd, 0.03);
-  const out = [...moco.queryEncoder.variables.parameters.values(), ...sgd.velocity.values()].map((t) => Float32Array.from(t.dataSync() as Float32Array));
+  const out = copies([...moco.queryEncoder.variables.parameters.values(), ...sgd.velocity.values()]);
   tf.dispose([xq, xk]);
   moco.dispose();
   sgd.dispose();
@@ -34,9 +34,7 @@ async function twoSteps(): Promise<Float32Array[]> {
 
 describe('wasm kernels where the backend memory cannot be imported', () => {
   beforeAll(async () => {
-    registerWasmTrainingKernels();
-    await tf.setBackend('wasm');
-    await tf.ready();
+    await useBackend('wasm'); // through the product's chooser, which registers our kernels
   });
   afterEach(() => {
     fusedKernelOptions.enabled = true;

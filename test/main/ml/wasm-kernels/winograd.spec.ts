@@ -15,10 +15,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { registerWasmTrainingKernels } from '../../../../main/ml/wasm-kernels/index.js';
+import { useBackend } from '../../../helpers/backend.js';
 import { gemmRuns } from '../../../../main/ml/wasm-kernels/gemm-module.js';
 import { winogradOptions, winogradTile } from '../../../../main/ml/wasm-kernels/winograd.js';
-import { relativeError } from './compare.js';
+import { copies, relativeError } from './compare.js';
 import { values } from './lcg-values.js';
 
 type Pad = 'same' | 'valid' | number;
@@ -35,7 +35,9 @@ async function convAndGradients(backend: 'cpu' | 'wasm', shape: number[], ci: nu
     const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, pad), r)))([x, f]);
     return [y, ...grads];
   });
-  return out.map((t) => { const v = Float32Array.from(t.dataSync() as Float32Array); t.dispose(); return v; });
+  const arrays = copies(out);
+  tf.dispose(out);
+  return arrays;
 }
 
 const CASES: { shape: [number, number, number, number]; co: number; pad: Pad }[] = [
@@ -48,9 +50,7 @@ const CASES: { shape: [number, number, number, number]; co: number; pad: Pad }[]
 
 describe('Winograd convolution on wasm', () => {
   beforeAll(async () => {
-    registerWasmTrainingKernels();
-    await tf.setBackend('wasm');
-    await tf.ready();
+    await useBackend('wasm'); // through the product's chooser, which registers our kernels
   });
   afterEach(() => {
     winogradOptions.tile = 'auto';
