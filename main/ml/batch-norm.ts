@@ -12,7 +12,7 @@
  * 18 % of a step in the first wasm probe).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedKernels, SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD, tryFused } from './fused-kernels.js';
+import { fusedKernels, RUNNING_STATISTICS, SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD, tryFused } from './fused-kernels.js';
 
 export interface BatchNormVariables {
   readonly gamma: tf.Tensor1D; // [C], trainable
@@ -116,13 +116,16 @@ export function splitBatchNormTrain(x: tf.Tensor, bn: BatchNormVariables, option
     return tf.reshape(tf.mul(tf.reshape(v, [rowsOfV, 1, 1, channels]), tf.ones([1, 1, k, 1])), [rowsOfV, 1, k * channels]);
   };
 
+  const m = options.momentum;
+  const unbias = perGroup / (perGroup - 1);
   let groupMean: tf.Tensor | undefined;
   let groupVar: tf.Tensor | undefined;
+  let running: tf.Tensor[] | undefined; // the fused route's new running mean and variance
   const fused = tf.customGrad((input, gamma, beta, save) => {
     const attrs = { groups, epsilon: eps };
     const [y, mean, variance] = tf.engine().runKernel<tf.Tensor[]>(SPLIT_BATCH_NORM, { x: input as tf.Tensor, gamma: gamma as tf.Tensor, beta: beta as tf.Tensor }, attrs);
-    groupMean = tf.keep(tf.clone(mean!));
-    groupVar = tf.keep(tf.clone(variance!));
+    const statistics = { runningMean: bn.runningMean, runningVar: bn.runningVar, mean: mean!, variance: variance! };
+    running = tf.engine().runKernel<tf.Tensor[]>(RUNNING_STATISTICS, statistics, { momentum: m, unbias }).map((t) => tf.keep(t));
     (save as tf.GradSaveFunc)([input as tf.Tensor, mean!, variance!]);
     return {
       value: y!,
@@ -167,15 +170,21 @@ export function splitBatchNormTrain(x: tf.Tensor, bn: BatchNormVariables, option
       },
     };
   });
-  // One kernel each way where the backend has them (fused-kernels.ts): about 10 and 15 ops otherwise.
-  const fusedY = channels % 4 === 0 && fusedKernels(SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD) ? tryFused(() => fused(x, bn.gamma, bn.beta)) : undefined;
+  // One kernel each way where the backend has them (fused-kernels.ts), and one for the running
+  // statistics: about 10, 15 and 18 ops otherwise.
+  const fusedY = channels % 4 === 0 && fusedKernels(SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD, RUNNING_STATISTICS)
+    ? tryFused(() => fused(x, bn.gamma, bn.beta)) : undefined;
   const y = fusedY ?? ops(x, bn.gamma, bn.beta);
 
   // Running statistics: average over groups of the per-group update (identical to updating
   // each split's copy and averaging, as the reference SplitBatchNorm does).
+  if (fusedY !== undefined) {
+    bn.runningMean.assign(running![0]!);
+    bn.runningVar.assign(running![1]!);
+    tf.dispose(running!);
+    return y;
+  }
   tf.tidy(() => {
-    const m = options.momentum;
-    const unbias = perGroup / (perGroup - 1);
     const batchMean = tf.mean(groupMean!, 0);
     const batchVar = tf.mul(tf.mean(groupVar!, 0), unbias);
     bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, 1 - m), tf.mul(batchMean, m)));

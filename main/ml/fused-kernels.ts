@@ -1,6 +1,6 @@
 /**
  * Kernels that fuse a whole training-step pass into one call, registered on 'wasm' by
- * wasm-kernels/index.ts (issue 9): split BatchNorm forward and backward, the SGD momentum
+ * wasm-kernels/index.ts (issue 9): split BatchNorm forward and backward and its running statistics, the SGD momentum
  * update and MoCo's key-encoder average. Where the current backend has them, batch-norm.ts,
  * optimizer.ts and moco.ts call them; elsewhere (cpu, webgpu, tfjs-node) they keep their tfjs
  * ops, which compute the same values. `fusedKernelOptions.enabled = false` keeps the ops
@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 export const SPLIT_BATCH_NORM = 'MocoSplitBatchNorm';
 export const SPLIT_BATCH_NORM_GRAD = 'MocoSplitBatchNormGrad';
+export const RUNNING_STATISTICS = 'MocoRunningStatistics';
 export const SGD_MOMENTUM = 'MocoSgdMomentum';
 export const MOMENTUM_AVERAGE = 'MocoMomentumAverage';
 

@@ -14,12 +14,17 @@
  *             (x - mean) rather than x * b - mean * b: no cancellation when |mean| >> std.
  * The per-channel arithmetic (G x C values) runs here in JavaScript doubles; its results go to
  * the passes as float32 vectors.
+ *
+ * `MocoRunningStatistics` is the running-statistics update of the same layer, also per channel in
+ * doubles: running = (1 - momentum) * running + momentum * (the groups' average), the variance
+ * unbiased. Through tfjs ops it was about 18 kernel calls a layer (means, products, sums, and the
+ * casts tfjs adds), over half of a width-1/4 step's 1,405 calls.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { batchNormPasses, type BatchNormPasses } from './batch-norm-module.js';
 import { asWasm, backendMemory, heapF32, offsetBytes, release, type WasmBackend } from './kernel-utils.js';
 
-import { FusedKernelUnavailable, SPLIT_BATCH_NORM } from '../fused-kernels.js';
+import { FusedKernelUnavailable, RUNNING_STATISTICS, SPLIT_BATCH_NORM } from '../fused-kernels.js';
 
 interface Attrs { groups: number; epsilon: number }
 
@@ -155,4 +160,37 @@ export function splitBatchNormGradWasm(args: { inputs: tf.NamedTensorInfoMap; ba
     release(backend, vectors, s?.info);
   }
   return [dx, dgamma, dbeta];
+}
+
+/**
+ * [newMean, newVar] [C] from runningMean, runningVar [C] and the groups' mean and biased variance
+ * [G, C] (the forward's second and third outputs); attrs momentum and unbias (M / (M - 1)).
+ */
+export function runningStatisticsWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+  const backend = asWasm(args.backend);
+  const { runningMean, runningVar, mean, variance } = args.inputs as Record<'runningMean' | 'runningVar' | 'mean' | 'variance', tf.TensorInfo>;
+  const { momentum, unbias } = args.attrs as unknown as { momentum: number; unbias: number };
+  const c = tf.util.sizeFromShape(runningMean.shape);
+  const groups = c > 0 ? tf.util.sizeFromShape(mean.shape) / c : 0;
+  const ok = c > 0 && Number.isInteger(groups) && groups >= 1 && tf.util.sizeFromShape(runningVar.shape) === c
+    && tf.util.sizeFromShape(variance.shape) === groups * c && [runningMean, runningVar, mean, variance].every((t) => t.dtype === 'float32');
+  if (!ok) {
+    const shapes = [runningMean, runningVar, mean, variance].map((t) => `[${t.shape.join(', ')}] ${t.dtype}`).join(', ');
+    throw new Error(`${RUNNING_STATISTICS}: needs float32 running mean and variance [C] and group statistics [G, C]; got ${shapes}`);
+  }
+  const newMean = backend.makeOutput([c], 'float32');
+  const newVar = backend.makeOutput([c], 'float32');
+  const heap = heapF32(backend); // after the allocations, which may grow the memory
+  const at = (t: tf.TensorInfo): number => offsetBytes(backend, t) >> 2;
+  const [rm0, rv0, m0, v0, nm0, nv0] = [at(runningMean), at(runningVar), at(mean), at(variance), at(newMean), at(newVar)];
+  for (let ch = 0; ch < c; ch++) {
+    let sumMean = 0, sumVar = 0;
+    for (let g = 0; g < groups; g++) {
+      sumMean += heap[m0 + g * c + ch]!;
+      sumVar += heap[v0 + g * c + ch]!;
+    }
+    heap[nm0 + ch] = (1 - momentum) * heap[rm0 + ch]! + momentum * (sumMean / groups);
+    heap[nv0 + ch] = (1 - momentum) * heap[rv0 + ch]! + momentum * (sumVar / groups) * unbias;
+  }
+  return [newMean, newVar];
 }

@@ -14,8 +14,8 @@ import { conv2dWasm } from './conv2d.js';
 import { conv2dBackpropFilterWasm } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputWasm } from './conv2d-backprop-input.js';
 import { identityWasm } from './identity.js';
-import { splitBatchNormGradWasm, splitBatchNormWasm } from './batch-norm.js';
-import { MOMENTUM_AVERAGE, SGD_MOMENTUM, SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD } from '../fused-kernels.js';
+import { runningStatisticsWasm, splitBatchNormGradWasm, splitBatchNormWasm } from './batch-norm.js';
+import { MOMENTUM_AVERAGE, RUNNING_STATISTICS, SGD_MOMENTUM, SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD } from '../fused-kernels.js';
 import { momentumAverageWasm, sgdMomentumWasm } from './parameter-updates.js';
 import { batchMatMulWasm } from './matmul.js';
 import { sliceWasm, splitVWasm } from './slice.js';
@@ -31,6 +31,7 @@ const KERNELS: readonly { name: string; kernelFunc: tf.KernelFunc }[] = [
   { name: 'SplitV', kernelFunc: splitVWasm },
   { name: SPLIT_BATCH_NORM, kernelFunc: splitBatchNormWasm },
   { name: SPLIT_BATCH_NORM_GRAD, kernelFunc: splitBatchNormGradWasm },
+  { name: RUNNING_STATISTICS, kernelFunc: runningStatisticsWasm },
   { name: SGD_MOMENTUM, kernelFunc: sgdMomentumWasm },
   { name: MOMENTUM_AVERAGE, kernelFunc: momentumAverageWasm },
 ];

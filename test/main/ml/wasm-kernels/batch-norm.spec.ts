@@ -3,7 +3,7 @@
  * route of ml/batch-norm.ts on the cpu backend: outputs, running statistics, and dx, dgamma,
  * dbeta, for NHWC activations in several groups and for an [N, C] head input, including a mean
  * far from zero (the centred forms must not cancel). Also: the fused route is really taken (it is
- * one kernel each way), and nothing leaks.
+ * one kernel each way, and one for the running statistics), and nothing leaks.
  */
 import '@tensorflow/tfjs'; // registers the gradients
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,7 +12,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../helpers/backend.js';
 import { splitBatchNormTrain, type BatchNormVariables } from '../../../../main/ml/batch-norm.js';
-import { fusedKernelOptions, SPLIT_BATCH_NORM } from '../../../../main/ml/fused-kernels.js';
+import { fusedKernelOptions, RUNNING_STATISTICS, SPLIT_BATCH_NORM } from '../../../../main/ml/fused-kernels.js';
 import { copies, countingCalls, relativeError } from './compare.js';
 import { values } from './lcg-values.js';
 
@@ -63,8 +63,10 @@ describe('fused split BatchNorm on wasm', () => {
   for (const c of CASES) {
     it(`matches the op route on cpu: x [${c.shape.join(',')}], ${c.splits} groups, mean ${c.offset}`, async () => {
       const reference = await batchNormAndGradients('cpu', c);
-      const { result: ours, calls } = await countingCalls(SPLIT_BATCH_NORM, () => batchNormAndGradients('wasm', c));
+      const { result: { result: ours, calls: statisticsCalls }, calls } = await countingCalls(SPLIT_BATCH_NORM,
+        () => countingCalls(RUNNING_STATISTICS, () => batchNormAndGradients('wasm', c)));
       expect(calls).toBe(2); // y, and y again inside tf.grads: one kernel each
+      expect(statisticsCalls).toBe(2); // and one running-statistics update with each
       const names = ['y', 'running mean', 'running var', 'dx', 'dgamma', 'dbeta'];
       // 1e-5 relative to the largest value; the op route on cpu sums in float32, ours in float64.
       names.forEach((label, k) => { expect(relativeError(ours[k]!, reference[k]!), label).toBeLessThan(1e-5); });
