@@ -12,7 +12,10 @@
  * 18 % of a step in the first wasm probe).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedKernels, RUNNING_STATISTICS, SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD, tryFused } from './fused-kernels.js';
+import { fusedBatchNormFits, fusedSplitBatchNorm, type BatchNormEpilogue } from './fused-batch-norm.js';
+import { fusedKernels, tryFused } from './fused-kernels.js';
+
+export type { BatchNormEpilogue } from './fused-batch-norm.js';
 
 export interface BatchNormVariables {
   readonly gamma: tf.Tensor1D; // [C], trainable
@@ -89,11 +92,14 @@ function groupMeans(x: tf.Tensor, groups: number, perGroup: number, channels: nu
   return tf.reshape(h, [groups, 1, channels]);
 }
 
+const NO_EPILOGUE: BatchNormEpilogue = { relu: false };
+
 /**
- * Training-mode split BatchNorm over x [N, H, W, C] (or [N, C] for the MLP head).
+ * Training-mode split BatchNorm over x [N, H, W, C] (or [N, C] for the MLP head), followed by the
+ * epilogue: relu(bn(x) + residual), relu(bn(x)), or none (the default).
  * Updates the running statistics as a side effect (assign keeps the new values alive past tidy).
  */
-export function splitBatchNormTrain(x: tf.Tensor, bn: BatchNormVariables, options: BatchNormOptions): tf.Tensor {
+export function splitBatchNormTrain(x: tf.Tensor, bn: BatchNormVariables, options: BatchNormOptions, epilogue: BatchNormEpilogue = NO_EPILOGUE): tf.Tensor {
   const shape = x.shape;
   const channels = shape[shape.length - 1]!;
   const batch = shape[0];
@@ -118,24 +124,19 @@ export function splitBatchNormTrain(x: tf.Tensor, bn: BatchNormVariables, option
 
   const m = options.momentum;
   const unbias = perGroup / (perGroup - 1);
+  if (epilogue.residual !== undefined && (!epilogue.relu || !tf.util.arraysEqual(epilogue.residual.shape, shape))) {
+    throw new Error(`splitBatchNormTrain: a residual needs relu and x's shape [${shape.join(', ')}]; got [${epilogue.residual.shape.join(', ')}]`);
+  }
+  // One kernel each way where the backend has them, and one for the running statistics, with the
+  // ReLU and residual inside (fused-batch-norm.ts): about 10, 15 and 18 ops otherwise, and 5-6
+  // more for the ReLU and the residual.
+  if (fusedBatchNormFits(channels, fusedKernels)) {
+    const fusedY = tryFused(() => fusedSplitBatchNorm(x, bn, { groups, perGroup, epsilon: eps, momentum: m }, epilogue));
+    if (fusedY !== undefined) return fusedY;
+  }
+
   let groupMean: tf.Tensor | undefined;
   let groupVar: tf.Tensor | undefined;
-  let running: tf.Tensor[] | undefined; // the fused route's new running mean and variance
-  const fused = tf.customGrad((input, gamma, beta, save) => {
-    const attrs = { groups, epsilon: eps };
-    const [y, mean, variance] = tf.engine().runKernel<tf.Tensor[]>(SPLIT_BATCH_NORM, { x: input as tf.Tensor, gamma: gamma as tf.Tensor, beta: beta as tf.Tensor }, attrs);
-    const statistics = { runningMean: bn.runningMean, runningVar: bn.runningVar, mean: mean!, variance: variance! };
-    running = tf.engine().runKernel<tf.Tensor[]>(RUNNING_STATISTICS, statistics, { momentum: m, unbias }).map((t) => tf.keep(t));
-    (save as tf.GradSaveFunc)([input as tf.Tensor, mean!, variance!]);
-    return {
-      value: y!,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [savedX, savedMean, savedVar] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
-        const inputs = { dy: dy as tf.Tensor, x: savedX, gamma: gamma as tf.Tensor, mean: savedMean, variance: savedVar };
-        return tf.engine().runKernel<tf.Tensor[]>(SPLIT_BATCH_NORM_GRAD, inputs, attrs);
-      },
-    };
-  });
   const ops = tf.customGrad((input, gamma, beta, save) => {
     const xs = input as tf.Tensor;
     const g = tf.reshape(gamma as tf.Tensor1D, [1, 1, channels]);
@@ -170,20 +171,10 @@ export function splitBatchNormTrain(x: tf.Tensor, bn: BatchNormVariables, option
       },
     };
   });
-  // One kernel each way where the backend has them (fused-kernels.ts), and one for the running
-  // statistics: about 10, 15 and 18 ops otherwise.
-  const fusedY = channels % 4 === 0 && fusedKernels(SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD, RUNNING_STATISTICS)
-    ? tryFused(() => fused(x, bn.gamma, bn.beta)) : undefined;
-  const y = fusedY ?? ops(x, bn.gamma, bn.beta);
+  const y = ops(x, bn.gamma, bn.beta);
 
   // Running statistics: average over groups of the per-group update (identical to updating
   // each split's copy and averaging, as the reference SplitBatchNorm does).
-  if (fusedY !== undefined) {
-    bn.runningMean.assign(running![0]!);
-    bn.runningVar.assign(running![1]!);
-    tf.dispose(running!);
-    return y;
-  }
   tf.tidy(() => {
     const batchMean = tf.mean(groupMean!, 0);
     const batchVar = tf.mul(tf.mean(groupVar!, 0), unbias);
@@ -192,10 +183,16 @@ export function splitBatchNormTrain(x: tf.Tensor, bn: BatchNormVariables, option
   });
   groupMean!.dispose();
   groupVar!.dispose();
-  return y;
+  return withEpilogue(y, epilogue);
 }
 
-/** Eval-mode BatchNorm with running statistics (one fused kernel). */
-export function batchNormEval(x: tf.Tensor, bn: BatchNormVariables, epsilon: number): tf.Tensor {
-  return tf.batchNorm(x, bn.runningMean, bn.runningVar, bn.beta, bn.gamma, epsilon);
+/** relu(y + residual), relu(y) or y, through tfjs ops. */
+function withEpilogue(y: tf.Tensor, epilogue: BatchNormEpilogue): tf.Tensor {
+  if (!epilogue.relu) return y;
+  return tf.relu(epilogue.residual ? tf.add(y, epilogue.residual) : y);
+}
+
+/** Eval-mode BatchNorm with running statistics (one fused kernel), then the epilogue's ops. */
+export function batchNormEval(x: tf.Tensor, bn: BatchNormVariables, epsilon: number, epilogue: BatchNormEpilogue = NO_EPILOGUE): tf.Tensor {
+  return withEpilogue(tf.batchNorm(x, bn.runningMean, bn.runningVar, bn.beta, bn.gamma, epsilon), epilogue);
 }

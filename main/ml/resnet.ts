@@ -11,7 +11,7 @@
  * models. Padding is explicit and symmetric (PyTorch's), not TensorFlow's asymmetric 'same'.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { batchNormEval, splitBatchNormTrain, DEFAULT_BN_EPSILON, DEFAULT_BN_MOMENTUM, type BatchNormVariables } from './batch-norm.js';
+import { batchNormEval, splitBatchNormTrain, DEFAULT_BN_EPSILON, DEFAULT_BN_MOMENTUM, type BatchNormEpilogue, type BatchNormVariables } from './batch-norm.js';
 import { Rng } from './rng.js';
 import { kaimingNormalConv, linearUniform, VariableStore } from './variables.js';
 
@@ -219,38 +219,37 @@ export class Encoder {
     this.variables.dispose();
   }
 
+  /** relu(F(x) + shortcut(x)); the last BatchNorm of F takes the sum and the ReLU (batch-norm.ts's epilogue). */
   private block(x: tf.Tensor4D, b: BlockPlan, mode: EncoderMode): tf.Tensor4D {
-    let h: tf.Tensor4D;
-    if (b.kind === 'basic') {
-      h = this.convBnRelu(x, `${b.name}.conv1`, `${b.name}.bn1`, b.stride, 1, mode);
-      h = this.convBn(h, `${b.name}.conv2`, `${b.name}.bn2`, 1, 1, mode);
-    } else {
-      h = this.convBnRelu(x, `${b.name}.conv1`, `${b.name}.bn1`, 1, 0, mode);
-      h = this.convBnRelu(h, `${b.name}.conv2`, `${b.name}.bn2`, b.stride, 1, mode);
-      h = this.convBn(h, `${b.name}.conv3`, `${b.name}.bn3`, 1, 0, mode);
-    }
     const shortcut = b.projectShortcut ? this.convBn(x, `${b.name}.shortcut.conv`, `${b.name}.shortcut.bn`, b.stride, 0, mode) : x;
-    return tf.relu(tf.add<tf.Tensor4D>(h, shortcut));
+    const residual = { relu: true, residual: shortcut };
+    if (b.kind === 'basic') {
+      const h = this.convBnRelu(x, `${b.name}.conv1`, `${b.name}.bn1`, b.stride, 1, mode);
+      return this.convBn(h, `${b.name}.conv2`, `${b.name}.bn2`, 1, 1, mode, residual);
+    }
+    let h = this.convBnRelu(x, `${b.name}.conv1`, `${b.name}.bn1`, 1, 0, mode);
+    h = this.convBnRelu(h, `${b.name}.conv2`, `${b.name}.bn2`, b.stride, 1, mode);
+    return this.convBn(h, `${b.name}.conv3`, `${b.name}.bn3`, 1, 0, mode, residual);
   }
 
   private convBnRelu(x: tf.Tensor4D, conv: string, bn: string, stride: number, pad: number, mode: EncoderMode): tf.Tensor4D {
-    return tf.relu(this.convBn(x, conv, bn, stride, pad, mode));
+    return this.convBn(x, conv, bn, stride, pad, mode, { relu: true });
   }
 
-  private convBn(x: tf.Tensor4D, conv: string, bn: string, stride: number, pad: number, mode: EncoderMode): tf.Tensor4D {
+  private convBn(x: tf.Tensor4D, conv: string, bn: string, stride: number, pad: number, mode: EncoderMode, epilogue?: BatchNormEpilogue): tf.Tensor4D {
     const y = tf.conv2d(x, this.variables.parameter(conv) as tf.Tensor4D, stride, pad);
-    return this.batchNorm(y, bn, mode) as tf.Tensor4D;
+    return this.batchNorm(y, bn, mode, epilogue) as tf.Tensor4D;
   }
 
-  private batchNorm(x: tf.Tensor, name: string, mode: EncoderMode): tf.Tensor {
+  private batchNorm(x: tf.Tensor, name: string, mode: EncoderMode, epilogue?: BatchNormEpilogue): tf.Tensor {
     const vars: BatchNormVariables = {
       gamma: this.variables.parameter(`${name}.gamma`) as tf.Tensor1D,
       beta: this.variables.parameter(`${name}.beta`) as tf.Tensor1D,
       runningMean: this.variables.buffer(`${name}.runningMean`),
       runningVar: this.variables.buffer(`${name}.runningVar`),
     };
-    if (mode === 'eval') return batchNormEval(x, vars, this.bnEpsilon);
-    return splitBatchNormTrain(x, vars, { splits: this.config.bnSplits, momentum: this.bnMomentum, epsilon: this.bnEpsilon });
+    if (mode === 'eval') return batchNormEval(x, vars, this.bnEpsilon, epilogue);
+    return splitBatchNormTrain(x, vars, { splits: this.config.bnSplits, momentum: this.bnMomentum, epsilon: this.bnEpsilon }, epilogue);
   }
 
   private dense(x: tf.Tensor2D, name: string): tf.Tensor2D {

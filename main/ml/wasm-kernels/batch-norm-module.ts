@@ -14,7 +14,7 @@
  * thousands of rows as exact as the pairwise average pools it replaces.
  */
 import {
-  countedLoop, F32X4_ADD, F32X4_MUL, F32X4_SUB, F64X2_ADD, functionCode, I8X16_SHUFFLE, instanceOnMemory, get, i32, I32, I32_ADD, I32_MUL,
+  countedLoop, F32X4_ADD, F32X4_GT, F32X4_MAX, F32X4_MUL, F32X4_SUB, F64X2_ADD, f32x4, V128_AND, functionCode, I8X16_SHUFFLE, instanceOnMemory, get, i32, I32, I32_ADD, I32_MUL,
   i32Procedure, mem, set, simd, V128, V128_LOAD, V128_STORE, memoryModule,
 } from '../wasm/assembly.js';
 
@@ -29,6 +29,12 @@ export interface BatchNormPasses {
   readonly gradientSums: (dy: number, x: number, rows: number, c: number, mean: number, s1: number, s2: number) => void;
   /** y[r, c] = (x[r, c] - mean[c]) * scale[c] + shift[c]. */
   readonly affine: (x: number, y: number, rows: number, c: number, mean: number, scale: number, shift: number) => void;
+  /** y[r, c] = max(0, (x[r, c] - mean[c]) * scale[c] + shift[c]): the ReLU after the normalisation. */
+  readonly affineRelu: (x: number, y: number, rows: number, c: number, mean: number, scale: number, shift: number) => void;
+  /** y[r, c] = max(0, (x[r, c] - mean[c]) * scale[c] + shift[c] + residual[r, c]). */
+  readonly affineAddRelu: (x: number, residual: number, y: number, rows: number, c: number, mean: number, scale: number, shift: number) => void;
+  /** out[r, c] = y[r, c] > 0 ? dy[r, c] : 0: the ReLU's backward, masked by its output. */
+  readonly reluMask: (dy: number, y: number, out: number, rows: number, c: number) => void;
   /** dx[r, c] = dy[r, c] * a[c] + (x[r, c] - mean[c]) * b[c] + shift[c]. */
   readonly affine2: (dy: number, x: number, dx: number, rows: number, c: number, a: number, mean: number, b: number, shift: number) => void;
 }
@@ -94,6 +100,7 @@ function elementwise(inputs: number, vectors: number, value: (input: (k: number)
 }
 
 const mul = simd(F32X4_MUL), add = simd(F32X4_ADD), sub = simd(F32X4_SUB);
+const relu = [...f32x4(0), ...simd(F32X4_MAX)];
 
 function moduleBytes(): Uint8Array {
   return memoryModule([
@@ -101,6 +108,12 @@ function moduleBytes(): Uint8Array {
     { name: 'centeredSquares', type: i32Procedure(5), code: reduction(1, 1, (row, vec) => [[...row(0), ...vec(0), ...sub, ...row(0), ...vec(0), ...sub, ...mul]]) },
     { name: 'gradientSums', type: i32Procedure(7), code: reduction(2, 1, (row, vec) => [row(0), [...row(0), ...row(1), ...vec(0), ...sub, ...mul]]) },
     { name: 'affine', type: i32Procedure(7), code: elementwise(1, 3, (input, vec) => [...input(0), ...vec(0), ...sub, ...vec(1), ...mul, ...vec(2), ...add]) },
+    { name: 'affineRelu', type: i32Procedure(7), code: elementwise(1, 3, (input, vec) => [...input(0), ...vec(0), ...sub, ...vec(1), ...mul, ...vec(2), ...add, ...relu]) },
+    {
+      name: 'affineAddRelu', type: i32Procedure(8),
+      code: elementwise(2, 3, (input, vec) => [...input(0), ...vec(0), ...sub, ...vec(1), ...mul, ...vec(2), ...add, ...input(1), ...add, ...relu]),
+    },
+    { name: 'reluMask', type: i32Procedure(5), code: elementwise(2, 0, (input) => [...input(0), ...input(1), ...f32x4(0), ...simd(F32X4_GT), ...simd(V128_AND)]) },
     {
       name: 'affine2', type: i32Procedure(9),
       code: elementwise(2, 4, (input, vec) => [...input(0), ...vec(0), ...mul, ...input(1), ...vec(1), ...sub, ...vec(2), ...mul, ...add, ...vec(3), ...add]),

@@ -24,9 +24,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { batchNormPasses, type BatchNormPasses } from './batch-norm-module.js';
 import { asWasm, backendMemory, heapF32, offsetBytes, release, type WasmBackend } from './kernel-utils.js';
 
-import { FusedKernelUnavailable, RUNNING_STATISTICS, SPLIT_BATCH_NORM } from '../fused-kernels.js';
+import { FusedKernelUnavailable, RUNNING_STATISTICS, SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD } from '../fused-kernels.js';
 
-interface Attrs { groups: number; epsilon: number }
+/** relu: y = max(0, bn(x) [+ residual]) (fused-batch-norm.ts); residual (backward): x had one, so its gradient is a fourth output. */
+interface Attrs { groups: number; epsilon: number; relu?: boolean; residual?: boolean }
 
 /** The passes for this backend, or null where its memory cannot be imported (the kernels then throw FusedKernelUnavailable). */
 export function splitBatchNormPasses(backend: WasmBackend): BatchNormPasses | null {
@@ -64,10 +65,11 @@ function sums(backend: WasmBackend, count: number): { info: tf.TensorInfo; at: n
 
 export function splitBatchNormWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
   const backend = asWasm(args.backend);
-  const { x, gamma, beta } = args.inputs as { x: tf.TensorInfo; gamma: tf.TensorInfo; beta: tf.TensorInfo };
-  const { groups, epsilon } = args.attrs as unknown as Attrs;
+  const { x, gamma, beta, residual } = args.inputs as { x: tf.TensorInfo; gamma: tf.TensorInfo; beta: tf.TensorInfo; residual?: tf.TensorInfo };
+  const { groups, epsilon, relu = false } = args.attrs as unknown as Attrs;
   const passes = passesOf(backend);
-  const { c, rows } = geometry(x, groups, [gamma, beta]);
+  if (residual !== undefined && !relu) throw new Error(`${SPLIT_BATCH_NORM}: a residual input needs relu`);
+  const { c, rows } = geometry(x, groups, [gamma, beta], residual ? [residual] : []);
   const stride = rows * c * 4;
   let mean: tf.TensorInfo | undefined, variance: tf.TensorInfo | undefined, vectors: tf.TensorInfo | undefined, y: tf.TensorInfo | undefined;
   let s: { info: tf.TensorInfo; at: number } | undefined;
@@ -93,8 +95,12 @@ export function splitBatchNormWasm(args: { inputs: tf.NamedTensorInfoMap; backen
       heap[(sc0 >> 2) + i] = scale;
       heap[shift0 + i] = heap[b0 + (i % c)]!;
     }
+    const r0 = residual ? offsetBytes(backend, residual) : 0;
     for (let g = 0; g < groups; g++) {
-      passes.affine(x0 + g * stride, y0 + g * stride, rows, c, m0 + g * c * 4, sc0 + g * c * 4, (shift0 + g * c) * 4);
+      const vectorsOf = [m0 + g * c * 4, sc0 + g * c * 4, (shift0 + g * c) * 4] as const;
+      if (residual) passes.affineAddRelu(x0 + g * stride, r0 + g * stride, y0 + g * stride, rows, c, ...vectorsOf);
+      else if (relu) passes.affineRelu(x0 + g * stride, y0 + g * stride, rows, c, ...vectorsOf);
+      else passes.affine(x0 + g * stride, y0 + g * stride, rows, c, ...vectorsOf);
     }
   } catch (e) {
     release(backend, y, mean, variance);
@@ -107,17 +113,25 @@ export function splitBatchNormWasm(args: { inputs: tf.NamedTensorInfoMap; backen
 
 export function splitBatchNormGradWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
   const backend = asWasm(args.backend);
-  const { dy, x, gamma, mean, variance } = args.inputs as Record<'dy' | 'x' | 'gamma' | 'mean' | 'variance', tf.TensorInfo>;
-  const { groups, epsilon } = args.attrs as unknown as Attrs;
+  const { dy: dyIn, x, gamma, mean, variance, y } = args.inputs as Record<'dy' | 'x' | 'gamma' | 'mean' | 'variance', tf.TensorInfo> & { y?: tf.TensorInfo };
+  const { groups, epsilon, relu = false, residual = false } = args.attrs as unknown as Attrs;
   const passes = passesOf(backend);
-  const { c, rows } = geometry(x, groups, [gamma], [dy]);
+  if (relu !== (y !== undefined) || (residual && !relu)) throw new Error(`${SPLIT_BATCH_NORM_GRAD}: relu needs the forward's output y (and a residual needs relu)`);
+  const { c, rows } = geometry(x, groups, [gamma], y ? [dyIn, y] : [dyIn]);
   if (tf.util.sizeFromShape(mean.shape) !== groups * c || tf.util.sizeFromShape(variance.shape) !== groups * c) {
     throw new Error(`${SPLIT_BATCH_NORM}: the saved mean and variance must be [${groups}, ${c}]; got [${mean.shape.join(', ')}] and [${variance.shape.join(', ')}]`);
   }
   const stride = rows * c * 4;
   let dgamma: tf.TensorInfo | undefined, dbeta: tf.TensorInfo | undefined, vectors: tf.TensorInfo | undefined, dx: tf.TensorInfo | undefined;
   let s: { info: tf.TensorInfo; at: number } | undefined;
+  // With the ReLU, the layer's dy is the incoming dy where y > 0 (and that is the residual's gradient too).
+  let masked: tf.TensorInfo | undefined;
   try {
+    if (y) {
+      masked = backend.makeOutput(x.shape, 'float32');
+      passes.reluMask(offsetBytes(backend, dyIn), offsetBytes(backend, y), offsetBytes(backend, masked), rows * groups, c);
+    }
+    const dy = masked ?? dyIn;
     dgamma = backend.makeOutput([c], 'float32');
     dbeta = backend.makeOutput([c], 'float32');
     vectors = backend.makeOutput([3, groups, c], 'float32'); // a, b, shift
@@ -154,11 +168,13 @@ export function splitBatchNormGradWasm(args: { inputs: tf.NamedTensorInfoMap; ba
       passes.affine2((dy0 << 2) + g * stride, (x0 << 2) + g * stride, (dx0 << 2) + g * stride, rows, c, at(a0), at(m0), at(b0), at(shift0));
     }
   } catch (e) {
-    release(backend, dx, dgamma, dbeta);
+    release(backend, dx, dgamma, dbeta, masked);
     throw e;
   } finally {
     release(backend, vectors, s?.info);
   }
+  if (residual) return [dx, dgamma, dbeta, masked!];
+  release(backend, masked);
   return [dx, dgamma, dbeta];
 }
 

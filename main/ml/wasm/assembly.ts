@@ -16,7 +16,8 @@ export const F64_NEAREST = 0x9e, F64_ADD = 0xa0, F64_MUL = 0xa2, F64_MIN = 0xa4,
 export const SIMD = 0xfd;
 export const V128_LOAD = 0x00, V128_STORE = 0x0b, V128_CONST = 0x0c, F64X2_SPLAT = 0x14, F32X4_EXTRACT_LANE = 0x1f, F64X2_EXTRACT = 0x21;
 export const I8X16_SHUFFLE = 0x0d;
-export const F32X4_NEG = 0xe1, F32X4_ADD = 0xe4, F32X4_SUB = 0xe5, F32X4_MUL = 0xe6, F64X2_ADD = 0xf0, F64X2_MUL = 0xf2;
+export const F32X4_NEG = 0xe1, F32X4_ADD = 0xe4, F32X4_SUB = 0xe5, F32X4_MUL = 0xe6, F32X4_MAX = 0xe9, F64X2_ADD = 0xf0, F64X2_MUL = 0xf2;
+export const F32X4_GT = 0x44, V128_AND = 0x4e;
 
 export function uleb(value: number): number[] {
   const bytes: number[] = [];

@@ -16,14 +16,19 @@ import { fusedKernelOptions, RUNNING_STATISTICS, SPLIT_BATCH_NORM } from '../../
 import { copies, countingCalls, relativeError } from './compare.js';
 import { values } from './lcg-values.js';
 
-interface Case { shape: number[]; splits: number; offset: number }
+/** epilogue: the ReLU after the layer, or relu(bn(x) + residual) (the ResNet block's end). */
+interface Case { shape: number[]; splits: number; offset: number; epilogue?: 'relu' | 'residual' }
 
 const CASES: Case[] = [
   { shape: [8, 5, 3, 12], splits: 4, offset: 0 },
   { shape: [6, 4, 4, 8], splits: 3, offset: 40 }, // mean 40, spread about 1
   { shape: [16, 32], splits: 8, offset: 0 }, // the MLP head's [N, C]
   { shape: [4, 7, 7, 4], splits: 1, offset: -3 },
+  { shape: [8, 5, 3, 12], splits: 4, offset: 0, epilogue: 'relu' },
+  { shape: [6, 4, 4, 8], splits: 2, offset: 40, epilogue: 'residual' },
 ];
+
+const label = (c: Case): string => `x [${c.shape.join(',')}], ${c.splits} groups, mean ${c.offset}${c.epilogue ? `, ${c.epilogue}` : ''}`;
 
 /** y, running mean and variance after one update, and dx, dgamma, dbeta of sum(y * r). */
 async function batchNormAndGradients(backend: 'cpu' | 'wasm', c: Case): Promise<Float32Array[]> {
@@ -41,9 +46,13 @@ async function batchNormAndGradients(backend: 'cpu' | 'wasm', c: Case): Promise<
   const out = tf.tidy(() => {
     const x = tf.tensor(values(size, 7).map((v) => v + c.offset), c.shape);
     const r = tf.tensor(values(size, 8), c.shape);
-    const y = splitBatchNormTrain(x, vars, options);
-    const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
-      tf.sum(tf.mul(splitBatchNormTrain(a, { ...vars, gamma: g as tf.Tensor1D, beta: b as tf.Tensor1D }, options), r)))([x, vars.gamma, vars.beta]);
+    const shortcut = tf.tensor(values(size, 9), c.shape);
+    const epilogue = (s: tf.Tensor) => (c.epilogue === 'residual' ? { relu: true, residual: s } : { relu: c.epilogue === 'relu' });
+    const y = splitBatchNormTrain(x, vars, options, epilogue(shortcut));
+    // dx, dgamma, dbeta of sum(y * r), and d(shortcut) with a residual.
+    const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor, s?: tf.Tensor) =>
+      tf.sum(tf.mul(splitBatchNormTrain(a, { ...vars, gamma: g as tf.Tensor1D, beta: b as tf.Tensor1D }, options, epilogue(s ?? shortcut)), r)))(
+      [x, vars.gamma, vars.beta, ...(c.epilogue === 'residual' ? [shortcut] : [])]);
     return [y, tf.clone(vars.runningMean), tf.clone(vars.runningVar), ...grads];
   });
   const arrays = copies(out);
@@ -61,13 +70,16 @@ describe('fused split BatchNorm on wasm', () => {
   });
 
   for (const c of CASES) {
-    it(`matches the op route on cpu: x [${c.shape.join(',')}], ${c.splits} groups, mean ${c.offset}`, async () => {
+    it(`matches the op route on cpu: ${label(c)}`, async () => {
       const reference = await batchNormAndGradients('cpu', c);
       const { result: { result: ours, calls: statisticsCalls }, calls } = await countingCalls(SPLIT_BATCH_NORM,
         () => countingCalls(RUNNING_STATISTICS, () => batchNormAndGradients('wasm', c)));
       expect(calls).toBe(2); // y, and y again inside tf.grads: one kernel each
       expect(statisticsCalls).toBe(2); // and one running-statistics update with each
-      const names = ['y', 'running mean', 'running var', 'dx', 'dgamma', 'dbeta'];
+      const names = ['y', 'running mean', 'running var', 'dx', 'dgamma', 'dbeta', 'd residual'].slice(0, reference.length);
+      expect(ours).toHaveLength(reference.length);
+      // A ReLU that zeroes nothing would not test its mask.
+      if (c.epilogue) expect(ours[0]!.filter((v) => v === 0).length).toBeGreaterThan(ours[0]!.length / 10);
       // 1e-5 relative to the largest value; the op route on cpu sums in float32, ours in float64.
       names.forEach((label, k) => { expect(relativeError(ours[k]!, reference[k]!), label).toBeLessThan(1e-5); });
     });
