@@ -3,11 +3,13 @@
  * Winograd convolutions) move a MoCo trajectory: two steps of ResNet-18 at 32 px, batch 32, with
  * the changes off (one dW GEMM, whole filters, direct convs) and on, then the largest weight and
  * SGD-momentum differences.
- *   npm run -s bench:kernel-diff -- [width=0.125] [all|winograd-only|others-only|stop21-only]
+ *   npm run -s bench:kernel-diff -- [width=0.125] [all|winograd-only|others-only|stop21-only|fused-only]
  * With `winograd-only` the other two changes stay on in both runs; with `others-only` Winograd does.
  * `stop21-only`: everything on in both runs except stop 21's assembled GEMMs (outer-product dW,
  * Winograd planes, BatchMatMul) and fused kernels (BatchNorm, SGD, key-encoder average), off
  * against on (at width 1/8 that also moves layers from direct to Winograd).
+ * `fused-only`: everything on in both runs except the fused kernels (fused-kernels.ts: BatchNorm
+ * with its running statistics, ReLU and residual, SGD, key-encoder average), off against on.
  */
 import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
@@ -24,19 +26,22 @@ import { winogradOptions } from '../ml/wasm-kernels/winograd.js';
 await tf.setBackend('wasm'); await tf.ready(); registerWasmTrainingKernels();
 const width = Number(process.argv[2] ?? 0.125);
 const mode = process.argv[3] ?? 'all';
-if (!['all', 'winograd-only', 'others-only', 'stop21-only'].includes(mode)) throw new Error(`mode: expected all, winograd-only, others-only or stop21-only, got ${mode}`);
+if (!['all', 'winograd-only', 'others-only', 'stop21-only', 'fused-only'].includes(mode)) {
+  throw new Error(`mode: expected all, winograd-only, others-only, stop21-only or fused-only, got ${mode}`);
+}
 const { chunkColumns } = dWOptions;
 const { blockChannels } = conv2dOptions;
 async function run(newKernels: boolean): Promise<{ w: Map<string, Float32Array>; loss: number[] }> {
-  const others = newKernels || mode === 'winograd-only' || mode === 'stop21-only';
+  const fusedOnly = mode === 'fused-only';
+  const others = newKernels || mode === 'winograd-only' || mode === 'stop21-only' || fusedOnly;
   dWOptions.chunkColumns = others ? chunkColumns : Infinity;
   conv2dOptions.blockChannels = others ? blockChannels : Infinity;
-  winogradOptions.tile = newKernels || mode === 'others-only' || mode === 'stop21-only' ? 'auto' : 0;
-  const stop21 = newKernels || mode === 'winograd-only' || mode === 'others-only';
+  winogradOptions.tile = newKernels || mode === 'others-only' || mode === 'stop21-only' || fusedOnly ? 'auto' : 0;
+  const stop21 = newKernels || mode === 'winograd-only' || mode === 'others-only' || fusedOnly;
   winogradOptions.ownGemm = stop21;
   directDwOptions.enabled = stop21;
   matmulOptions.ownGemm = stop21;
-  fusedKernelOptions.enabled = stop21;
+  fusedKernelOptions.enabled = fusedOnly ? newKernels : stop21;
   const encoder = { architecture: 'resnet18', widthMultiplier: width, smallImageStem: true, head: 'linear', dim: 128, bnSplits: 4 } as const;
   const moco = new Moco({ encoder, queueSize: 256, keyMomentum: 0.99, temperature: 0.2, shuffleKeys: true }, 32, 0);
   const sgd = new SgdMomentum({ learningRate: 0.06, momentum: 0.9, weightDecay: 5e-4, schedule: { kind: 'constant' }, warmupEpochs: 0 });
