@@ -11,10 +11,12 @@
  * machine's load (`uptime`) before and after, since the machines are shared.
  *
  *   npm run bench [-- --quick] [-- --configs r18-32-w1,r18-32-w025] [-- --reps 3] [-- --warmup 1] [-- --workers 1,2] [-- --no-torch]
- *   --warmup N: untimed steps of ours before the timed ones (default 1, as the PyTorch script's own
- *     single warm-up step). Ours settles over about 10 steps (V8 tiers up the JavaScript around
- *     the kernels; 350 -> 210-250 ms a step at width 1/4), PyTorch after one, so a larger N gives
- *     our steady state; the JSON records N.
+ *   --warmup N: untimed steps before the timed ones, on both sides (default 5): ours runs N, and the
+ *     PyTorch script runs its own warm-up step plus N - 1 more, which are left out of its median here
+ *     (its per-step times are in the JSON, as are our warm-up steps). Ours settles over its first
+ *     few steps: V8 compiles the JavaScript around the kernels on background threads, which at W =
+ *     the core count compete with the workers (W=2, width 1/4: 374, 255, 207 ms after the first
+ *     step, then about 200); PyTorch is steady after its first. `--warmup 1` gives the cold figure.
  *   --quick: both 32 px configurations, 2 timed steps: the equal-core ratios in about 3 minutes
  *   --backend webgpu: each row also has `wasm` (the same step on wasm, same run) and
  *     `webgpuVsWasm`; on a software adapter --quick runs the tiny r18-16-w0625 row only
@@ -99,13 +101,15 @@ async function openHost(config: BenchConfig, workers: number): Promise<{ host: C
 }
 
 /** Untimed steps of ours before the timed ones (--warmup). */
-let warmupSteps = 1;
+let warmupSteps = 5;
+let warmupGiven = false;
 
 async function benchOurs(config: BenchConfig, reps: number, workers: number): Promise<Record<string, unknown>> {
   const { host, dispose } = await openHost(config, workers);
   const per = config.imageSize * config.imageSize * 3 * config.batchSize;
   const batch = { queryPixels: randomPixels(per, 1), keyPixels: randomPixels(per, 2), count: config.batchSize, imageSize: config.imageSize };
   const totals: number[] = [];
+  const warmups: number[] = [];
   const phaseRuns: (readonly PhaseTimes[])[] = [];
   try {
     for (let rep = 1 - warmupSteps; rep <= reps; rep++) {
@@ -113,6 +117,7 @@ async function benchOurs(config: BenchConfig, reps: number, workers: number): Pr
       const outcome = await host.step(batch, 0.03, { timePhases: true });
       const ms = performance.now() - started;
       process.stderr.write(`  ${config.id} W=${workers} step ${rep}${rep <= 0 ? ' (warm-up)' : ''}: ${ms.toFixed(0)} ms\n`);
+      if (rep <= 0) warmups.push(Math.round(ms));
       if (rep > 0) {
         totals.push(ms);
         phaseRuns.push(outcome.phasesByReplica ?? []);
@@ -127,7 +132,9 @@ async function benchOurs(config: BenchConfig, reps: number, workers: number): Pr
     return {
       workers,
       warmupSteps,
+      warmupStepMs: warmups,
       stepMs: Math.round(stepMs),
+      timedStepMs: totals.map(Math.round),
       bestStepMs: Math.round(Math.min(...totals)),
       imagesPerSecond: Number(((config.batchSize * 1000) / stepMs).toFixed(2)),
       bestImagesPerSecond: Number(((config.batchSize * 1000) / Math.min(...totals)).toFixed(2)),
@@ -142,16 +149,42 @@ async function benchOurs(config: BenchConfig, reps: number, workers: number): Pr
   }
 }
 
+/**
+ * The script's JSON with its medians taken over the steps after the first `skip` of its timed
+ * ones (its per-step lines: `step i: ... total Wms(cpu C)`), so that both sides leave out the same
+ * number of steps; the script's own medians, over all its timed steps, are kept beside.
+ */
+function torchResult(json: Record<string, unknown>, lines: readonly string[], skip: number, batch: number): Record<string, unknown> {
+  const steps = lines.flatMap((line) => {
+    const m = /^step (\d+)(?: \(warm-up\))?:.* total (\d+)ms\(cpu (\d+)\)/.exec(line);
+    return m ? [{ index: Number(m[1]), wall: Number(m[2]), cpu: Number(m[3]) }] : [];
+  });
+  const timed = steps.filter((s) => s.index > skip);
+  if (skip === 0 || timed.length === 0) return { ...json, stepWallMs: steps.map((s) => s.wall) };
+  const wall = median(timed.map((s) => s.wall));
+  return {
+    ...json,
+    script: { median_step_wall_ms: json.median_step_wall_ms, median_step_cpu_ms: json.median_step_cpu_ms, img_per_s_wall: json.img_per_s_wall },
+    untimedSteps: skip + 1,
+    stepWallMs: steps.map((s) => s.wall),
+    median_step_wall_ms: wall,
+    median_step_cpu_ms: median(timed.map((s) => s.cpu)),
+    img_per_s_wall: Number(((batch * 1000) / wall).toFixed(2)),
+  };
+}
+
 async function benchTorch(config: BenchConfig, reps: number, threads: number): Promise<Record<string, unknown>> {
   const script = process.env.MOCO_TORCH_BENCH ?? resolve(process.cwd(), '../shared/bench/moco_step_torch.py');
   const python = process.env.MOCO_TORCH_PYTHON ?? '/usr/bin/python3';
   if (!config.torchWidths) return { unavailable: 'the reference script has no ImageNet-stem model' };
   if (!existsSync(script)) return { unavailable: `reference script not found at ${script} (set MOCO_TORCH_BENCH)` };
   try {
-    const args = [script, config.torchWidths, String(config.batchSize), String(config.imageSize), String(reps), String(threads)];
+    // Its step 0 is its own warm-up; steps 1 .. N-1 are the rest of the N untimed steps (--warmup).
+    const extra = Math.max(0, warmupSteps - 1);
+    const args = [script, config.torchWidths, String(config.batchSize), String(config.imageSize), String(reps + extra), String(threads)];
     const { stdout } = await promisify(execFile)(python, args, { timeout: 600_000, maxBuffer: 1 << 22 });
-    const last = stdout.trim().split('\n').pop() ?? '{}';
-    return JSON.parse(last) as Record<string, unknown>;
+    const lines = stdout.trim().split('\n');
+    return torchResult(JSON.parse(lines.pop() ?? '{}') as Record<string, unknown>, lines, extra, config.batchSize);
   } catch (error) {
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
     return { unavailable: `PyTorch reference failed: ${message} (apt-get install python3-torch)` };
@@ -172,6 +205,7 @@ function parseArgs(argv: readonly string[]): { reps: number; configs: readonly B
       reps = 2;
       configs = CONFIGS.filter((c) => c.id === 'r18-32-w1' || c.id === 'r18-32-w025');
     } else if (arg === '--warmup') {
+      warmupGiven = true;
       warmupSteps = Number(argv[++i]);
       if (!Number.isInteger(warmupSteps) || warmupSteps < 0) throw new Error(`--warmup: expected a whole number of steps (0 or more), got ${argv[i]}`);
     } else if (arg === '--reps') {
@@ -203,6 +237,7 @@ async function main(): Promise<void> {
   const backend = await chooseBackend({ env: process.env, ...(wanted ? { preferred: wanted } : {}) });
   const softwareAdapter = backend.adapter?.software === true;
   const configs = quick && softwareAdapter ? CONFIGS.filter((c) => c.id === SOFTWARE_ADAPTER_QUICK) : asked;
+  if (softwareAdapter && !warmupGiven) warmupSteps = 1; // seconds a step there, and no speed claim to make
   const loadBefore = load();
   const results = [];
   for (const config of configs) {
