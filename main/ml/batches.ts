@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { evalTransform, twoCropsTransform, type AugmentationConfig, type AugmentationParams, type RgbImage } from './augment.js';
-import { l2Normalize } from './moco.js';
+import { l2Normalize } from './contrastive-loss.js';
 import type { Encoder } from './resnet.js';
 import type { Rng } from './rng.js';
 

@@ -8,7 +8,7 @@
  * features): measured in docs/moco.md.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { l2Normalize } from './moco.js';
+import { l2Normalize } from './contrastive-loss.js';
 
 export interface FeatureStandardisation {
   /** Per-dimension mean and std of the fitted features, length C each. */

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { RgbImage } from './augment.js';
 import { makeEvalBatch } from './batches.js';
-import { l2Normalize } from './moco.js';
+import { l2Normalize } from './contrastive-loss.js';
 
 export interface PixelStatistics {
   /** [1, S*S*3] each; the caller owns both. */

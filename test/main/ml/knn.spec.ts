@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { weightedKnn } from '../../../main/ml/knn.js';
-import { l2Normalize } from '../../../main/ml/moco.js';
+import { l2Normalize } from '../../../main/ml/contrastive-loss.js';
 import { useBackend } from '../../helpers/backend.js';
 
 describe('weighted kNN monitor', () => {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { contrastiveLogits, infoNceLoss, inversePermutation, Moco, type MocoConfig } from '../../../main/ml/moco.js';
+import { contrastiveLogits, infoNceLoss } from '../../../main/ml/contrastive-loss.js';
+import { inversePermutation, Moco, type MocoConfig } from '../../../main/ml/moco.js';
 import { SgdMomentum } from '../../../main/ml/optimizer.js';
 import { Rng } from '../../../main/ml/rng.js';
 import { useBackend } from '../../helpers/backend.js';
