@@ -154,17 +154,23 @@ async function benchOurs(config: BenchConfig, reps: number, workers: number): Pr
  * ones (its per-step lines: `step i: ... total Wms(cpu C)`), so that both sides leave out the same
  * number of steps; the script's own medians, over all its timed steps, are kept beside.
  */
-function torchResult(json: Record<string, unknown>, lines: readonly string[], skip: number, batch: number): Record<string, unknown> {
+function torchResult(json: Record<string, unknown>, lines: readonly string[], skip: number, reps: number, batch: number): Record<string, unknown> {
   const steps = lines.flatMap((line) => {
     const m = /^step (\d+)(?: \(warm-up\))?:.* total (\d+)ms\(cpu (\d+)\)/.exec(line);
     return m ? [{ index: Number(m[1]), wall: Number(m[2]), cpu: Number(m[3]) }] : [];
   });
+  if (skip === 0) return { ...json, stepWallMs: steps.map((s) => s.wall) };
   const timed = steps.filter((s) => s.index > skip);
-  if (skip === 0 || timed.length === 0) return { ...json, stepWallMs: steps.map((s) => s.wall) };
+  // Its medians would include the extra untimed steps: better no figure than an unequal one.
+  if (timed.length !== reps) {
+    return { unavailable: `PyTorch reference: expected ${reps} timed step lines after step ${skip} ("step i: ... total Wms(cpu C)"), read ${timed.length}; has the script's output changed?` };
+  }
   const wall = median(timed.map((s) => s.wall));
+  const { img_per_s_cpu_per_core: cpuPerCore, phases_wall_ms: phases, ...rest } = json;
   return {
-    ...json,
-    script: { median_step_wall_ms: json.median_step_wall_ms, median_step_cpu_ms: json.median_step_cpu_ms, img_per_s_wall: json.img_per_s_wall },
+    ...rest,
+    // The script's own figures, over all its timed steps (the extra untimed ones included).
+    script: { median_step_wall_ms: json.median_step_wall_ms, median_step_cpu_ms: json.median_step_cpu_ms, img_per_s_wall: json.img_per_s_wall, img_per_s_cpu_per_core: cpuPerCore, phases_wall_ms: phases },
     untimedSteps: skip + 1,
     stepWallMs: steps.map((s) => s.wall),
     median_step_wall_ms: wall,
@@ -184,7 +190,7 @@ async function benchTorch(config: BenchConfig, reps: number, threads: number): P
     const args = [script, config.torchWidths, String(config.batchSize), String(config.imageSize), String(reps + extra), String(threads)];
     const { stdout } = await promisify(execFile)(python, args, { timeout: 600_000, maxBuffer: 1 << 22 });
     const lines = stdout.trim().split('\n');
-    return torchResult(JSON.parse(lines.pop() ?? '{}') as Record<string, unknown>, lines, extra, config.batchSize);
+    return torchResult(JSON.parse(lines.pop() ?? '{}') as Record<string, unknown>, lines, extra, reps, config.batchSize);
   } catch (error) {
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
     return { unavailable: `PyTorch reference failed: ${message} (apt-get install python3-torch)` };
@@ -207,7 +213,8 @@ function parseArgs(argv: readonly string[]): { reps: number; configs: readonly B
     } else if (arg === '--warmup') {
       warmupGiven = true;
       warmupSteps = Number(argv[++i]);
-      if (!Number.isInteger(warmupSteps) || warmupSteps < 0) throw new Error(`--warmup: expected a whole number of steps (0 or more), got ${argv[i]}`);
+      // At least 1: the PyTorch script always runs its own warm-up step, so 0 would not be equal.
+      if (!Number.isInteger(warmupSteps) || warmupSteps < 1) throw new Error(`--warmup: expected a whole number of untimed steps, 1 or more (the PyTorch script always runs one), got ${argv[i]}`);
     } else if (arg === '--reps') {
       reps = Number(argv[++i]);
       if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps: expected a positive integer, got ${argv[i]}`);

@@ -124,9 +124,7 @@ export function splitBatchNormTrain(x: tf.Tensor, bn: BatchNormVariables, option
 
   const m = options.momentum;
   const unbias = perGroup / (perGroup - 1);
-  if (epilogue.residual !== undefined && (!epilogue.relu || !tf.util.arraysEqual(epilogue.residual.shape, shape))) {
-    throw new Error(`splitBatchNormTrain: a residual needs relu and x's shape [${shape.join(', ')}]; got [${epilogue.residual.shape.join(', ')}]`);
-  }
+  checkEpilogue('splitBatchNormTrain', shape, epilogue);
   // One kernel each way where the backend has them, and one for the running statistics, with the
   // ReLU and residual inside (fused-batch-norm.ts): about 10, 15 and 18 ops otherwise, and 5-6
   // more for the ReLU and the residual.
@@ -186,6 +184,13 @@ export function splitBatchNormTrain(x: tf.Tensor, bn: BatchNormVariables, option
   return withEpilogue(y, epilogue);
 }
 
+/** A residual needs relu and x's own shape (no broadcasting: it is a block's shortcut). */
+function checkEpilogue(caller: string, shape: readonly number[], epilogue: BatchNormEpilogue): void {
+  if (epilogue.residual !== undefined && (!epilogue.relu || !tf.util.arraysEqual(epilogue.residual.shape, [...shape]))) {
+    throw new Error(`${caller}: a residual needs relu and x's shape [${shape.join(', ')}]; got [${epilogue.residual.shape.join(', ')}]${epilogue.relu ? '' : ' without relu'}`);
+  }
+}
+
 /** relu(y + residual), relu(y) or y, through tfjs ops. */
 function withEpilogue(y: tf.Tensor, epilogue: BatchNormEpilogue): tf.Tensor {
   if (!epilogue.relu) return y;
@@ -194,5 +199,6 @@ function withEpilogue(y: tf.Tensor, epilogue: BatchNormEpilogue): tf.Tensor {
 
 /** Eval-mode BatchNorm with running statistics (one fused kernel), then the epilogue's ops. */
 export function batchNormEval(x: tf.Tensor, bn: BatchNormVariables, epsilon: number, epilogue: BatchNormEpilogue = NO_EPILOGUE): tf.Tensor {
+  checkEpilogue('batchNormEval', x.shape, epilogue);
   return withEpilogue(tf.batchNorm(x, bn.runningMean, bn.runningVar, bn.beta, bn.gamma, epsilon), epilogue);
 }

@@ -2,13 +2,15 @@
  * Split BatchNorm's fused route (issue 9): where the backend has the fused kernels
  * (fused-kernels.ts, on wasm), one training-mode layer is one kernel forward, one backward and one
  * for its running statistics, and the ReLU after it, with the residual sum before that ReLU, runs
- * inside the same kernels: y = relu(bn(x) + residual). ResNet's convBnRelu and its blocks'
- * relu(bn(conv2(h)) + shortcut) are 17 of ResNet-18's 20 BatchNorms.
+ * inside the same kernels: y = relu(bn(x) + residual). ResNet's convBnRelu and the last
+ * BatchNorm of each block, relu(bn(conv(h)) + shortcut), are 17 of ResNet-18's 20 BatchNorms.
  *
  * Through tfjs ops the ReLU was a Relu kernel forward and Step, Cast and Multiply backward, and the
- * residual an Add each way: 5-6 more kernel calls and passes over the activation per layer, plus
- * the tensors the tape saves for them. Fused, the backward masks dy once (dy where y > 0), and that
- * masked dy is also the residual's gradient. batch-norm.ts keeps the op route for other backends.
+ * residual an Add forward (its backward passes dy on): 4-5 more kernel calls and passes over the
+ * activation per layer, plus the tensors the tape saves for them. Fused, the backward masks dy
+ * once (dy where y > 0), and that masked dy is also the residual's gradient. (The engine still
+ * adds the shortcut's two gradients where the block input fans out.) batch-norm.ts keeps the op
+ * route for other backends.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchNormVariables } from './batch-norm.js';
@@ -55,13 +57,16 @@ export function fusedSplitBatchNorm(x: tf.Tensor, bn: BatchNormVariables, geomet
       },
     };
   };
-  const y = epilogue.residual
-    ? tf.customGrad((input, gamma, beta, residual, save) => forward(input as tf.Tensor, gamma as tf.Tensor, beta as tf.Tensor, residual as tf.Tensor, save as tf.GradSaveFunc))(x, bn.gamma, bn.beta, epilogue.residual)
-    : tf.customGrad((input, gamma, beta, save) => forward(input as tf.Tensor, gamma as tf.Tensor, beta as tf.Tensor, undefined, save as tf.GradSaveFunc))(x, bn.gamma, bn.beta);
-  bn.runningMean.assign(running![0]!);
-  bn.runningVar.assign(running![1]!);
-  tf.dispose(running!);
-  return y;
+  try {
+    const y = epilogue.residual
+      ? tf.customGrad((input, gamma, beta, residual, save) => forward(input as tf.Tensor, gamma as tf.Tensor, beta as tf.Tensor, residual as tf.Tensor, save as tf.GradSaveFunc))(x, bn.gamma, bn.beta, epilogue.residual)
+      : tf.customGrad((input, gamma, beta, save) => forward(input as tf.Tensor, gamma as tf.Tensor, beta as tf.Tensor, undefined, save as tf.GradSaveFunc))(x, bn.gamma, bn.beta);
+    bn.runningMean.assign(running![0]!);
+    bn.runningVar.assign(running![1]!);
+    return y;
+  } finally {
+    if (running) tf.dispose(running); // the variables hold their own references
+  }
 }
 
 /** Whether the current backend runs this layer fused (the kernels are registered, C a multiple of 4). */

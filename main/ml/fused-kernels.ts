@@ -3,7 +3,9 @@
  * wasm-kernels/index.ts (issue 9): split BatchNorm forward and backward and its running statistics, the SGD momentum
  * update and MoCo's key-encoder average. Where the current backend has them, batch-norm.ts,
  * optimizer.ts and moco.ts call them; elsewhere (cpu, webgpu, tfjs-node) they keep their tfjs
- * ops, which compute the same values. `fusedKernelOptions.enabled = false` keeps the ops
+ * ops, which compute the same values (up to float rounding; one exception: the fused ReLU
+ * backward masks dy, so a NaN or infinite dy where y <= 0 gives 0 there, as PyTorch's
+ * threshold_backward does, where dy * step(x) gives NaN). `fusedKernelOptions.enabled = false` keeps the ops
  * everywhere (benchmarks, tests).
  */
 import * as tf from '@tensorflow/tfjs-core';

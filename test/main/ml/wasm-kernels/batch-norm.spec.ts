@@ -85,14 +85,17 @@ describe('fused split BatchNorm on wasm', () => {
     });
   }
 
-  it('falls back to the op route when switched off, with the same results', async () => {
-    const c = CASES[0]!;
-    const fused = await batchNormAndGradients('wasm', c);
-    fusedKernelOptions.enabled = false;
-    const { result: ops, calls } = await countingCalls(SPLIT_BATCH_NORM, () => batchNormAndGradients('wasm', c));
-    expect(calls).toBe(0);
-    fused.forEach((f, k) => { expect(relativeError(f, ops[k]!)).toBeLessThan(1e-5); });
-  });
+  for (const c of [CASES[0]!, CASES.find((k) => k.epilogue === 'residual')!]) {
+    it(`falls back to the op route when switched off, with the same results: ${label(c)}`, async () => {
+      fusedKernelOptions.enabled = true;
+      const fused = await batchNormAndGradients('wasm', c);
+      fusedKernelOptions.enabled = false;
+      const { result: ops, calls } = await countingCalls(SPLIT_BATCH_NORM, () => batchNormAndGradients('wasm', c));
+      expect(calls).toBe(0);
+      expect(ops).toHaveLength(fused.length);
+      fused.forEach((f, k) => { expect(relativeError(f, ops[k]!)).toBeLessThan(1e-5); });
+    });
+  }
 
   it('leaks no tensor and no backend buffer', async () => {
     await batchNormAndGradients('wasm', CASES[1]!);
