@@ -10,22 +10,24 @@
  * equal cores, the per-phase milliseconds of every worker, each worker's wasm heap, and the
  * machine's load (`uptime`) before and after, since the machines are shared.
  *
- *   npm run bench [-- --quick] [-- --configs r18-32-w1,r18-32-w025] [-- --reps 3] [-- --warmup 1] [-- --workers 1,2] [-- --no-torch]
+ *   npm run bench [-- --quick] [-- --configs r18-32-w1,r18-32-w025] [-- --reps 3] [-- --rounds 3] [-- --warmup 1] [-- --workers 1,2] [-- --no-torch]
+ *   --rounds R (default 3): ours and PyTorch alternate, R rounds of --reps timed steps each (ours
+ *     keeps its pool; PyTorch runs its script once a round, with its untimed steps). The ratio is
+ *     the median over rounds of each round's pair, measured minutes apart at most: this machine's
+ *     speed drifts by 20-50 % over a minute or two (a W=2 full-width step 1,405 ms in one run,
+ *     2,014 in the next; both workers slower together), which a single back-to-back pair took
+ *     straight into the ratio. `equalCoreRatiosByRound` keeps every round's ratio.
  *   --warmup N: untimed steps before the timed ones, on both sides (default 5): ours runs N, and the
  *     PyTorch script runs its own warm-up step plus N - 1 more, which are left out of its median here
  *     (its per-step times are in the JSON, as are our warm-up steps). Ours settles over its first
  *     few steps: V8 compiles the JavaScript around the kernels on background threads, which at W =
  *     the core count compete with the workers (W=2, width 1/4: 374, 255, 207 ms after the first
  *     step, then about 200); PyTorch is steady after its first. `--warmup 1` gives the cold figure.
- *   --quick: both 32 px configurations, 2 timed steps: the equal-core ratios in about 3 minutes
+ *   --quick: both 32 px configurations, 2 rounds of 2 timed steps: the equal-core ratios in a few minutes
  *   --backend webgpu: each row also has `wasm` (the same step on wasm, same run) and
  *     `webgpuVsWasm`; on a software adapter --quick runs the tiny r18-16-w0625 row only
  */
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { chooseBackend, initialiseBackend, parseBackendName, type BackendName } from '../ml/backend.js';
 import type { ComputeHost } from '../ml/compute-host.js';
@@ -34,6 +36,7 @@ import { Moco, type MocoConfig, type PhaseTimes } from '../ml/moco.js';
 import { SgdMomentum, type SgdConfig } from '../ml/optimizer.js';
 import { parameterCount, type EncoderConfig } from '../ml/resnet.js';
 import { startWorkerPool } from '../trainer/worker-channel.js';
+import { benchTorch, combineTorchRounds, median } from './torch-reference.js';
 
 interface BenchConfig {
   readonly id: string;
@@ -64,11 +67,6 @@ const SOFTWARE_ADAPTER_QUICK = 'r18-16-w0625';
 
 // The torch reference's step: K=4096, m=0.99, T=0.2, SGD lr 0.03 momentum 0.9 wd 5e-4.
 const QUEUE_SIZE = 4096;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 const SGD: SgdConfig = { learningRate: 0.03, momentum: 0.9, weightDecay: 5e-4, schedule: { kind: 'constant' }, warmupEpochs: 0 };
 
@@ -104,24 +102,37 @@ async function openHost(config: BenchConfig, workers: number): Promise<{ host: C
 let warmupSteps = 5;
 let warmupGiven = false;
 
-async function benchOurs(config: BenchConfig, reps: number, workers: number): Promise<Record<string, unknown>> {
+/**
+ * Ours: the untimed steps, then `rounds` rounds of `reps` timed steps, with `afterRound` run after
+ * each (the PyTorch round beside it, so that both sides sample the same minutes of a shared machine).
+ */
+async function benchOurs(config: BenchConfig, reps: number, workers: number, rounds = 1, afterRound: () => Promise<void> = () => Promise.resolve()): Promise<Record<string, unknown>> {
   const { host, dispose } = await openHost(config, workers);
   const per = config.imageSize * config.imageSize * 3 * config.batchSize;
   const batch = { queryPixels: randomPixels(per, 1), keyPixels: randomPixels(per, 2), count: config.batchSize, imageSize: config.imageSize };
   const totals: number[] = [];
+  const roundStepMs: number[] = [];
   const warmups: number[] = [];
   const phaseRuns: (readonly PhaseTimes[])[] = [];
+  const step = async (label: string): Promise<{ ms: number; phases: readonly PhaseTimes[] }> => {
+    const started = performance.now();
+    const outcome = await host.step(batch, 0.03, { timePhases: true });
+    const ms = performance.now() - started;
+    process.stderr.write(`  ${config.id} W=${workers} ${label}: ${ms.toFixed(0)} ms\n`);
+    return { ms, phases: outcome.phasesByReplica ?? [] };
+  };
   try {
-    for (let rep = 1 - warmupSteps; rep <= reps; rep++) {
-      const started = performance.now();
-      const outcome = await host.step(batch, 0.03, { timePhases: true });
-      const ms = performance.now() - started;
-      process.stderr.write(`  ${config.id} W=${workers} step ${rep}${rep <= 0 ? ' (warm-up)' : ''}: ${ms.toFixed(0)} ms\n`);
-      if (rep <= 0) warmups.push(Math.round(ms));
-      if (rep > 0) {
-        totals.push(ms);
-        phaseRuns.push(outcome.phasesByReplica ?? []);
+    for (let i = 0; i < warmupSteps; i++) warmups.push(Math.round((await step(`step ${i + 1 - warmupSteps} (warm-up)`)).ms));
+    for (let round = 1; round <= rounds; round++) {
+      const times: number[] = [];
+      for (let rep = 1; rep <= reps; rep++) {
+        const { ms, phases } = await step(`round ${round} step ${rep}`);
+        times.push(ms);
+        phaseRuns.push(phases);
       }
+      totals.push(...times);
+      roundStepMs.push(Math.round(median(times)));
+      await afterRound();
     }
     const stepMs = median(totals);
     const phasesByWorker = Array.from({ length: workers }, (_, w) => {
@@ -135,6 +146,7 @@ async function benchOurs(config: BenchConfig, reps: number, workers: number): Pr
       warmupStepMs: warmups,
       stepMs: Math.round(stepMs),
       timedStepMs: totals.map(Math.round),
+      roundStepMs,
       bestStepMs: Math.round(Math.min(...totals)),
       imagesPerSecond: Number(((config.batchSize * 1000) / stepMs).toFixed(2)),
       bestImagesPerSecond: Number(((config.batchSize * 1000) / Math.min(...totals)).toFixed(2)),
@@ -149,56 +161,13 @@ async function benchOurs(config: BenchConfig, reps: number, workers: number): Pr
   }
 }
 
-/**
- * The script's JSON with its medians taken over the steps after the first `skip` of its timed
- * ones (its per-step lines: `step i: ... total Wms(cpu C)`), so that both sides leave out the same
- * number of steps; the script's own medians, over all its timed steps, are kept beside.
- */
-function torchResult(json: Record<string, unknown>, lines: readonly string[], skip: number, reps: number, batch: number): Record<string, unknown> {
-  const steps = lines.flatMap((line) => {
-    const m = /^step (\d+)(?: \(warm-up\))?:.* total (\d+)ms\(cpu (\d+)\)/.exec(line);
-    return m ? [{ index: Number(m[1]), wall: Number(m[2]), cpu: Number(m[3]) }] : [];
-  });
-  if (skip === 0) return { ...json, stepWallMs: steps.map((s) => s.wall) };
-  const timed = steps.filter((s) => s.index > skip);
-  // Its medians would include the extra untimed steps: better no figure than an unequal one.
-  if (timed.length !== reps) {
-    return { unavailable: `PyTorch reference: expected ${reps} timed step lines after step ${skip} ("step i: ... total Wms(cpu C)"), read ${timed.length}; has the script's output changed?` };
-  }
-  const wall = median(timed.map((s) => s.wall));
-  const { img_per_s_cpu_per_core: cpuPerCore, phases_wall_ms: phases, ...rest } = json;
-  return {
-    ...rest,
-    // The script's own figures, over all its timed steps (the extra untimed ones included).
-    script: { median_step_wall_ms: json.median_step_wall_ms, median_step_cpu_ms: json.median_step_cpu_ms, img_per_s_wall: json.img_per_s_wall, img_per_s_cpu_per_core: cpuPerCore, phases_wall_ms: phases },
-    untimedSteps: skip + 1,
-    stepWallMs: steps.map((s) => s.wall),
-    median_step_wall_ms: wall,
-    median_step_cpu_ms: median(timed.map((s) => s.cpu)),
-    img_per_s_wall: Number(((batch * 1000) / wall).toFixed(2)),
-  };
+interface BenchArgs {
+  reps: number; rounds: number; configs: readonly BenchConfig[]; torch: boolean; workers: readonly number[]; backend: BackendName | 'auto' | undefined; quick: boolean;
 }
 
-async function benchTorch(config: BenchConfig, reps: number, threads: number): Promise<Record<string, unknown>> {
-  const script = process.env.MOCO_TORCH_BENCH ?? resolve(process.cwd(), '../shared/bench/moco_step_torch.py');
-  const python = process.env.MOCO_TORCH_PYTHON ?? '/usr/bin/python3';
-  if (!config.torchWidths) return { unavailable: 'the reference script has no ImageNet-stem model' };
-  if (!existsSync(script)) return { unavailable: `reference script not found at ${script} (set MOCO_TORCH_BENCH)` };
-  try {
-    // Its step 0 is its own warm-up; steps 1 .. N-1 are the rest of the N untimed steps (--warmup).
-    const extra = Math.max(0, warmupSteps - 1);
-    const args = [script, config.torchWidths, String(config.batchSize), String(config.imageSize), String(reps + extra), String(threads)];
-    const { stdout } = await promisify(execFile)(python, args, { timeout: 600_000, maxBuffer: 1 << 22 });
-    const lines = stdout.trim().split('\n');
-    return torchResult(JSON.parse(lines.pop() ?? '{}') as Record<string, unknown>, lines, extra, reps, config.batchSize);
-  } catch (error) {
-    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    return { unavailable: `PyTorch reference failed: ${message} (apt-get install python3-torch)` };
-  }
-}
-
-function parseArgs(argv: readonly string[]): { reps: number; configs: readonly BenchConfig[]; torch: boolean; workers: readonly number[]; backend: BackendName | 'auto' | undefined; quick: boolean } {
+function parseArgs(argv: readonly string[]): BenchArgs {
   let reps = 3;
+  let rounds = 3;
   let configs = CONFIGS;
   let torch = true;
   let workers: readonly number[] = [1, 2];
@@ -209,12 +178,16 @@ function parseArgs(argv: readonly string[]): { reps: number; configs: readonly B
     if (arg === '--quick') {
       quick = true;
       reps = 2;
+      rounds = 2;
       configs = CONFIGS.filter((c) => c.id === 'r18-32-w1' || c.id === 'r18-32-w025');
     } else if (arg === '--warmup') {
       warmupGiven = true;
       warmupSteps = Number(argv[++i]);
       // At least 1: the PyTorch script always runs its own warm-up step, so 0 would not be equal.
       if (!Number.isInteger(warmupSteps) || warmupSteps < 1) throw new Error(`--warmup: expected a whole number of untimed steps, 1 or more (the PyTorch script always runs one), got ${argv[i]}`);
+    } else if (arg === '--rounds') {
+      rounds = Number(argv[++i]);
+      if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds: expected a positive integer, got ${argv[i]}`);
     } else if (arg === '--reps') {
       reps = Number(argv[++i]);
       if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps: expected a positive integer, got ${argv[i]}`);
@@ -236,11 +209,20 @@ function parseArgs(argv: readonly string[]): { reps: number; configs: readonly B
       throw new Error(`Unknown argument "${arg}"`);
     }
   }
-  return { reps, configs, torch, workers, backend, quick };
+  return { reps, rounds, configs, torch, workers, backend, quick };
+}
+
+/** Ours' img/s over PyTorch's, round by round (each pair measured back to back), and their median. */
+function equalCoreRatio(oursRoundMs: readonly number[], torchRounds: readonly Record<string, unknown>[]): { ratio: number | null; byRound: number[] } {
+  const byRound = oursRoundMs.flatMap((ms, r) => {
+    const theirs = torchRounds[r]?.median_step_wall_ms;
+    return typeof theirs === 'number' ? [Number((theirs / ms).toFixed(3))] : [];
+  });
+  return { ratio: byRound.length === oursRoundMs.length && byRound.length > 0 ? median(byRound) : null, byRound };
 }
 
 async function main(): Promise<void> {
-  const { reps, configs: asked, torch, workers, backend: wanted, quick } = parseArgs(process.argv.slice(2));
+  const { reps, rounds, configs: asked, torch, workers, backend: wanted, quick } = parseArgs(process.argv.slice(2));
   const backend = await chooseBackend({ env: process.env, ...(wanted ? { preferred: wanted } : {}) });
   const softwareAdapter = backend.adapter?.software === true;
   const configs = quick && softwareAdapter ? CONFIGS.filter((c) => c.id === SOFTWARE_ADAPTER_QUICK) : asked;
@@ -252,22 +234,31 @@ async function main(): Promise<void> {
     const ours: Record<string, Record<string, unknown>> = {};
     const reference: Record<string, Record<string, unknown>> = {};
     const ratios: Record<string, number | null> = {};
+    const ratiosByRound: Record<string, number[]> = {};
     for (const w of workers) {
       if (w > 1 && backend.name !== 'wasm') continue; // the pool is for the wasm backend
-      ours[`workers${w}`] = { loadBefore: load(), ...(await benchOurs(config, reps, w)) };
-      if (torch) {
-        process.stderr.write(`  ${config.id}: PyTorch, ${w} thread(s)\n`);
-        reference[`threads${w}`] = { loadBefore: load(), ...(await benchTorch(config, reps, w)) };
-      }
-      // Equal cores: ours on W workers against PyTorch on W threads, measured back to back.
-      const ips = reference[`threads${w}`]?.img_per_s_wall;
-      ratios[`workers${w}VsThreads${w}`] = typeof ips === 'number' ? Number(((ours[`workers${w}`]!.imagesPerSecond as number) / ips).toFixed(3)) : null;
+      // Equal cores: ours on W workers against PyTorch on W threads, round by round, interleaved.
+      const torchRounds: Record<string, unknown>[] = [];
+      const torchRound = async (): Promise<void> => {
+        if (!torch) return;
+        if (!config.torchWidths) { torchRounds.push({ unavailable: 'the reference script has no ImageNet-stem model' }); return; }
+        process.stderr.write(`  ${config.id}: PyTorch, ${w} thread(s), round ${torchRounds.length + 1}\n`);
+        const run = { widths: config.torchWidths, batchSize: config.batchSize, imageSize: config.imageSize, reps, threads: w, untimed: warmupSteps };
+        torchRounds.push({ loadBefore: load(), ...(await benchTorch(run)) });
+      };
+      ours[`workers${w}`] = { loadBefore: load(), ...(await benchOurs(config, reps, w, rounds, torchRound)) };
+      if (!torch) continue;
+      reference[`threads${w}`] = combineTorchRounds(torchRounds, config.batchSize);
+      const { ratio, byRound } = equalCoreRatio(ours[`workers${w}`]!.roundStepMs as number[], torchRounds);
+      ratios[`workers${w}VsThreads${w}`] = ratio;
+      ratiosByRound[`workers${w}VsThreads${w}`] = byRound;
     }
     results.push({
       config: { id: config.id, imageSize: config.imageSize, batchSize: config.batchSize, queueSize: QUEUE_SIZE, ...config.encoder },
       ours,
       pytorch: reference,
       equalCoreRatios: ratios,
+      equalCoreRatiosByRound: ratiosByRound,
     });
   }
   // webgpu (issue 8): the same step on wasm in the same run, one row each, and the ratio.
