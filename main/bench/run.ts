@@ -23,7 +23,8 @@
  *     few steps: V8 compiles the JavaScript around the kernels on background threads, which at W =
  *     the core count compete with the workers (W=2, width 1/4: 374, 255, 207 ms after the first
  *     step, then about 200); PyTorch is steady after its first. `--warmup 1` gives the cold figure.
- *   --quick: both 32 px configurations, 2 rounds of 2 timed steps: the equal-core ratios in a few minutes
+ *   --quick: both 32 px configurations, 2 rounds of 2 timed steps: the equal-core ratios in about
+ *     2 minutes, noisier than the default's 3 rounds (one --quick run had full width W=2 at 0.49)
  *   --backend webgpu: each row also has `wasm` (the same step on wasm, same run) and
  *     `webgpuVsWasm`; on a software adapter --quick runs the tiny r18-16-w0625 row only
  */
@@ -218,7 +219,7 @@ function equalCoreRatio(oursRoundMs: readonly number[], torchRounds: readonly Re
     const theirs = torchRounds[r]?.median_step_wall_ms;
     return typeof theirs === 'number' ? [Number((theirs / ms).toFixed(3))] : [];
   });
-  return { ratio: byRound.length === oursRoundMs.length && byRound.length > 0 ? median(byRound) : null, byRound };
+  return { ratio: byRound.length === oursRoundMs.length && byRound.length > 0 ? Number(median(byRound).toFixed(3)) : null, byRound };
 }
 
 async function main(): Promise<void> {
