@@ -247,7 +247,9 @@ async function main(): Promise<void> {
         const run = { widths: config.torchWidths, batchSize: config.batchSize, imageSize: config.imageSize, reps, threads: w, untimed: warmupSteps };
         torchRounds.push({ loadBefore: load(), ...(await benchTorch(run)) });
       };
-      ours[`workers${w}`] = { loadBefore: load(), ...(await benchOurs(config, reps, w, rounds, torchRound)) };
+      // Without a reference there is nothing to interleave: one round.
+      const roundsHere = torch && config.torchWidths ? rounds : 1;
+      ours[`workers${w}`] = { loadBefore: load(), ...(await benchOurs(config, reps, w, roundsHere, torchRound)) };
       if (!torch) continue;
       reference[`threads${w}`] = combineTorchRounds(torchRounds, config.batchSize);
       const { ratio, byRound } = equalCoreRatio(ours[`workers${w}`]!.roundStepMs as number[], torchRounds);
