@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedBatchNormFits, fusedSplitBatchNorm, type BatchNormEpilogue } from './fused-batch-norm.js';
-import { fusedKernels, tryFused } from './fused-kernels.js';
+import { tryFused } from './fused-kernels.js';
 
 export type { BatchNormEpilogue } from './fused-batch-norm.js';
 
@@ -109,6 +109,16 @@ export function splitBatchNormTrain(x: tf.Tensor, bn: BatchNormVariables, option
     throw new Error(`BatchNorm needs at least 2 values per channel and group; got ${perGroup} (batch ${batch}, ${groups} splits)`);
   }
   const eps = options.epsilon;
+  const m = options.momentum;
+  const unbias = perGroup / (perGroup - 1);
+  checkEpilogue('splitBatchNormTrain', shape, epilogue);
+  // One kernel each way where the backend has them, and one for the running statistics, with the
+  // ReLU and residual inside (fused-batch-norm.ts): about 10, 15 and 18 ops otherwise, and 4-5
+  // more for the ReLU and the residual.
+  if (fusedBatchNormFits(channels)) {
+    const fusedY = tryFused(() => fusedSplitBatchNorm(x, bn, { groups, unbias, epsilon: eps, momentum: m }, epilogue));
+    if (fusedY !== undefined) return fusedY;
+  }
 
   const k = broadcastRun(perGroup, channels);
   const rows = perGroup / k;
@@ -121,17 +131,6 @@ export function splitBatchNormTrain(x: tf.Tensor, bn: BatchNormVariables, option
     const rowsOfV = v.shape[0];
     return tf.reshape(tf.mul(tf.reshape(v, [rowsOfV, 1, 1, channels]), tf.ones([1, 1, k, 1])), [rowsOfV, 1, k * channels]);
   };
-
-  const m = options.momentum;
-  const unbias = perGroup / (perGroup - 1);
-  checkEpilogue('splitBatchNormTrain', shape, epilogue);
-  // One kernel each way where the backend has them, and one for the running statistics, with the
-  // ReLU and residual inside (fused-batch-norm.ts): about 10, 15 and 18 ops otherwise, and 5-6
-  // more for the ReLU and the residual.
-  if (fusedBatchNormFits(channels, fusedKernels)) {
-    const fusedY = tryFused(() => fusedSplitBatchNorm(x, bn, { groups, perGroup, epsilon: eps, momentum: m }, epilogue));
-    if (fusedY !== undefined) return fusedY;
-  }
 
   let groupMean: tf.Tensor | undefined;
   let groupVar: tf.Tensor | undefined;

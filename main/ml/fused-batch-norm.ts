@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchNormVariables } from './batch-norm.js';
-import { RUNNING_STATISTICS, SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD } from './fused-kernels.js';
+import { fusedKernels, RUNNING_STATISTICS, SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD } from './fused-kernels.js';
 
 /** What follows the normalisation inside the layer: ReLU, with a residual summed before it. */
 export interface BatchNormEpilogue {
@@ -25,8 +25,8 @@ export interface BatchNormEpilogue {
 
 export interface FusedGeometry {
   readonly groups: number;
-  /** M: rows (pixels) per group and channel. */
-  readonly perGroup: number;
+  /** M / (M - 1) for M rows (pixels) per group and channel: the running variance is unbiased. */
+  readonly unbias: number;
   readonly epsilon: number;
   readonly momentum: number;
 }
@@ -36,9 +36,8 @@ export interface FusedGeometry {
  * throws FusedKernelUnavailable (before any update) where the backend's memory cannot be imported.
  */
 export function fusedSplitBatchNorm(x: tf.Tensor, bn: BatchNormVariables, geometry: FusedGeometry, epilogue: BatchNormEpilogue): tf.Tensor {
-  const { groups, perGroup, epsilon, momentum } = geometry;
+  const { groups, unbias, epsilon, momentum } = geometry;
   const attrs = { groups, epsilon, relu: epilogue.relu };
-  const unbias = perGroup / (perGroup - 1);
   let running: tf.Tensor[] | undefined;
   const forward = (input: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, residual: tf.Tensor | undefined, save: tf.GradSaveFunc) => {
     const inputs: tf.NamedTensorMap = { x: input, gamma, beta, ...(residual ? { residual } : {}) };
@@ -70,6 +69,6 @@ export function fusedSplitBatchNorm(x: tf.Tensor, bn: BatchNormVariables, geomet
 }
 
 /** Whether the current backend runs this layer fused (the kernels are registered, C a multiple of 4). */
-export function fusedBatchNormFits(channels: number, fusedKernels: (...names: string[]) => boolean): boolean {
+export function fusedBatchNormFits(channels: number): boolean {
   return channels % 4 === 0 && fusedKernels(SPLIT_BATCH_NORM, SPLIT_BATCH_NORM_GRAD, RUNNING_STATISTICS);
 }

@@ -101,18 +101,17 @@ function elementwise(inputs: number, vectors: number, value: (input: (k: number)
 
 const mul = simd(F32X4_MUL), add = simd(F32X4_ADD), sub = simd(F32X4_SUB);
 const relu = [...f32x4(0), ...simd(F32X4_MAX)];
+/** (x - mean) * scale + shift for input 0 and vectors 0-2: the forward's affine pass, before any ReLU. */
+const normalised = (input: (k: number) => number[], vec: (k: number) => number[]): number[] => [...input(0), ...vec(0), ...sub, ...vec(1), ...mul, ...vec(2), ...add];
 
 function moduleBytes(): Uint8Array {
   return memoryModule([
     { name: 'sums', type: i32Procedure(4), code: reduction(1, 0, (row) => [row(0)]) },
     { name: 'centeredSquares', type: i32Procedure(5), code: reduction(1, 1, (row, vec) => [[...row(0), ...vec(0), ...sub, ...row(0), ...vec(0), ...sub, ...mul]]) },
     { name: 'gradientSums', type: i32Procedure(7), code: reduction(2, 1, (row, vec) => [row(0), [...row(0), ...row(1), ...vec(0), ...sub, ...mul]]) },
-    { name: 'affine', type: i32Procedure(7), code: elementwise(1, 3, (input, vec) => [...input(0), ...vec(0), ...sub, ...vec(1), ...mul, ...vec(2), ...add]) },
-    { name: 'affineRelu', type: i32Procedure(7), code: elementwise(1, 3, (input, vec) => [...input(0), ...vec(0), ...sub, ...vec(1), ...mul, ...vec(2), ...add, ...relu]) },
-    {
-      name: 'affineAddRelu', type: i32Procedure(8),
-      code: elementwise(2, 3, (input, vec) => [...input(0), ...vec(0), ...sub, ...vec(1), ...mul, ...vec(2), ...add, ...input(1), ...add, ...relu]),
-    },
+    { name: 'affine', type: i32Procedure(7), code: elementwise(1, 3, normalised) },
+    { name: 'affineRelu', type: i32Procedure(7), code: elementwise(1, 3, (input, vec) => [...normalised(input, vec), ...relu]) },
+    { name: 'affineAddRelu', type: i32Procedure(8), code: elementwise(2, 3, (input, vec) => [...normalised(input, vec), ...input(1), ...add, ...relu]) },
     { name: 'reluMask', type: i32Procedure(5), code: elementwise(2, 0, (input) => [...input(0), ...input(1), ...f32x4(0), ...simd(F32X4_GT), ...simd(V128_AND)]) },
     {
       name: 'affine2', type: i32Procedure(9),
